@@ -1,0 +1,105 @@
+"""POST /api/bookings: the booking site's checkout, and GET /api/health."""
+
+from http import HTTPStatus
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from sqlalchemy import text
+
+from rft_common import flags
+from rft_common.api import ERROR_RESPONSES, ErrorResponse, create_resolver, error_response
+from rft_common.bookings import BookingCreated, BookingRequest, create_booking
+from rft_common.db import run_transaction
+from rft_common.emails import email_fingerprint
+from rft_common.errors import DatabaseUnavailable
+from rft_common.observability import logger, metrics, tracer
+
+app = create_resolver()
+
+
+@app.post(
+    "/api/bookings",
+    summary="Create a booking (the booking site's checkout)",
+    tags=["bookings"],
+    responses={
+        201: {
+            "description": "Booking created, or replayed for a repeated Idempotency-Key",
+            "content": {"application/json": {"model": BookingCreated}},
+        },
+        404: {
+            "description": "Unknown or cancelled course session",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
+        409: {
+            "description": "Session full, or this email already booked it",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
+        **ERROR_RESPONSES,
+    },
+)
+@tracer.capture_method
+def post_booking(
+    booking: BookingRequest,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Retries with the same key and body return the original booking",
+        ),
+    ] = None,
+) -> Response[BookingCreated]:
+    email = booking.normalized_email
+    link_customer = flags.customer_accounts_enabled(email)
+    outcome = run_transaction(
+        lambda connection: create_booking(
+            connection, booking, link_customer=link_customer, idempotency_key=idempotency_key
+        )
+    )
+    body = outcome.body
+    logger.info(
+        "booking replayed" if outcome.replayed else "booking created",
+        extra={
+            "booking_id": body["bookingId"],
+            "customer_id": body["customerId"],
+            "email_fingerprint": email_fingerprint(email),
+            "customer_accounts": link_customer,
+        },
+    )
+    if not outcome.replayed:
+        metrics.add_metric(name="BookingsCreated", unit=MetricUnit.Count, value=1)
+        if body["customerId"] is not None:
+            metrics.add_metric(name="CustomersLinked", unit=MetricUnit.Count, value=1)
+        if outcome.customer_created:
+            metrics.add_metric(name="CustomersCreated", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type="application/json",
+        body=body,
+        headers={"Idempotent-Replayed": "true"} if outcome.replayed else None,
+    )
+
+
+@app.get("/api/health", summary="Liveness with a database round trip", tags=["health"])
+def health() -> Response[dict]:
+    try:
+        run_transaction(lambda connection: connection.execute(text("SELECT 1")), attempts=1)
+    except DatabaseUnavailable:
+        return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "database unreachable")
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type="application/json",
+        body={"status": "ok", "database": "reachable"},
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

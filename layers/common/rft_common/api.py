@@ -1,0 +1,108 @@
+"""What every HTTP function shares: the resolver, error shapes and status mapping.
+
+Every error response has one shape, ``ErrorResponse``: a message for people and,
+for invalid input, the fields at fault. Domain exceptions map to statuses here and
+nowhere else; nothing unexpected ever leaks a stack trace.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
+from rft_common.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    DomainError,
+    FeatureDisabled,
+    InvalidRequest,
+    NotFound,
+)
+from rft_common.observability import logger
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    message: str
+    errors: list[FieldError] = []
+
+
+STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
+    NotFound: HTTPStatus.NOT_FOUND,
+    Conflict: HTTPStatus.CONFLICT,
+    InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
+    DatabaseUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+    FeatureDisabled: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {"application/json": {"model": ErrorResponse}},
+    }
+    for status, description in {
+        422: "Invalid input: `errors` names each field at fault",
+        500: "Unexpected failure (no details are exposed)",
+        503: "Database unreachable or feature switched off",
+    }.items()
+}
+
+
+def error_response(
+    status: HTTPStatus, message: str, errors: list[FieldError] | None = None
+) -> Response[ErrorResponse]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=ErrorResponse(message=message, errors=errors or []).model_dump_json(),
+    )
+
+
+def _field_error(detail: dict[str, Any]) -> FieldError:
+    """``loc ("body", "email")`` -> ``email``; an unparsable body -> ``body``."""
+    location = detail.get("loc", ())
+    if detail.get("type") == "json_invalid" or len(location) < 2:
+        field = str(location[0]) if location else "body"
+    else:
+        field = ".".join(str(part) for part in location[1:])
+    message = str(detail.get("msg", "invalid value")).removeprefix("Value error, ")
+    return FieldError(field=field, message=message)
+
+
+def create_resolver() -> APIGatewayRestResolver:
+    # A response that fails its own schema is our bug, not the caller's: 500, not 422.
+    app = APIGatewayRestResolver(
+        enable_validation=True,
+        response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(error: RequestValidationError) -> Response[ErrorResponse]:
+        errors = [_field_error(detail) for detail in error.errors()]
+        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid request", errors)
+
+    @app.exception_handler(DomainError)
+    def domain_error(error: DomainError) -> Response[ErrorResponse]:
+        status = next(
+            (code for kind, code in STATUS_BY_ERROR.items() if isinstance(error, kind)),
+            HTTPStatus.BAD_REQUEST,
+        )
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            logger.warning("request failed", extra={"reason": error.message})
+        errors = [FieldError(field=error.field, message=error.message)] if error.field else []
+        return error_response(status, error.message, errors)
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response[ErrorResponse]:
+        logger.exception("unhandled error")
+        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+
+    return app

@@ -1,0 +1,105 @@
+"""Database engine and transactions, sized for Lambda behind RDS Proxy.
+
+The engine is built on first use, once per execution environment, never at import
+time. Each Lambda holds one connection (RDS Proxy multiplexes them); the local
+stack raises ``DB_POOL_SIZE`` because it serves requests from threads.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+
+from rft_common.errors import DatabaseUnavailable
+from rft_common.settings import get_settings
+
+T = TypeVar("T")
+
+SERIALIZATION_FAILURE = "40001"
+DEADLOCK_DETECTED = "40P01"
+RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
+
+_engine: Engine | None = None
+
+
+def database_url() -> str | URL:
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    if not settings.db_secret_arn:
+        raise DatabaseUnavailable("no database configured (DATABASE_URL or DB_SECRET_ARN)")
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = parameters.get_secret(settings.db_secret_arn, transform="json", max_age=300)
+    return URL.create(
+        "postgresql+pg8000",
+        username=secret["username"],
+        password=secret["password"],
+        host=settings.db_proxy_endpoint or secret["host"],
+        port=int(secret.get("port", 5432)),
+        database=settings.db_name or secret.get("dbname", "postgres"),
+    )
+
+
+def get_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        url = database_url()
+        in_aws = not get_settings().database_url
+        _engine = create_engine(
+            url,
+            pool_size=int(os.environ.get("DB_POOL_SIZE", "1")),
+            max_overflow=0,
+            pool_timeout=10,
+            # A dead connection (database restart, proxy idle timeout) is replaced on
+            # the next checkout instead of failing one request.
+            pool_pre_ping=True,
+            pool_recycle=300,
+            connect_args={"ssl_context": True, "timeout": 5} if in_aws else {"timeout": 5},
+        )
+    return _engine
+
+
+def reset_engine() -> None:
+    """Forget the engine (tests and the CLI switch databases)."""
+    global _engine
+    if _engine is not None:
+        _engine.dispose()
+    _engine = None
+
+
+def sqlstate(error: DBAPIError) -> str | None:
+    """The PostgreSQL SQLSTATE of a pg8000 error, if the server sent one."""
+    details = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    return details.get("C") if isinstance(details, dict) else None
+
+
+def is_connection_error(error: DBAPIError) -> bool:
+    return error.connection_invalidated or sqlstate(error) is None
+
+
+def run_transaction(work: Callable[[Connection], T], *, attempts: int = 5) -> T:
+    """Run ``work`` in one transaction, retrying serialisation failures and deadlocks.
+
+    ``work`` must be safe to re-run from the start: everything it did is rolled back
+    before a retry. Connection failures become ``DatabaseUnavailable``.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with get_engine().begin() as connection:
+                return work(connection)
+        except DBAPIError as error:
+            if sqlstate(error) in RETRYABLE_SQLSTATES and attempt < attempts:
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter only
+                continue
+            if is_connection_error(error):
+                raise DatabaseUnavailable("the database is not reachable") from error
+            raise
+    raise AssertionError("unreachable")

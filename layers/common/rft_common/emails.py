@@ -1,0 +1,31 @@
+"""Customer identity is the normalised email: trimmed and lower-cased."""
+
+from __future__ import annotations
+
+import hashlib
+
+from email_validator import EmailNotValidError, validate_email
+
+
+def normalize_email(raw: str) -> str:
+    """Trim and lower-case ``raw``; raise ``ValueError`` saying why if it is not an address.
+
+    The database derives ``users.email_normalized`` as ``lower(btrim(email))``; the
+    value returned here is a fixed point of that expression, so the two always agree.
+    """
+    candidate = raw.strip().lower()
+    try:
+        checked = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"not a valid email address: {error}") from None
+    return checked.normalized.lower()
+
+
+def email_fingerprint(normalized_email: str) -> str:
+    """A stable pseudonym of an email for logs and metrics (never log the address)."""
+    return hashlib.sha256(normalized_email.encode()).hexdigest()[:16]
+
+
+def rollout_bucket(normalized_email: str) -> int:
+    """0..99, the same for an email forever, so a customer never flips between flows."""
+    return int.from_bytes(hashlib.sha256(normalized_email.encode()).digest()[:8], "big") % 100

@@ -1,0 +1,32 @@
+"""Domain errors. Entry points map each class to one HTTP status in one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A request that cannot be honoured; ``field`` names the input at fault, if any."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(DomainError):
+    pass
+
+
+class Conflict(DomainError):
+    pass
+
+
+class InvalidRequest(DomainError):
+    pass
+
+
+class DatabaseUnavailable(DomainError):
+    pass
+
+
+class FeatureDisabled(DomainError):
+    pass

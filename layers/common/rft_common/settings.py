@@ -1,0 +1,40 @@
+"""Runtime settings read from the environment, once per execution environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    """Full SQLAlchemy URL; used locally and in tests."""
+    db_secret_arn: str | None
+    """Secrets Manager secret holding the RDS credentials (AWS)."""
+    db_proxy_endpoint: str | None
+    """RDS Proxy host name; the secret's own host is used when absent."""
+    db_name: str | None
+    flags_file: str | None
+    """Local JSON flag store; when unset, flags come from AppConfig."""
+    appconfig_application: str | None
+    appconfig_environment: str | None
+    appconfig_profile: str | None
+    flags_max_age_seconds: int
+
+
+@cache
+def get_settings() -> Settings:
+    env = os.environ
+    return Settings(
+        database_url=env.get("DATABASE_URL") or None,
+        db_secret_arn=env.get("DB_SECRET_ARN") or None,
+        db_proxy_endpoint=env.get("DB_PROXY_ENDPOINT") or None,
+        db_name=env.get("DB_NAME") or None,
+        flags_file=env.get("RFT_FLAGS_FILE") or None,
+        appconfig_application=env.get("APPCONFIG_APPLICATION") or None,
+        appconfig_environment=env.get("APPCONFIG_ENVIRONMENT") or None,
+        appconfig_profile=env.get("APPCONFIG_PROFILE") or None,
+        flags_max_age_seconds=int(env.get("FLAGS_MAX_AGE_SECONDS", "5")),
+    )

