@@ -41,7 +41,6 @@ app = create_resolver()
         **ERROR_RESPONSES,
     },
 )
-@tracer.capture_method
 def post_booking(
     booking: BookingRequest,
     idempotency_key: Annotated[

@@ -153,7 +153,7 @@ def _stop_on_conflicting_staff_rows() -> None:
 def upgrade() -> None:
     _stop_on_conflicting_staff_rows()
     for column in CUSTOMER_COLUMNS:
-        op.add_column("users", column.copy())
+        op.add_column("users", column._copy())
     for column in RELAXED_NOT_NULL:
         op.alter_column("users", column, nullable=True)
     op.add_column(

@@ -444,6 +444,7 @@ class LocalApi:
     def __init__(self, template_path: Path, env_overrides: dict[str, str] | None = None) -> None:
         template = load_template(template_path)
         self.routes = _routes_from_template(template, template_path.parent.resolve())
+        # Only functions with API routes run locally, so only their environments must agree.
         function_ids = [route.function_id for route in self.routes]
         self.environment = merged_environment(template, function_ids, env_overrides or {})
         os.environ.update(self.environment)
@@ -603,8 +604,7 @@ def main(argv: list[str] | None = None) -> None:
     server = make_server(args.template, args.host, args.port, overrides)
     for route in server.api.routes:
         print(f"  {route.method:<7} {route.path}  ->  {route.function_id}")
-    host, port = server.server_address[:2]
-    print(f"Local API on http://{host}:{port} (Ctrl+C to stop)")
+    print(f"Local API on http://{args.host}:{server.server_port} (Ctrl+C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

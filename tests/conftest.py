@@ -1,0 +1,204 @@
+"""Shared fixtures: a real PostgreSQL migrated to head, flag files, handler loading.
+
+The database is ``TEST_DATABASE_URL`` (or ``DATABASE_URL``) when given, on which a
+scratch database ``rft_test`` is created; otherwise an embedded PostgreSQL under
+``.local/pgtest``. Tests that commit clean up by truncating every table.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import logging
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "RFT/Customers")
+os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-2")
+os.environ["DB_POOL_SIZE"] = "40"
+
+from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded  # noqa: E402
+from rft_tools.migrations import upgrade  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA_DIR = LOCAL_DIR / "pgtest"
+ALL_TABLES = "users, courses, course_schedules, bookings, payments, idempotency_keys"
+
+
+def _reset_app_caches() -> None:
+    from rft_common import db, flags, settings
+
+    settings.get_settings.cache_clear()
+    flags.get_feature_flags.cache_clear()
+    db.reset_engine()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A URL for a maintenance database on a running server (``postgres``)."""
+    given = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if given:
+        yield given
+        return
+    server = start_embedded(TEST_DATA_DIR)
+    yield embedded_url(TEST_DATA_DIR, "postgres")
+    server.cleanup()
+
+
+def scratch_database(server_url: str, name: str) -> str:
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    ensure_database(url, recreate=True)
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> str:
+    url = scratch_database(postgres_server_url, "rft_test")
+    upgrade(url)
+    os.environ["DATABASE_URL"] = url
+    _reset_app_caches()
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(database_url, pool_size=5)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Engine]:
+    """The test database, emptied after the test (tests commit, as the app does)."""
+    yield engine
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {ALL_TABLES} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def set_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[dict], None]:
+    """Write a flag document in the Powertools schema and point the app at it."""
+
+    def write(document: dict[str, Any]) -> None:
+        path = tmp_path / "flags.json"
+        path.write_text(json.dumps(document))
+        monkeypatch.setenv("RFT_FLAGS_FILE", str(path))
+        monkeypatch.setenv("FLAGS_MAX_AGE_SECONDS", "0")
+        _reset_flag_caches()
+
+    yield write
+    _reset_flag_caches()
+
+
+def _reset_flag_caches() -> None:
+    from rft_common import flags, settings
+
+    settings.get_settings.cache_clear()
+    flags.get_feature_flags.cache_clear()
+
+
+@pytest.fixture
+def customer_accounts_on(set_flags: Callable[[dict], None]) -> None:
+    set_flags({"customer_accounts": {"default": True}})
+
+
+@pytest.fixture
+def customer_accounts_off(set_flags: Callable[[dict], None]) -> None:
+    set_flags({"customer_accounts": {"default": False}})
+
+
+def load_function(name: str, instance: str = "0") -> ModuleType:
+    """Import ``functions/<name>/app.py`` as its own module, like one Lambda environment.
+
+    Each ``instance`` is a separate module object (its own resolver), as separate
+    execution environments would be.
+    """
+    path = PROJECT_ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"lambda_{name}_{instance}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeLambdaContext:
+    def __init__(self, function_name: str = "test-function") -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:eu-west-2:123456789012:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Everything the shared Powertools logger writes during the test."""
+    from rft_common.observability import logger
+
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+def rest_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    resource: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST (payload v1) proxy event, as ``sam local generate-event`` makes."""
+    all_headers = {"Content-Type": "application/json", "Host": "127.0.0.1:3000"} | (headers or {})
+    raw_body = body if isinstance(body, str) or body is None else json.dumps(body)
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {key: [value] for key, value in all_headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "httpMethod": method,
+            "path": f"/Prod{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "resourcePath": resource or path,
+            "stage": "Prod",
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "pytest"},
+        },
+        "body": raw_body,
+        "isBase64Encoded": False,
+    }

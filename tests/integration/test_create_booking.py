@@ -1,0 +1,310 @@
+"""POST /api/bookings through the real handler, on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import load_function, rest_event
+from tests.factories import add_session, add_staff_user, booking_body, stats_mismatches
+
+pytestmark = pytest.mark.usefixtures("db")
+
+
+@pytest.fixture(scope="module")
+def create_booking():
+    return load_function("create_booking")
+
+
+def post(handler, context, body, headers=None):
+    response = handler.lambda_handler(
+        rest_event("POST", "/api/bookings", body, headers=headers), context
+    )
+    return response["statusCode"], json.loads(response["body"]), response
+
+
+def count(db, sql: str) -> int:
+    with db.connect() as connection:
+        return connection.execute(text(sql)).scalar_one()
+
+
+@pytest.mark.usefixtures("customer_accounts_on")
+class TestBookingWithCustomerAccounts:
+    def test_the_booking_sites_body_creates_a_linked_customer(self, db, create_booking, lambda_context):
+        with db.begin() as connection:
+            session_id = add_session(connection)
+
+        status, body, _ = post(
+            create_booking, lambda_context,
+            booking_body(session_id, numberOfParticipants=2, totalAmount=150.00),
+        )
+
+        assert status == 201
+        assert body["customerId"] is not None
+        assert body["amount"] == "150.00"
+        assert body["status"] == "confirmed" and body["paymentStatus"] == "paid"
+        assert body["bookingReference"].startswith("RFT-")
+        with db.connect() as connection:
+            customer = connection.execute(text("SELECT * FROM users")).one()
+            booking = connection.execute(text("SELECT * FROM bookings")).one()
+        assert customer.email == "sam.patel@example.com"
+        assert (customer.name, customer.phone, customer.company_name) == (
+            "Sam Patel", "07700 900123", "Acme Ltd")
+        assert customer.role == "customer" and customer.customer_type == "corporate"
+        assert customer.password_hash is None
+        assert (customer.total_bookings, customer.total_spent) == (1, Decimal("150.00"))
+        assert booking.user_id == customer.id == body["customerId"]
+        assert booking.contact_details["email"] == "Sam.Patel@Example.com"
+
+    def test_emails_differing_in_case_and_spaces_are_one_customer(self, db, create_booking, lambda_context):
+        with db.begin() as connection:
+            sessions = [add_session(connection) for _ in range(3)]
+
+        ids = {
+            post(create_booking, lambda_context, booking_body(session_id, email=email))[1]["customerId"]
+            for session_id, email in zip(
+                sessions, ["sam@example.com", " SAM@Example.COM", "Sam@example.com  "], strict=True
+            )
+        }
+
+        assert len(ids) == 1
+        assert count(db, "SELECT total_bookings FROM users") == 3
+
+    def test_a_returning_customer_keeps_their_name_and_gets_blanks_filled(
+        self, db, create_booking, lambda_context
+    ):
+        with db.begin() as connection:
+            first, second = add_session(connection), add_session(connection)
+        post(create_booking, lambda_context, booking_body(first, phone=None, company=None))
+
+        post(create_booking, lambda_context, booking_body(
+            second, firstName="Unknown", lastName="Customer", phone="0114 496 0000", company="Beta Ltd"))
+
+        with db.connect() as connection:
+            customer = connection.execute(text("SELECT * FROM users")).one()
+        assert customer.name == "Sam Patel"
+        assert customer.phone == "0114 496 0000"
+        assert customer.company_name == "Beta Ltd"
+
+    def test_a_staff_email_links_to_the_staff_user_unchanged(self, db, create_booking, lambda_context):
+        with db.begin() as connection:
+            session_id = add_session(connection)
+            staff_id = add_staff_user(connection, "Trainer@ReactFast.co.uk", role="instructor", name="Jo")
+
+        status, body, _ = post(
+            create_booking, lambda_context, booking_body(session_id, email="trainer@reactfast.co.uk"))
+
+        assert status == 201 and body["customerId"] == staff_id
+        with db.connect() as connection:
+            staff = connection.execute(text("SELECT * FROM users")).one()
+        assert (staff.role, staff.name, staff.phone, staff.password_hash) == (
+            "instructor", "Jo", None, "bcrypt$hash")
+        assert staff.total_bookings == 1
+
+    def test_logs_carry_no_email_or_phone(self, db, create_booking, lambda_context, captured_logs):
+        with db.begin() as connection:
+            session_id = add_session(connection)
+
+        post(create_booking, lambda_context, booking_body(session_id))
+        post(create_booking, lambda_context, booking_body(session_id))
+
+        output = captured_logs.getvalue().lower()
+        assert '"message":"booking created"' in output
+        assert "sam.patel@example.com" not in output
+        assert "07700 900123" not in output and "07700900123" not in output
+
+
+@pytest.mark.usefixtures("customer_accounts_off")
+def test_with_the_flag_off_the_booking_is_stored_the_legacy_way(db, create_booking, lambda_context):
+    with db.begin() as connection:
+        session_id = add_session(connection)
+
+    status, body, _ = post(create_booking, lambda_context, booking_body(session_id))
+
+    assert status == 201 and body["customerId"] is None
+    assert count(db, "SELECT count(*) FROM users") == 0
+    assert count(db, "SELECT count(*) FROM bookings WHERE user_id IS NULL") == 1
+
+
+@pytest.mark.usefixtures("customer_accounts_on")
+class TestRejectedBookingsWriteNothing:
+    def assert_nothing_written(self, db):
+        assert count(db, "SELECT count(*) FROM bookings") == 0
+        assert count(db, "SELECT count(*) FROM users") == 0
+        assert count(db, "SELECT count(*) FROM idempotency_keys") == 0
+        assert count(db, "SELECT coalesce(sum(current_capacity), 0) FROM course_schedules") == 0
+
+    def test_a_total_that_disagrees_with_the_price_is_422(self, db, create_booking, lambda_context):
+        with db.begin() as connection:
+            session_id = add_session(connection)
+
+        status, body, _ = post(create_booking, lambda_context,
+                               booking_body(session_id, totalAmount=1.00),
+                               headers={"Idempotency-Key": "k-1"})
+
+        assert status == 422
+        assert body["errors"][0]["field"] == "totalAmount"
+        assert "75.00" in body["message"]
+        self.assert_nothing_written(db)
+
+    @pytest.mark.parametrize("session_status", ["cancelled", None])
+    def test_an_unknown_or_cancelled_session_is_404(self, db, create_booking, lambda_context, session_status):
+        with db.begin() as connection:
+            session_id = add_session(connection, status=session_status) if session_status else 999
+
+        status, body, _ = post(create_booking, lambda_context, booking_body(session_id))
+
+        assert status == 404
+        assert body["errors"][0]["field"] == "courseSessionId"
+        self.assert_nothing_written(db)
+
+    @pytest.mark.parametrize(
+        ("change", "field"),
+        [
+            ({"email": "not-an-email"}, "email"),
+            ({"email": "sam@example.com."}, "email"),
+            ({"firstName": "   "}, "firstName"),
+            ({"numberOfParticipants": 0}, "numberOfParticipants"),
+            ({"numberOfParticipants": 13}, "numberOfParticipants"),
+            ({"totalAmount": -75}, "totalAmount"),
+            ({"totalAmount": 75.001}, "totalAmount"),
+            ({"courseSessionId": "abc"}, "courseSessionId"),
+            ({"courseSessionId": 10**12}, "courseSessionId"),
+        ],
+    )
+    def test_invalid_fields_are_422_naming_the_field(self, db, create_booking, lambda_context, change, field):
+        with db.begin() as connection:
+            session_id = add_session(connection)
+
+        status, body, _ = post(create_booking, lambda_context, booking_body(session_id, **change))
+
+        assert status == 422
+        assert field in [error["field"] for error in body["errors"]]
+        self.assert_nothing_written(db)
+
+    def test_a_missing_field_is_422_naming_it(self, db, create_booking, lambda_context):
+        body = booking_body(1)
+        del body["lastName"]
+
+        status, response, _ = post(create_booking, lambda_context, body)
+
+        assert status == 422
+        assert response["errors"] == [{"field": "lastName", "message": "Field required"}]
+
+    @pytest.mark.parametrize("raw", ["{not json", "[]", "", "null"])
+    def test_a_body_that_is_not_a_json_object_is_422(self, db, create_booking, lambda_context, raw):
+        status, body, response = post(create_booking, lambda_context, raw)
+
+        assert status == 422
+        assert body["errors"][0]["field"] == "body"
+        assert "Traceback" not in response["body"]
+
+    def test_a_second_active_booking_by_the_same_email_is_409(self, db, create_booking, lambda_context):
+        with db.begin() as connection:
+            session_id = add_session(connection)
+        assert post(create_booking, lambda_context, booking_body(session_id))[0] == 201
+
+        status, body, _ = post(create_booking, lambda_context,
+                               booking_body(session_id, email=" SAM.PATEL@example.com"))
+
+        assert status == 409 and body["errors"][0]["field"] == "email"
+        assert count(db, "SELECT count(*) FROM bookings") == 1
+
+    def test_a_booking_larger_than_the_seats_left_is_409(self, db, create_booking, lambda_context):
+        with db.begin() as connection:
+            session_id = add_session(connection, max_capacity=3)
+        post(create_booking, lambda_context,
+             booking_body(session_id, email="a@example.com", numberOfParticipants=2, totalAmount=150))
+
+        status, body, _ = post(create_booking, lambda_context,
+                               booking_body(session_id, numberOfParticipants=2, totalAmount=150))
+
+        assert status == 409
+        assert body["message"] == "not enough seats: 1 left, 2 requested"
+        assert count(db, "SELECT count(*) FROM bookings") == 1
+        assert count(db, "SELECT current_capacity FROM course_schedules") == 2
+
+
+@pytest.mark.usefixtures("customer_accounts_on")
+class TestIdempotencyKey:
+    def test_a_retry_with_the_same_key_and_body_returns_the_original_booking(
+        self, db, create_booking, lambda_context
+    ):
+        with db.begin() as connection:
+            session_id = add_session(connection)
+        headers = {"Idempotency-Key": "checkout-123"}
+
+        first = post(create_booking, lambda_context, booking_body(session_id), headers)
+        retry = post(create_booking, lambda_context, booking_body(session_id), headers)
+
+        assert first[0] == retry[0] == 201
+        assert retry[1] == first[1]
+        assert retry[2]["multiValueHeaders"]["Idempotent-Replayed"] == ["true"]
+        assert count(db, "SELECT count(*) FROM bookings") == 1
+        assert count(db, "SELECT total_bookings FROM users") == 1
+
+    def test_the_same_key_with_another_body_is_422(self, db, create_booking, lambda_context):
+        with db.begin() as connection:
+            session_id = add_session(connection)
+        headers = {"Idempotency-Key": "checkout-123"}
+        post(create_booking, lambda_context, booking_body(session_id), headers)
+
+        status, body, _ = post(create_booking, lambda_context,
+                               booking_body(session_id, phone="0000"), headers)
+
+        assert status == 422 and body["errors"][0]["field"] == "Idempotency-Key"
+        assert count(db, "SELECT count(*) FROM bookings") == 1
+
+    def test_a_failed_attempt_is_not_remembered(self, db, create_booking, lambda_context):
+        with db.begin() as connection:
+            session_id = add_session(connection)
+        headers = {"Idempotency-Key": "checkout-123"}
+        assert post(create_booking, lambda_context,
+                    booking_body(session_id, totalAmount=1), headers)[0] == 422
+
+        assert post(create_booking, lambda_context, booking_body(session_id), headers)[0] == 201
+
+
+def test_legacy_sql_writes_keep_statistics_exact(db):
+    """The legacy app inserts and updates bookings with plain SQL; the stats follow."""
+    from tests.factories import legacy_insert_booking
+
+    with db.begin() as connection:
+        session_id = add_session(connection)
+        customer = add_staff_user(connection, "sam@example.com", role="customer", name="Sam")
+        first = legacy_insert_booking(connection, session_id=session_id, email="sam@example.com",
+                                      user_id=customer, reference="RFT-A-0001",
+                                      created_at="2025-01-02T10:00:00Z")
+        legacy_insert_booking(connection, session_id=session_id, email="sam@example.com",
+                              user_id=customer, reference="RFT-A-0002",
+                              created_at="2025-03-04T10:00:00Z", amount=Decimal("100.00"))
+    with db.connect() as connection:
+        row = connection.execute(text("SELECT * FROM users")).one()
+    assert (row.total_bookings, row.total_spent) == (2, Decimal("175.00"))
+
+    with db.begin() as connection:
+        connection.execute(text("UPDATE bookings SET status = 'cancelled' WHERE id = :id"),
+                           {"id": first})
+        connection.execute(text("UPDATE bookings SET payment_status = 'refunded' "
+                                "WHERE booking_reference = 'RFT-A-0002'"))
+    with db.connect() as connection:
+        row = connection.execute(text("SELECT * FROM users")).one()
+        assert stats_mismatches(connection) == []
+    # The cancelled booking was paid and not refunded: its money still counts.
+    assert (row.total_bookings, row.total_spent) == (1, Decimal("75.00"))
+    assert row.first_booking_at == row.last_booking_at
+
+    with db.begin() as connection:
+        connection.execute(text("UPDATE bookings SET user_id = NULL"))
+        connection.execute(text("DELETE FROM bookings"))
+        assert stats_mismatches(connection) == []
+
+
+def test_health_is_200_with_the_database_reachable(db, create_booking, lambda_context):
+    response = create_booking.lambda_handler(rest_event("GET", "/api/health"), lambda_context)
+
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["database"] == "reachable"
