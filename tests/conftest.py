@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import logging
 import json
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,8 +28,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "RFT/Customers")
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-2")
 os.environ["DB_POOL_SIZE"] = "40"
 
-from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded  # noqa: E402
-from rft_tools.migrations import upgrade  # noqa: E402
+from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded
+from rft_tools.migrations import upgrade
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = LOCAL_DIR / "pgtest"
@@ -137,7 +137,9 @@ class FakeLambdaContext:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:eu-west-2:123456789012:function:{function_name}"
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:eu-west-2:123456789012:function:{function_name}"
+        )
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"

@@ -18,24 +18,32 @@ def add_session(
     course_name: str = "Emergency First Aid at Work",
 ) -> int:
     course_id = connection.execute(
-        text("INSERT INTO courses (name, category, duration, price) "
-             "VALUES (:name, 'workplace', '1 day', :price) RETURNING id"),
+        text(
+            "INSERT INTO courses (name, category, duration, price) "
+            "VALUES (:name, 'workplace', '1 day', :price) RETURNING id"
+        ),
         {"name": course_name, "price": price},
     ).scalar_one()
     return connection.execute(
-        text("INSERT INTO course_schedules "
-             "(course_id, start_datetime, end_datetime, venue, price, max_capacity, status) "
-             "VALUES (:course_id, now() + interval '14 days', "
-             "now() + interval '14 days 6 hours', 'Sheffield', :price, :max_capacity, :status) "
-             "RETURNING id"),
+        text(
+            "INSERT INTO course_schedules "
+            "(course_id, start_datetime, end_datetime, venue, price, max_capacity, status) "
+            "VALUES (:course_id, now() + interval '14 days', "
+            "now() + interval '14 days 6 hours', 'Sheffield', :price, :max_capacity, :status) "
+            "RETURNING id"
+        ),
         {"course_id": course_id, "price": price, "max_capacity": max_capacity, "status": status},
     ).scalar_one()
 
 
-def add_staff_user(connection: Connection, email: str, role: str = "admin", name: str = "Staff") -> int:
+def add_staff_user(
+    connection: Connection, email: str, role: str = "admin", name: str = "Staff"
+) -> int:
     return connection.execute(
-        text("INSERT INTO users (email, name, password_hash, role) "
-             "VALUES (:email, :name, 'bcrypt$hash', :role) RETURNING id"),
+        text(
+            "INSERT INTO users (email, name, password_hash, role) "
+            "VALUES (:email, :name, 'bcrypt$hash', :role) RETURNING id"
+        ),
         {"email": email, "name": name, "role": role},
     ).scalar_one()
 
@@ -54,14 +62,20 @@ def legacy_insert_booking(
 ) -> int:
     """A booking written the way the legacy app writes it: plain SQL, JSON contact details."""
     return connection.execute(
-        text("INSERT INTO bookings (booking_reference, course_schedule_id, user_id, status, "
-             "payment_status, payment_amount, number_of_attendees, contact_details, created_at) "
-             "VALUES (:reference, :session_id, :user_id, :status, :payment_status, :amount, 1, "
-             "CAST(:contact AS json), coalesce(CAST(:created_at AS timestamptz), now())) "
-             "RETURNING id"),
+        text(
+            "INSERT INTO bookings (booking_reference, course_schedule_id, user_id, status, "
+            "payment_status, payment_amount, number_of_attendees, contact_details, created_at) "
+            "VALUES (:reference, :session_id, :user_id, :status, :payment_status, :amount, 1, "
+            "CAST(:contact AS json), coalesce(CAST(:created_at AS timestamptz), now())) "
+            "RETURNING id"
+        ),
         {
-            "reference": reference, "session_id": session_id, "user_id": user_id,
-            "status": status, "payment_status": payment_status, "amount": amount,
+            "reference": reference,
+            "session_id": session_id,
+            "user_id": user_id,
+            "status": status,
+            "payment_status": payment_status,
+            "amount": amount,
             "contact": json.dumps({"name": "Legacy Person", "email": email}),
             "created_at": created_at,
         },
@@ -102,7 +116,8 @@ STATS_RECOMPUTATION = """
 def stats_mismatches(connection: Connection) -> list[Any]:
     """Users whose stored statistics differ from a recomputation from bookings."""
     return [
-        row for row in connection.execute(text(STATS_RECOMPUTATION))
+        row
+        for row in connection.execute(text(STATS_RECOMPUTATION))
         if (row.total_bookings, row.total_spent, row.first_booking_at, row.last_booking_at)
         != (row.expected_bookings, row.expected_spent, row.expected_first, row.expected_last)
     ]

@@ -10,9 +10,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from sqlalchemy import text
 
-from rft_common import flags
 from rft_common.api import ERROR_RESPONSES, ErrorResponse, create_resolver, error_response
-from rft_common.bookings import BookingCreated, BookingRequest, create_booking
+from rft_common.bookings import BookingCreated, BookingRequest, place_booking
 from rft_common.db import run_transaction
 from rft_common.emails import email_fingerprint
 from rft_common.errors import DatabaseUnavailable
@@ -53,21 +52,15 @@ def post_booking(
         ),
     ] = None,
 ) -> Response[BookingCreated]:
-    email = booking.normalized_email
-    link_customer = flags.customer_accounts_enabled(email)
-    outcome = run_transaction(
-        lambda connection: create_booking(
-            connection, booking, link_customer=link_customer, idempotency_key=idempotency_key
-        )
-    )
+    outcome = place_booking(booking, idempotency_key=idempotency_key)
     body = outcome.body
     logger.info(
         "booking replayed" if outcome.replayed else "booking created",
         extra={
             "booking_id": body["bookingId"],
             "customer_id": body["customerId"],
-            "email_fingerprint": email_fingerprint(email),
-            "customer_accounts": link_customer,
+            "email_fingerprint": email_fingerprint(booking.normalized_email),
+            "customer_accounts": outcome.link_customer,
         },
     )
     if not outcome.replayed:

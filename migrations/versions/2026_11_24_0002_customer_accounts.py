@@ -140,8 +140,7 @@ def _stop_on_conflicting_staff_rows() -> None:
         )
     ).all()
     problems = [
-        f"users {list(row.ids)} share the normalised email {row.normalized!r}"
-        for row in collisions
+        f"users {list(row.ids)} share the normalised email {row.normalized!r}" for row in collisions
     ] + [f"user {row.id} has role {row.role!r}" for row in bad_roles]
     if problems:
         raise RuntimeError(

@@ -33,12 +33,15 @@ def count(db, sql: str) -> int:
 
 @pytest.mark.usefixtures("customer_accounts_on")
 class TestBookingWithCustomerAccounts:
-    def test_the_booking_sites_body_creates_a_linked_customer(self, db, create_booking, lambda_context):
+    def test_the_booking_sites_body_creates_a_linked_customer(
+        self, db, create_booking, lambda_context
+    ):
         with db.begin() as connection:
             session_id = add_session(connection)
 
         status, body, _ = post(
-            create_booking, lambda_context,
+            create_booking,
+            lambda_context,
             booking_body(session_id, numberOfParticipants=2, totalAmount=150.00),
         )
 
@@ -52,19 +55,26 @@ class TestBookingWithCustomerAccounts:
             booking = connection.execute(text("SELECT * FROM bookings")).one()
         assert customer.email == "sam.patel@example.com"
         assert (customer.name, customer.phone, customer.company_name) == (
-            "Sam Patel", "07700 900123", "Acme Ltd")
+            "Sam Patel",
+            "07700 900123",
+            "Acme Ltd",
+        )
         assert customer.role == "customer" and customer.customer_type == "corporate"
         assert customer.password_hash is None
         assert (customer.total_bookings, customer.total_spent) == (1, Decimal("150.00"))
         assert booking.user_id == customer.id == body["customerId"]
         assert booking.contact_details["email"] == "Sam.Patel@Example.com"
 
-    def test_emails_differing_in_case_and_spaces_are_one_customer(self, db, create_booking, lambda_context):
+    def test_emails_differing_in_case_and_spaces_are_one_customer(
+        self, db, create_booking, lambda_context
+    ):
         with db.begin() as connection:
             sessions = [add_session(connection) for _ in range(3)]
 
         ids = {
-            post(create_booking, lambda_context, booking_body(session_id, email=email))[1]["customerId"]
+            post(create_booking, lambda_context, booking_body(session_id, email=email))[1][
+                "customerId"
+            ]
             for session_id, email in zip(
                 sessions, ["sam@example.com", " SAM@Example.COM", "Sam@example.com  "], strict=True
             )
@@ -80,8 +90,17 @@ class TestBookingWithCustomerAccounts:
             first, second = add_session(connection), add_session(connection)
         post(create_booking, lambda_context, booking_body(first, phone=None, company=None))
 
-        post(create_booking, lambda_context, booking_body(
-            second, firstName="Unknown", lastName="Customer", phone="0114 496 0000", company="Beta Ltd"))
+        post(
+            create_booking,
+            lambda_context,
+            booking_body(
+                second,
+                firstName="Unknown",
+                lastName="Customer",
+                phone="0114 496 0000",
+                company="Beta Ltd",
+            ),
+        )
 
         with db.connect() as connection:
             customer = connection.execute(text("SELECT * FROM users")).one()
@@ -89,19 +108,30 @@ class TestBookingWithCustomerAccounts:
         assert customer.phone == "0114 496 0000"
         assert customer.company_name == "Beta Ltd"
 
-    def test_a_staff_email_links_to_the_staff_user_unchanged(self, db, create_booking, lambda_context):
+    def test_a_staff_email_links_to_the_staff_user_unchanged(
+        self, db, create_booking, lambda_context
+    ):
         with db.begin() as connection:
             session_id = add_session(connection)
-            staff_id = add_staff_user(connection, "Trainer@ReactFast.co.uk", role="instructor", name="Jo")
+            staff_id = add_staff_user(
+                connection, "Trainer@ReactFast.co.uk", role="instructor", name="Jo"
+            )
 
         status, body, _ = post(
-            create_booking, lambda_context, booking_body(session_id, email="trainer@reactfast.co.uk"))
+            create_booking,
+            lambda_context,
+            booking_body(session_id, email="trainer@reactfast.co.uk"),
+        )
 
         assert status == 201 and body["customerId"] == staff_id
         with db.connect() as connection:
             staff = connection.execute(text("SELECT * FROM users")).one()
         assert (staff.role, staff.name, staff.phone, staff.password_hash) == (
-            "instructor", "Jo", None, "bcrypt$hash")
+            "instructor",
+            "Jo",
+            None,
+            "bcrypt$hash",
+        )
         assert staff.total_bookings == 1
 
     def test_logs_carry_no_email_or_phone(self, db, create_booking, lambda_context, captured_logs):
@@ -141,9 +171,12 @@ class TestRejectedBookingsWriteNothing:
         with db.begin() as connection:
             session_id = add_session(connection)
 
-        status, body, _ = post(create_booking, lambda_context,
-                               booking_body(session_id, totalAmount=1.00),
-                               headers={"Idempotency-Key": "k-1"})
+        status, body, _ = post(
+            create_booking,
+            lambda_context,
+            booking_body(session_id, totalAmount=1.00),
+            headers={"Idempotency-Key": "k-1"},
+        )
 
         assert status == 422
         assert body["errors"][0]["field"] == "totalAmount"
@@ -151,7 +184,9 @@ class TestRejectedBookingsWriteNothing:
         self.assert_nothing_written(db)
 
     @pytest.mark.parametrize("session_status", ["cancelled", None])
-    def test_an_unknown_or_cancelled_session_is_404(self, db, create_booking, lambda_context, session_status):
+    def test_an_unknown_or_cancelled_session_is_404(
+        self, db, create_booking, lambda_context, session_status
+    ):
         with db.begin() as connection:
             session_id = add_session(connection, status=session_status) if session_status else 999
 
@@ -175,7 +210,9 @@ class TestRejectedBookingsWriteNothing:
             ({"courseSessionId": 10**12}, "courseSessionId"),
         ],
     )
-    def test_invalid_fields_are_422_naming_the_field(self, db, create_booking, lambda_context, change, field):
+    def test_invalid_fields_are_422_naming_the_field(
+        self, db, create_booking, lambda_context, change, field
+    ):
         with db.begin() as connection:
             session_id = add_session(connection)
 
@@ -202,13 +239,16 @@ class TestRejectedBookingsWriteNothing:
         assert body["errors"][0]["field"] == "body"
         assert "Traceback" not in response["body"]
 
-    def test_a_second_active_booking_by_the_same_email_is_409(self, db, create_booking, lambda_context):
+    def test_a_second_active_booking_by_the_same_email_is_409(
+        self, db, create_booking, lambda_context
+    ):
         with db.begin() as connection:
             session_id = add_session(connection)
         assert post(create_booking, lambda_context, booking_body(session_id))[0] == 201
 
-        status, body, _ = post(create_booking, lambda_context,
-                               booking_body(session_id, email=" SAM.PATEL@example.com"))
+        status, body, _ = post(
+            create_booking, lambda_context, booking_body(session_id, email=" SAM.PATEL@example.com")
+        )
 
         assert status == 409 and body["errors"][0]["field"] == "email"
         assert count(db, "SELECT count(*) FROM bookings") == 1
@@ -216,11 +256,19 @@ class TestRejectedBookingsWriteNothing:
     def test_a_booking_larger_than_the_seats_left_is_409(self, db, create_booking, lambda_context):
         with db.begin() as connection:
             session_id = add_session(connection, max_capacity=3)
-        post(create_booking, lambda_context,
-             booking_body(session_id, email="a@example.com", numberOfParticipants=2, totalAmount=150))
+        post(
+            create_booking,
+            lambda_context,
+            booking_body(
+                session_id, email="a@example.com", numberOfParticipants=2, totalAmount=150
+            ),
+        )
 
-        status, body, _ = post(create_booking, lambda_context,
-                               booking_body(session_id, numberOfParticipants=2, totalAmount=150))
+        status, body, _ = post(
+            create_booking,
+            lambda_context,
+            booking_body(session_id, numberOfParticipants=2, totalAmount=150),
+        )
 
         assert status == 409
         assert body["message"] == "not enough seats: 1 left, 2 requested"
@@ -252,8 +300,9 @@ class TestIdempotencyKey:
         headers = {"Idempotency-Key": "checkout-123"}
         post(create_booking, lambda_context, booking_body(session_id), headers)
 
-        status, body, _ = post(create_booking, lambda_context,
-                               booking_body(session_id, phone="0000"), headers)
+        status, body, _ = post(
+            create_booking, lambda_context, booking_body(session_id, phone="0000"), headers
+        )
 
         assert status == 422 and body["errors"][0]["field"] == "Idempotency-Key"
         assert count(db, "SELECT count(*) FROM bookings") == 1
@@ -262,8 +311,12 @@ class TestIdempotencyKey:
         with db.begin() as connection:
             session_id = add_session(connection)
         headers = {"Idempotency-Key": "checkout-123"}
-        assert post(create_booking, lambda_context,
-                    booking_body(session_id, totalAmount=1), headers)[0] == 422
+        assert (
+            post(create_booking, lambda_context, booking_body(session_id, totalAmount=1), headers)[
+                0
+            ]
+            == 422
+        )
 
         assert post(create_booking, lambda_context, booking_body(session_id), headers)[0] == 201
 
@@ -275,21 +328,37 @@ def test_legacy_sql_writes_keep_statistics_exact(db):
     with db.begin() as connection:
         session_id = add_session(connection)
         customer = add_staff_user(connection, "sam@example.com", role="customer", name="Sam")
-        first = legacy_insert_booking(connection, session_id=session_id, email="sam@example.com",
-                                      user_id=customer, reference="RFT-A-0001",
-                                      created_at="2025-01-02T10:00:00Z")
-        legacy_insert_booking(connection, session_id=session_id, email="sam@example.com",
-                              user_id=customer, reference="RFT-A-0002",
-                              created_at="2025-03-04T10:00:00Z", amount=Decimal("100.00"))
+        first = legacy_insert_booking(
+            connection,
+            session_id=session_id,
+            email="sam@example.com",
+            user_id=customer,
+            reference="RFT-A-0001",
+            created_at="2025-01-02T10:00:00Z",
+        )
+        legacy_insert_booking(
+            connection,
+            session_id=session_id,
+            email="sam@example.com",
+            user_id=customer,
+            reference="RFT-A-0002",
+            created_at="2025-03-04T10:00:00Z",
+            amount=Decimal("100.00"),
+        )
     with db.connect() as connection:
         row = connection.execute(text("SELECT * FROM users")).one()
     assert (row.total_bookings, row.total_spent) == (2, Decimal("175.00"))
 
     with db.begin() as connection:
-        connection.execute(text("UPDATE bookings SET status = 'cancelled' WHERE id = :id"),
-                           {"id": first})
-        connection.execute(text("UPDATE bookings SET payment_status = 'refunded' "
-                                "WHERE booking_reference = 'RFT-A-0002'"))
+        connection.execute(
+            text("UPDATE bookings SET status = 'cancelled' WHERE id = :id"), {"id": first}
+        )
+        connection.execute(
+            text(
+                "UPDATE bookings SET payment_status = 'refunded' "
+                "WHERE booking_reference = 'RFT-A-0002'"
+            )
+        )
     with db.connect() as connection:
         row = connection.execute(text("SELECT * FROM users")).one()
         assert stats_mismatches(connection) == []

@@ -450,7 +450,10 @@ class LocalApi:
         os.environ.update(self.environment)
         self._modules: dict[str, ModuleType] = {}
         self._import_lock = threading.Lock()
-        self._invoke_locks = {function_id: threading.Lock() for function_id in function_ids}
+        # Powertools keeps the current event on the resolver *class*, so handlers in one
+        # process must never overlap, even handlers of different functions. Lambda runs
+        # one request per environment anyway; locally, one at a time in the process.
+        self._invoke_lock = threading.Lock()
 
     def handle(self, request: Request) -> HttpResponse:
         try:
@@ -463,7 +466,7 @@ class LocalApi:
         event = build(route, request, path_params)
         try:
             handler = self._handler(route)
-            with self._invoke_locks[route.function_id]:
+            with self._invoke_lock:
                 context = LambdaContext(route.function_id, route.memory_mb, route.timeout_s)
                 result = handler(event, context)
             return to_http_response(route.api_type, result)

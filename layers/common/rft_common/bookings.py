@@ -30,7 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, text
 
+from rft_common import flags
 from rft_common.customers import CustomerDetails, find_or_create_customer
+from rft_common.db import run_transaction
 from rft_common.emails import normalize_email
 from rft_common.errors import Conflict, InvalidRequest, NotFound
 
@@ -107,6 +109,7 @@ class BookingCreated(BaseModel):
 class BookingOutcome:
     body: dict[str, Any]
     replayed: bool
+    link_customer: bool = False
     customer_created: bool = False
 
 
@@ -183,6 +186,16 @@ INSERT_IF_IT_FITS = text(f"""
 """)
 
 
+def place_booking(request: BookingRequest, *, idempotency_key: str | None = None) -> BookingOutcome:
+    """Everything a checkout does after parsing: read the flag, then one transaction."""
+    link_customer = flags.customer_accounts_enabled(request.normalized_email)
+    return run_transaction(
+        lambda connection: create_booking(
+            connection, request, link_customer=link_customer, idempotency_key=idempotency_key
+        )
+    )
+
+
 def create_booking(
     connection: Connection,
     request: BookingRequest,
@@ -192,7 +205,9 @@ def create_booking(
 ) -> BookingOutcome:
     """Create one booking inside the caller's transaction; raise a ``DomainError`` if not."""
     if idempotency_key is not None:
-        replay = _claim_or_replay(connection, idempotency_key, request.fingerprint())
+        replay = _claim_or_replay(
+            connection, idempotency_key, request.fingerprint(), link_customer=link_customer
+        )
         if replay is not None:
             return replay
 
@@ -242,9 +257,7 @@ def create_booking(
         },
     ).one()
     if row.already_booked:
-        raise Conflict(
-            "this email already has an active booking on this session", field="email"
-        )
+        raise Conflict("this email already has an active booking on this session", field="email")
     if row.id is None:
         seats_left = max(session.max_capacity - row.seats_taken, 0)
         raise Conflict(
@@ -268,11 +281,13 @@ def create_booking(
             REMEMBER_RESPONSE,
             {"key": idempotency_key, "booking_id": row.id, "body": json.dumps(body)},
         )
-    return BookingOutcome(body=body, replayed=False, customer_created=customer_created)
+    return BookingOutcome(
+        body=body, replayed=False, link_customer=link_customer, customer_created=customer_created
+    )
 
 
 def _claim_or_replay(
-    connection: Connection, key: str, request_hash: str
+    connection: Connection, key: str, request_hash: str, *, link_customer: bool
 ) -> BookingOutcome | None:
     """Claim ``key`` for this request, or return the response it already produced."""
     if connection.execute(CLAIM_KEY, {"key": key, "request_hash": request_hash}).first():
@@ -283,4 +298,4 @@ def _claim_or_replay(
             "this Idempotency-Key was already used with a different request body",
             field="Idempotency-Key",
         )
-    return BookingOutcome(body=stored.response_body, replayed=True)
+    return BookingOutcome(body=stored.response_body, replayed=True, link_customer=link_customer)

@@ -98,10 +98,7 @@ def find_or_create_customers(
         users.c.id,
         literal_column("xmax = 0").label("created"),
     )
-    return {
-        row.email_normalized: (row.id, row.created)
-        for row in connection.execute(statement)
-    }
+    return {row.email_normalized: (row.id, row.created) for row in connection.execute(statement)}
 
 
 def find_or_create_customer(connection: Connection, customer: CustomerDetails) -> tuple[int, bool]:

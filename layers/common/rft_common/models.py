@@ -175,9 +175,7 @@ class IdempotencyKey(Base):
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(
-        Timestamp, server_default=func.now(), index=True
-    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), index=True)
 
 
 Index("ix_bookings_user_id_created_at", Booking.user_id, Booking.created_at)
