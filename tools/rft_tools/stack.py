@@ -1,0 +1,79 @@
+"""The local stack behind ``make run``: database, migrations, flags and the API.
+
+The API is served by ``local_api`` straight from ``template.yaml``. SIGINT (Ctrl-C)
+and SIGTERM stop everything this process started, the embedded database included.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+
+from sqlalchemy import create_engine, text
+
+from rft_tools import migrations
+from rft_tools.demo_data import seed_demo
+from rft_tools.local_api import make_server
+from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT, local_database
+
+TEMPLATE = PROJECT_ROOT / "template.yaml"
+DEFAULT_FLAGS = PROJECT_ROOT / "config" / "flags.local.json"
+LOCAL_FLAGS = LOCAL_DIR / "flags.json"
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """Begin shutdown once; further signals must not interrupt the cleanup."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def ensure_local_flags() -> Path:
+    """The flag file the running stack reads; created from the defaults on first start."""
+    if not LOCAL_FLAGS.exists():
+        LOCAL_FLAGS.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(DEFAULT_FLAGS, LOCAL_FLAGS)
+    return LOCAL_FLAGS
+
+
+def _seed_on_first_start(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        if connection.execute(text("SELECT count(*) FROM courses")).scalar_one() == 0:
+            sessions = seed_demo(connection)
+            print(f"seeded {len(sessions)} demo sessions (rft seed demo lists them)")
+    engine.dispose()
+
+
+def local_environment(database_url: str) -> dict[str, str]:
+    """What the template's intrinsic values stand for locally."""
+    return {
+        "DATABASE_URL": database_url,
+        "RFT_FLAGS_FILE": str(ensure_local_flags()),
+        "AWS_REGION": "eu-west-2",
+        "AWS_DEFAULT_REGION": "eu-west-2",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+
+
+def run(host: str, port: int) -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with ExitStack() as stack:
+        url = stack.enter_context(local_database())
+        migrations.upgrade(url)
+        _seed_on_first_start(url)
+        server = make_server(TEMPLATE, host, port, local_environment(url))
+        stack.callback(server.server_close)
+        routes = sorted({f"{r.method} {r.path}" for r in server.api.routes})
+        print(json.dumps({"api": f"http://{host}:{server.server_address[1]}", "routes": routes}))
+        print("press Ctrl-C to stop", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopping")
