@@ -46,6 +46,11 @@ def downgrade(url: str, revision: str) -> None:
         command.downgrade(alembic_config(), revision)
 
 
+def stamp(url: str, revision: str) -> None:
+    with _database(url):
+        command.stamp(alembic_config(), revision)
+
+
 def check(url: str) -> None:
     with _database(url):
         command.check(alembic_config())

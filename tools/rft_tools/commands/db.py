@@ -1,4 +1,4 @@
-"""``rft db url | upgrade [REV] | downgrade REV | check``."""
+"""``rft db url | upgrade [REV] | downgrade REV | stamp REV | check``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     downgrade = verbs.add_parser("downgrade", help="revert migrations down to REV")
     downgrade.add_argument("revision")
     downgrade.set_defaults(handler=_downgrade)
+    stamp = verbs.add_parser(
+        "stamp", help="record REV as applied without running it (adopting a live database)"
+    )
+    stamp.add_argument("revision")
+    stamp.set_defaults(handler=_stamp)
     verbs.add_parser("check", help="fail if models and migrations disagree").set_defaults(
         handler=_check
     )
@@ -33,6 +38,11 @@ def _upgrade(arguments: argparse.Namespace) -> None:
 def _downgrade(arguments: argparse.Namespace) -> None:
     with local_database() as url:
         migrations.downgrade(url, arguments.revision)
+
+
+def _stamp(arguments: argparse.Namespace) -> None:
+    with local_database() as url:
+        migrations.stamp(url, arguments.revision)
 
 
 def _check(_: argparse.Namespace) -> None:
