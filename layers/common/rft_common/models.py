@@ -13,9 +13,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Computed,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -179,3 +181,22 @@ class IdempotencyKey(Base):
 
 
 Index("ix_bookings_user_id_created_at", Booking.user_id, Booking.created_at)
+
+
+class UserAuditLog(Base):
+    """Who changed which profile fields of a user, and from what to what.
+
+    ``changes`` is ``{field: {"old": ..., "new": ...}}``. Audit rows may hold PII;
+    logs never do.
+    """
+
+    __tablename__ = "user_audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(255))
+    changed_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+Index("ix_user_audit_log_user_id_changed_at", UserAuditLog.user_id, UserAuditLog.changed_at)
