@@ -1,4 +1,4 @@
-"""The local stack behind ``make run``: database, migrations, flags and the API.
+"""The local stack behind ``make run``: database, migrations, flags, local AWS, the API.
 
 The API is served by ``local_api`` straight from ``template.yaml``. SIGINT (Ctrl-C)
 and SIGTERM stop everything this process started, the embedded database included.
@@ -7,6 +7,7 @@ and SIGTERM stop everything this process started, the embedded database included
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 from contextlib import ExitStack
@@ -16,8 +17,10 @@ from types import FrameType
 from sqlalchemy import create_engine, text
 
 from rft_tools import migrations
+from rft_tools.cfn_template import load_template
 from rft_tools.demo_data import seed_demo
 from rft_tools.local_api import make_server
+from rft_tools.local_aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
 from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT, local_database
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
@@ -49,16 +52,26 @@ def _seed_on_first_start(url: str) -> None:
     engine.dispose()
 
 
-def local_environment(database_url: str) -> dict[str, str]:
+def local_environment(database_url: str, aws_endpoint: str) -> dict[str, str]:
     """What the template's intrinsic values stand for locally."""
     return {
         "DATABASE_URL": database_url,
         "RFT_FLAGS_FILE": str(ensure_local_flags()),
-        "AWS_REGION": "eu-west-2",
-        "AWS_DEFAULT_REGION": "eu-west-2",
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        **LOCAL_CREDENTIALS,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
+
+
+def _create_local_resources(environment: dict[str, str]) -> dict[str, str]:
+    """Create queues, buckets... in the local AWS; their env vars join the environment."""
+    os.environ.update(environment)
+    template = load_template(TEMPLATE)
+    created: dict[str, str] = {}
+    for create in LOCAL_RESOURCES:
+        created |= create(template)
+    return created
 
 
 def run(host: str, port: int) -> None:
@@ -68,10 +81,15 @@ def run(host: str, port: int) -> None:
         url = stack.enter_context(local_database())
         migrations.upgrade(url)
         _seed_on_first_start(url)
-        server = make_server(TEMPLATE, host, port, local_environment(url))
+        aws, aws_endpoint = start_moto_server()
+        stack.callback(aws.stop)
+        environment = local_environment(url, aws_endpoint)
+        environment |= _create_local_resources(environment)
+        server = make_server(TEMPLATE, host, port, environment)
         stack.callback(server.server_close)
         routes = sorted({f"{r.method} {r.path}" for r in server.api.routes})
-        print(json.dumps({"api": f"http://{host}:{server.server_address[1]}", "routes": routes}))
+        api_url = f"http://{host}:{server.server_address[1]}"
+        print(json.dumps({"api": api_url, "aws_endpoint": aws_endpoint, "routes": routes}))
         print("press Ctrl-C to stop", flush=True)
         try:
             server.serve_forever()
