@@ -8,13 +8,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 from sqlalchemy import text
 
-from rft_common.api import ERROR_RESPONSES, ErrorResponse, create_resolver, error_response
+from rft_common.api import ERROR_RESPONSES, ErrorResponse, create_resolver
 from rft_common.bookings import BookingCreated, BookingRequest, place_booking
 from rft_common.db import run_transaction
 from rft_common.emails import email_fingerprint
-from rft_common.errors import DatabaseUnavailable
 from rft_common.observability import logger, metrics, tracer
 
 app = create_resolver()
@@ -77,17 +77,20 @@ def post_booking(
     )
 
 
-@app.get("/api/health", summary="Liveness with a database round trip", tags=["health"])
-def health() -> Response[dict]:
-    try:
-        run_transaction(lambda connection: connection.execute(text("SELECT 1")), attempts=1)
-    except DatabaseUnavailable:
-        return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "database unreachable")
-    return Response(
-        status_code=HTTPStatus.OK,
-        content_type="application/json",
-        body={"status": "ok", "database": "reachable"},
-    )
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+@app.get(
+    "/api/health",
+    summary="Liveness with a database round trip",
+    tags=["health"],
+    responses={503: ERROR_RESPONSES[503]},
+)
+def health() -> Health:
+    run_transaction(lambda connection: connection.execute(text("SELECT 1")), attempts=1)
+    return Health(status="ok", database="reachable")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

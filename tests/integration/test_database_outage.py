@@ -1,0 +1,104 @@
+"""PostgreSQL unreachable: 503 with a clear message; recovery without a cold start."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from rft_common import db
+from rft_common.settings import get_settings
+from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded
+from rft_tools.migrations import upgrade
+from tests.conftest import load_function, rest_event
+from tests.factories import add_session, booking_body
+
+pytestmark = pytest.mark.usefixtures("db", "customer_accounts_on")
+
+UNREACHABLE = "postgresql+pg8000://postgres@/rft?unix_sock=/nonexistent/.s.PGSQL.5432"
+
+
+@pytest.fixture
+def database_down(monkeypatch, database_url):
+    """Point the warm handler at a database that does not answer, then restore it."""
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
+    get_settings.cache_clear()
+    db.reset_engine()
+    yield
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    db.reset_engine()
+
+
+@pytest.fixture(scope="module")
+def create_booking():
+    return load_function("create_booking")
+
+
+def test_health_is_503_when_the_database_is_unreachable(
+    database_down, create_booking, lambda_context
+):
+    response = create_booking.lambda_handler(rest_event("GET", "/api/health"), lambda_context)
+
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"])["message"] == "the database is not reachable"
+
+
+def test_a_booking_is_503_with_a_clear_message_and_no_stack_trace(
+    database_down, create_booking, lambda_context, captured_logs
+):
+    event = rest_event("POST", "/api/bookings", booking_body(1))
+
+    response = create_booking.lambda_handler(event, lambda_context)
+
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"]) == {
+        "message": "the database is not reachable",
+        "errors": [],
+    }
+    assert "sam.patel@example.com" not in captured_logs.getvalue().lower()
+
+
+@pytest.fixture
+def stoppable_database(monkeypatch):
+    """A PostgreSQL of this test's own, which it may stop and start again."""
+    data_dir = LOCAL_DIR / "pg-outage"
+    server = start_embedded(data_dir)
+    server.owned = True
+    url = embedded_url(data_dir, "rft_outage")
+    ensure_database(url, recreate=True)
+    upgrade(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    db.reset_engine()
+    engine = create_engine(url, pool_pre_ping=True)
+    yield server, engine
+    engine.dispose()
+    db.reset_engine()
+    server.stop()
+    get_settings.cache_clear()
+
+
+def test_a_warm_handler_recovers_when_postgresql_comes_back(
+    stoppable_database, create_booking, lambda_context
+):
+    server, engine = stoppable_database
+    with engine.begin() as connection:
+        sessions = [add_session(connection) for _ in range(3)]
+
+    def book(session_id: int) -> int:
+        event = rest_event("POST", "/api/bookings", booking_body(session_id))
+        return create_booking.lambda_handler(event, lambda_context)["statusCode"]
+
+    before = book(sessions[0])
+    server.stop()
+    during = book(sessions[1])
+    server = start_embedded(server.data_dir)
+    after = book(sessions[2])
+
+    assert (before, during, after) == (201, 503, 201)
+    with engine.connect() as connection:
+        booked = connection.execute(text("SELECT count(*) FROM bookings")).scalar_one()
+    assert booked == 2
+    server.owned = True
