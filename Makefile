@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint test-python install sam-tools build lock clean
+.PHONY: run test lint test-python bench install sam-tools build lock clean
 
 run: install
 	$(BIN)/rft run
@@ -32,6 +32,11 @@ lint: install sam-tools
 # the PostgreSQL the suite starts.
 test-python: install
 	$(BIN)/python -m pytest
+
+# Measurements, not tests: `make bench` (full, writes bench/results/latest.json and
+# docs/performance.md) or `make bench BENCH_ARGS=--quick` (under 2 minutes).
+bench: install sam-tools
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 build: sam-tools
 	PYENV_VERSION=$(SAM_PYENV_VERSION) $(SAM_VENV)/bin/sam build --template-file template.yaml

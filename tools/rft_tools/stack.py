@@ -60,7 +60,6 @@ def local_environment(database_url: str, aws_endpoint: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL": aws_endpoint,
         **LOCAL_CREDENTIALS,
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
     }
 
 

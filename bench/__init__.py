@@ -1,0 +1,1 @@
+"""``make bench``: measurements of what users feel, reported, never asserted."""

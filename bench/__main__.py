@@ -1,0 +1,80 @@
+"""``python -m bench [--quick] [--only SECTION,...]``: run the benchmarks, print a table,
+write ``bench/results/latest.json`` and regenerate ``docs/performance.md``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import booking, cold_start, report
+from bench.environment import bench_server
+from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "bench" / "results" / "latest.json"
+QUICK_RESULTS = PROJECT_ROOT / "bench" / "results" / "quick.json"
+SECTIONS = ("booking", "cold_start")
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    cores = os.cpu_count()
+    return (
+        f"{cores} cores, {cpu}, {memory_kb / 2**20:.0f} GiB, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
+    parser.add_argument("--only", default=",".join(SECTIONS))
+    arguments = parser.parse_args()
+    sections = arguments.only.split(",")
+    flags_file = LOCAL_DIR / "bench-flags.json"
+    flags_file.parent.mkdir(exist_ok=True)
+    flags_file.write_text(
+        json.dumps(
+            {
+                "customer_accounts": {"default": True},
+                "admin_users_api": {"default": True},
+                "backfill": {"default": True},
+            }
+        )
+    )
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if arguments.quick else "full",
+    }
+    with bench_server() as server_url:
+        if "booking" in sections:
+            results["booking"] = booking.run(server_url, flags_file, quick=arguments.quick)
+        if "cold_start" in sections:
+            results |= cold_start.run(server_url, flags_file, quick=arguments.quick)
+    destination = QUICK_RESULTS if arguments.quick else RESULTS
+    destination.write_text(json.dumps(results, indent=2) + "\n")
+    print(report.table(results))
+    if not arguments.quick:
+        report.write_markdown(results)
+    print(f"\nresults: {destination.relative_to(PROJECT_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

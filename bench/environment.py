@@ -1,0 +1,59 @@
+"""A PostgreSQL for benchmarks, apart from the dev and test databases."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded
+from rft_tools.migrations import upgrade
+
+BENCH_DATA_DIR = LOCAL_DIR / "pgbench"
+QUIET_ENVIRONMENT = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "AWS_DEFAULT_REGION": "eu-west-2",
+    "AWS_REGION": "eu-west-2",
+}
+
+
+@contextmanager
+def bench_server() -> Iterator[str]:
+    """URL of the maintenance database of the benchmark server (embedded unless given)."""
+    given = os.environ.get("BENCH_DATABASE_URL")
+    if given:
+        yield given
+        return
+    server = start_embedded(BENCH_DATA_DIR)
+    try:
+        yield embedded_url(BENCH_DATA_DIR, "postgres")
+    finally:
+        server.stop()
+
+
+def fresh_database(server_url: str, name: str, *, template: str | None = None) -> str:
+    """A new database ``name``: migrated to head, or a copy of database ``template``."""
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    if template is None:
+        ensure_database(url, recreate=True)
+        upgrade(url)
+        return url
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    return url
+
+
+def use_database(url: str, flags_file: str) -> None:
+    """Point the application code in this process at ``url`` with the given flags."""
+    from rft_common import db, flags, settings
+
+    os.environ.update(QUIET_ENVIRONMENT | {"DATABASE_URL": url, "RFT_FLAGS_FILE": flags_file})
+    settings.get_settings.cache_clear()
+    flags.get_feature_flags.cache_clear()
+    db.reset_engine()
