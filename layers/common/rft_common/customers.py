@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, func, literal_column, or_
+from sqlalchemy import ColumnElement, Connection, bindparam, case, func, literal_column, or_
 from sqlalchemy.dialects.postgresql import Insert, insert
 
 from rft_common.models import User
@@ -69,6 +69,36 @@ def _blank_to_none(value: str | None) -> str | None:
     return value.strip() or None
 
 
+def _new_customer_row(customer: CustomerDetails) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        field: _blank_to_none(getattr(customer, field)) for field in FILLABLE_FIELDS
+    }
+    row["email"] = customer.email
+    row["role"] = "customer"
+    row["customer_type"] = "corporate" if row["company_name"] else "individual"
+    return row
+
+
+def _merge(first: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """Keep each fillable field's first non-blank value."""
+    merged = first | {field: first[field] or later[field] for field in FILLABLE_FIELDS}
+    merged["customer_type"] = "corporate" if merged["company_name"] else "individual"
+    return merged
+
+
+RETURNING = (users.c.email_normalized, users.c.id, literal_column("xmax = 0").label("created"))
+
+UPSERT_ONE = fill_blanks_on_conflict(
+    insert(users).values(
+        {
+            column: bindparam(column)
+            for column in ("email", "role", "customer_type", *FILLABLE_FIELDS)
+        }
+    )
+).returning(*RETURNING)
+"""Built once, so SQLAlchemy compiles it once; the booking path runs it per checkout."""
+
+
 def find_or_create_customers(
     connection: Connection, customers: Iterable[CustomerDetails]
 ) -> Mapping[str, tuple[int, bool]]:
@@ -80,27 +110,18 @@ def find_or_create_customers(
     """
     merged: dict[str, dict[str, Any]] = {}
     for customer in customers:
-        row = merged.setdefault(
-            customer.email,
-            {"email": customer.email, "role": "customer", "customer_type": None}
-            | dict.fromkeys(FILLABLE_FIELDS),
+        row = _new_customer_row(customer)
+        merged[customer.email] = (
+            _merge(merged[customer.email], row) if customer.email in merged else row
         )
-        for field in FILLABLE_FIELDS:
-            row[field] = row[field] or _blank_to_none(getattr(customer, field))
     if not merged:
         return {}
-    rows = [
-        row | {"customer_type": "corporate" if row["company_name"] else "individual"}
-        for _, row in sorted(merged.items())
-    ]
-    statement = fill_blanks_on_conflict(insert(users).values(rows)).returning(
-        users.c.email_normalized,
-        users.c.id,
-        literal_column("xmax = 0").label("created"),
-    )
+    rows = [merged[email] for email in sorted(merged)]
+    statement = fill_blanks_on_conflict(insert(users).values(rows)).returning(*RETURNING)
     return {row.email_normalized: (row.id, row.created) for row in connection.execute(statement)}
 
 
 def find_or_create_customer(connection: Connection, customer: CustomerDetails) -> tuple[int, bool]:
     """The booking path's single-customer upsert: ``(user_id, created)``."""
-    return find_or_create_customers(connection, [customer])[customer.email]
+    row = connection.execute(UPSERT_ONE, _new_customer_row(customer)).one()
+    return row.id, row.created

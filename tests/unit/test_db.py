@@ -1,0 +1,38 @@
+"""The database helpers that need no database."""
+
+from __future__ import annotations
+
+import pytest
+from pg8000 import dbapi, legacy
+
+from rft_common import db
+
+ORIGINAL = dbapi.convert_paramstyle
+
+STATEMENTS = [
+    ("pyformat", "SELECT %(a)s, %(b)s, %(a)s", {"a": 1, "b": 2}),
+    ("pyformat", "SELECT '%(not)s', %(x)s::int -- %(comment)s\n", {"x": 3}),
+    ("named", "SELECT :a, ':b', CAST(:c AS json), 'x'::text", {"a": 1, "c": "{}"}),
+    ("format", "SELECT %s, %s", (1, 2)),
+]
+
+
+@pytest.fixture(scope="module")
+def memoised():
+    db._memoise_pg8000_paramstyle_conversion()
+    return legacy.convert_paramstyle
+
+
+@pytest.mark.parametrize(("style", "query", "args"), STATEMENTS)
+def test_memoised_conversion_equals_pg8000s_own(memoised, style, query, args):
+    assert memoised(style, query, args) == ORIGINAL(style, query, args)
+
+
+def test_memoised_conversion_takes_values_from_each_call(memoised):
+    query = "SELECT %(a)s, %(b)s"
+
+    first = memoised("pyformat", query, {"a": 1, "b": 2})
+    second = memoised("pyformat", query, {"a": "x", "b": None})
+
+    assert first[1] == (1, 2)
+    assert second[1] == ("x", None)
