@@ -82,6 +82,7 @@ def _memoise_pg8000_paramstyle_conversion() -> None:
         return statement, args
 
     convert_paramstyle.memoised = True  # type: ignore[attr-defined]
+    convert_paramstyle.__wrapped__ = convert  # type: ignore[attr-defined]
     legacy.convert_paramstyle = convert_paramstyle
     dbapi.convert_paramstyle = convert_paramstyle
 
