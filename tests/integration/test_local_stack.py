@@ -1,0 +1,73 @@
+"""``make run`` end to end: the stack serves the template's routes and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT, scratch_database
+
+SAMPLE_BODY = {
+    "courseSessionId": 1,
+    "paymentIntentId": "pi_sample",
+    "firstName": "Sam",
+    "lastName": "Patel",
+    "email": "Sam.Patel@Example.com ",
+    "phone": "07700 900123",
+    "company": "Acme Ltd",
+    "numberOfParticipants": 2,
+    "specialRequirements": "wheelchair access",
+    "emergencyContact": "...",
+    "totalAmount": 150.00,
+}
+
+
+@pytest.fixture
+def running_stack(postgres_server_url, tmp_path):
+    url = scratch_database(postgres_server_url, "rft_stack_test")
+    environment = os.environ | {"DATABASE_URL": url, "PORT": "0"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rft_tools.cli", "run"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    banner = next(line for line in process.stdout if line.startswith("{"))
+    yield process, json.loads(banner)["api"]
+    if process.poll() is None:
+        process.kill()
+
+
+def request(url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    call = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(call, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_booking_sites_sample_body_creates_a_linked_booking_then_sigterm_stops(
+    running_stack,
+):
+    process, api = running_stack
+
+    health = request(f"{api}/api/health")
+    created = request(f"{api}/api/bookings", SAMPLE_BODY)
+    process.send_signal(signal.SIGTERM)
+    exit_code = process.wait(timeout=20)
+
+    assert health == (200, {"status": "ok", "database": "reachable"})
+    assert created[0] == 201
+    assert created[1]["customerId"] is not None
+    assert created[1]["amount"] == "150.00"
+    assert exit_code == 0
