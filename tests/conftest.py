@@ -34,7 +34,8 @@ from rft_tools.migrations import upgrade
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = LOCAL_DIR / "pgtest"
 ALL_TABLES = (
-    "users, courses, course_schedules, bookings, payments, idempotency_keys, user_audit_log"
+    "users, courses, course_schedules, bookings, payments, idempotency_keys, user_audit_log, "
+    "backfill_batches, backfill_unlinkable"
 )
 
 

@@ -200,3 +200,57 @@ class UserAuditLog(Base):
 
 
 Index("ix_user_audit_log_user_id_changed_at", UserAuditLog.user_id, UserAuditLog.changed_at)
+
+
+BACKFILL_BATCH_STATUSES = ("queued", "done")
+UNLINKABLE_REASONS = ("missing_email", "malformed_email")
+
+
+class BackfillBatch(Base):
+    """One backfill message: a range of booking ids, and what processing it did.
+
+    ``queued`` from enqueue until a worker commits the batch (``done``); the counters
+    add up every committed run, so a redelivered batch adds zeros.
+    """
+
+    __tablename__ = "backfill_batches"
+    __table_args__ = (
+        CheckConstraint(_in("status", BACKFILL_BATCH_STATUSES), name="status"),
+        CheckConstraint("first_booking_id <= last_booking_id", name="range"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_booking_id: Mapped[int] = mapped_column(Integer)
+    last_booking_id: Mapped[int] = mapped_column(Integer)
+    planned_bookings: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10), server_default=text("'queued'"))
+    enqueued_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(Timestamp, index=True)
+    runs: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    bookings_linked: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    customers_created: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    unlinkable: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+Index(
+    "ix_backfill_batches_status_first_booking_id",
+    BackfillBatch.status,
+    BackfillBatch.first_booking_id,
+)
+
+
+class BackfillUnlinkable(Base):
+    """A booking the backfill cannot link, recorded once with the reason."""
+
+    __tablename__ = "backfill_unlinkable"
+    __table_args__ = (CheckConstraint(_in("reason", UNLINKABLE_REASONS), name="reason"),)
+
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(String(20))
+    batch_id: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+Index("ix_bookings_id_unlinked", Booking.id, postgresql_where=Booking.user_id.is_(None))
