@@ -30,6 +30,7 @@ os.environ["DB_POOL_SIZE"] = "40"
 
 from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded
 from rft_tools.migrations import upgrade
+from tests.appconfig_stub import APPCONFIG_ENVIRONMENT_VARIABLES, StubbedAppConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = LOCAL_DIR / "pgtest"
@@ -91,24 +92,67 @@ def db(engine: Engine) -> Iterator[Engine]:
 
 @pytest.fixture
 def set_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[dict], None]:
-    """Write a flag document in the Powertools schema and point the app at it."""
+    """Point the app at a flag document: the safe defaults with the given flags replaced."""
 
-    def write(document: dict[str, Any]) -> None:
+    def write(flags: dict[str, Any]) -> None:
         path = tmp_path / "flags.json"
-        path.write_text(json.dumps(document))
+        path.write_text(json.dumps(load_safe_default_flags() | flags))
         monkeypatch.setenv("RFT_FLAGS_FILE", str(path))
         monkeypatch.setenv("FLAGS_MAX_AGE_SECONDS", "0")
-        _reset_flag_caches()
+        reset_flag_caches()
 
     yield write
-    _reset_flag_caches()
+    reset_flag_caches()
 
 
-def _reset_flag_caches() -> None:
+def load_safe_default_flags() -> dict[str, Any]:
+    """The document the template deploys to AppConfig (config/flags.default.json)."""
+    return json.loads((PROJECT_ROOT / "config" / "flags.default.json").read_text())
+
+
+def reset_flag_caches() -> None:
     from rft_common import flags, settings
 
     settings.get_settings.cache_clear()
     flags.get_feature_flags.cache_clear()
+    flags.appconfig_client.cache_clear()
+
+
+class FlagClock:
+    """The monotonic clock of ``rft_common.flags``, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def flag_clock(monkeypatch: pytest.MonkeyPatch) -> FlagClock:
+    from rft_common import flags
+
+    clock = FlagClock()
+    monkeypatch.setattr(flags, "monotonic", lambda: clock.now)
+    return clock
+
+
+@pytest.fixture
+def appconfig(monkeypatch: pytest.MonkeyPatch, flag_clock: FlagClock) -> Iterator[StubbedAppConfig]:
+    """Flags from AppConfig (cache max age 5 s on ``flag_clock``), answered by a Stubber."""
+    from botocore.stub import Stubber
+
+    from rft_common import flags
+
+    monkeypatch.delenv("RFT_FLAGS_FILE", raising=False)
+    for name, value in APPCONFIG_ENVIRONMENT_VARIABLES.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FLAGS_MAX_AGE_SECONDS", "5")
+    reset_flag_caches()
+    stubber = Stubber(flags.appconfig_client())
+    with stubber:
+        yield StubbedAppConfig(stubber)
+    reset_flag_caches()
 
 
 @pytest.fixture

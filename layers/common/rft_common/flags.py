@@ -1,30 +1,37 @@
 """Feature flags: one Powertools ``FeatureFlags`` per execution environment.
 
 In AWS the document comes from AppConfig (``AppConfigStore``); locally and in tests
-from a JSON file in the same schema (``RFT_FLAGS_FILE``). Either way it is cached for
-``FLAGS_MAX_AGE_SECONDS``. When the store cannot be read or the document is invalid,
-every flag takes its safe value below and a warning is logged once per cache period:
-requests still succeed.
+from a JSON file in the same schema (``RFT_FLAGS_FILE``). ``CachedFlagStore`` fetches
+it at most once per ``FLAGS_MAX_AGE_SECONDS``, so a change reaches every environment
+within that time. When the fetch fails or the document is invalid, every flag takes
+its safe value below until the next fetch, one warning is logged per failed fetch
+(so once per cache period), and requests still succeed.
 """
 
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from time import monotonic
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.feature_flags import FeatureFlags
+from aws_lambda_powertools.utilities.feature_flags import AppConfigStore, FeatureFlags
 from aws_lambda_powertools.utilities.feature_flags.base import StoreProvider
 from aws_lambda_powertools.utilities.feature_flags.exceptions import (
     ConfigurationStoreError,
     SchemaValidationError,
+    StoreClientError,
 )
+from aws_lambda_powertools.utilities.feature_flags.schema import SchemaValidator
 
 from rft_common.emails import rollout_bucket
 from rft_common.observability import logger
 from rft_common.settings import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_appconfigdata import AppConfigDataClient
 
 CUSTOMER_ACCOUNTS = "customer_accounts"
 ADMIN_USERS_API = "admin_users_api"
@@ -36,72 +43,138 @@ SAFE_VALUES: dict[str, bool] = {
     BACKFILL: False,  # paused
 }
 
+APPCONFIG_CONNECT_TIMEOUT_SECONDS = 1
+APPCONFIG_READ_TIMEOUT_SECONDS = 2
+"""Short, so an unreachable AppConfig delays one request per cache period, not every one."""
+
+
+class InvalidFlagDocument(ConfigurationStoreError):
+    """The document was read but is not a valid flag document for this system."""
+
 
 class JsonFileStore(StoreProvider):
-    """Reads the flag document from a local JSON file, re-reading it after ``max_age``."""
+    """Reads the flag document from a local JSON file on every call (cached by the caller)."""
 
-    def __init__(self, path: Path, max_age: int) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.max_age = max_age
-        self._document: dict[str, Any] | None = None
-        self._read_at = 0.0
 
     @property
     def get_raw_configuration(self) -> dict[str, Any]:
-        if self._document is None or time.monotonic() - self._read_at >= self.max_age:
-            try:
-                self._document = json.loads(self.path.read_text())
-            except (OSError, ValueError) as error:
-                raise ConfigurationStoreError(f"cannot read {self.path}: {error}") from error
-            self._read_at = time.monotonic()
-        return self._document
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError) as error:
+            raise ConfigurationStoreError(f"cannot read {self.path}: {error}") from error
 
     def get_configuration(self) -> dict[str, Any]:
         return self.get_raw_configuration
 
 
-def build_store() -> StoreProvider:
+class CachedFlagStore(StoreProvider):
+    """Fetches and validates the document at most once per ``max_age``, failures included.
+
+    A failure is remembered for ``max_age`` too: AppConfig is not called on every
+    request while it is down, and the warning is logged once per period. After a
+    failure the source is rebuilt, so an AppConfig session starts afresh.
+    """
+
+    def __init__(self, build_source: Callable[[], StoreProvider], max_age: int) -> None:
+        self._build_source = build_source
+        self._source = build_source()
+        self._max_age = max_age
+        self._fetch_after = float("-inf")
+        self._document: dict[str, Any] | None = None
+        self._failure: ConfigurationStoreError | None = None
+
+    @property
+    def get_raw_configuration(self) -> dict[str, Any]:
+        if monotonic() >= self._fetch_after:
+            self._fetch()
+        if self._failure is not None:
+            raise self._failure
+        assert self._document is not None
+        return self._document
+
+    def get_configuration(self) -> dict[str, Any]:
+        return self.get_raw_configuration
+
+    def _fetch(self) -> None:
+        self._fetch_after = monotonic() + self._max_age
+        try:
+            document = self._source.get_configuration()
+            validate_flag_document(document)
+        except StoreClientError as error:  # AppConfig answered AccessDenied
+            self._fail(ConfigurationStoreError(f"access denied: {error.__cause__}"))
+        except ConfigurationStoreError as error:
+            self._fail(error)
+        else:
+            if self._failure is not None:
+                logger.info("feature flags available again")
+            self._document, self._failure = document, None
+
+    def _fail(self, error: ConfigurationStoreError) -> None:
+        self._failure = error
+        self._source = self._build_source()
+        cause = error.__cause__
+        reason = f"{error}: {cause}" if cause and str(cause) not in str(error) else str(error)
+        logger.warning(
+            "feature flags unavailable; using safe values",
+            extra={"reason": reason, "safe_values": SAFE_VALUES},
+        )
+
+
+def validate_flag_document(document: Any) -> None:
+    """Raise ``InvalidFlagDocument`` unless ``document`` is a Powertools flag document
+    that defines every flag this system reads."""
+    try:
+        SchemaValidator(schema=document).validate()
+    except SchemaValidationError as error:
+        raise InvalidFlagDocument(f"invalid flag document: {error}") from error
+    missing = sorted(SAFE_VALUES.keys() - document.keys())
+    if missing:
+        raise InvalidFlagDocument(f"invalid flag document: missing flags {missing}")
+
+
+@cache
+def appconfig_client() -> AppConfigDataClient:
+    """The AppConfig data client of this execution environment (tests stub this one)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "appconfigdata",
+        config=Config(
+            connect_timeout=APPCONFIG_CONNECT_TIMEOUT_SECONDS,
+            read_timeout=APPCONFIG_READ_TIMEOUT_SECONDS,
+            retries={"mode": "standard", "total_max_attempts": 2},
+        ),
+    )
+
+
+def build_source() -> StoreProvider:
     settings = get_settings()
     if settings.flags_file:
-        return JsonFileStore(Path(settings.flags_file), settings.flags_max_age_seconds)
-    from aws_lambda_powertools.utilities.feature_flags import AppConfigStore
-
+        return JsonFileStore(Path(settings.flags_file))
     return AppConfigStore(
         environment=settings.appconfig_environment or "",
         application=settings.appconfig_application or "",
         name=settings.appconfig_profile or "",
-        max_age=settings.flags_max_age_seconds,
+        max_age=0,  # CachedFlagStore caches, for both sources alike
+        boto3_client=appconfig_client(),
     )
 
 
 @cache
 def get_feature_flags() -> FeatureFlags:
-    return FeatureFlags(store=build_store())
-
-
-_last_warning_at = float("-inf")
+    return FeatureFlags(
+        store=CachedFlagStore(build_source, max_age=get_settings().flags_max_age_seconds)
+    )
 
 
 def is_enabled(name: str, context: dict[str, Any] | None = None) -> bool:
-    """Evaluate flag ``name``; its safe value if the document cannot be had."""
-    flags = get_feature_flags()
-    try:
-        flags.get_configuration()
-    except (ConfigurationStoreError, SchemaValidationError) as error:
-        _warn_once_per_period(error)
-        return SAFE_VALUES[name]
-    return bool(flags.evaluate(name=name, context=context or {}, default=SAFE_VALUES[name]))
-
-
-def _warn_once_per_period(error: Exception) -> None:
-    global _last_warning_at
-    now = time.monotonic()
-    if now - _last_warning_at >= get_settings().flags_max_age_seconds:
-        _last_warning_at = now
-        logger.warning(
-            "feature flags unavailable; using safe values",
-            extra={"reason": str(error), "safe_values": SAFE_VALUES},
-        )
+    """Evaluate flag ``name``; its safe value while the document cannot be had."""
+    return bool(
+        get_feature_flags().evaluate(name=name, context=context or {}, default=SAFE_VALUES[name])
+    )
 
 
 def customer_accounts_enabled(normalized_email: str) -> bool:
