@@ -1,4 +1,8 @@
-"""Cold start: import-and-init time of each handler in a fresh interpreter; build sizes."""
+"""Cold start: import-and-init time of each handler in a fresh interpreter; build sizes.
+
+The headline figure runs the ``sam build`` artifacts (function + layer) on Python 3.13
+with only boto3 besides, as Lambda does; the dev-venv figure is for comparison.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,16 @@ import os
 import statistics
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from rft_tools.cfn_template import load_template
-from rft_tools.local_db import PROJECT_ROOT
+from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 BUILD_DIR = PROJECT_ROOT / ".aws-sam" / "build"
+SAM_PYENV_VERSION = "3.11.7:3.13.0"
 MEASURE = """
 import importlib.util, sys, time
 started = time.perf_counter()
@@ -24,23 +30,46 @@ print((time.perf_counter() - started) * 1000)
 """
 
 
-def functions() -> dict[str, Path]:
-    """``{function_dir_name: handler_file}`` for every function in the template."""
+RUNTIME_ENV = LOCAL_DIR / "python3.13-runtime"
+"""Python 3.13 with only boto3, standing in for the Lambda runtime."""
+
+
+def functions() -> dict[str, tuple[str, str]]:
+    """``{function_dir_name: (logical_id, handler_file_name)}`` for the template's functions."""
     found = {}
-    for resource in load_template(TEMPLATE)["Resources"].values():
+    for logical_id, resource in load_template(TEMPLATE)["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
-        code_dir = PROJECT_ROOT / resource["Properties"]["CodeUri"]
+        code_dir = Path(resource["Properties"]["CodeUri"])
         module = resource["Properties"]["Handler"].rsplit(".", 1)[0]
-        found[code_dir.name] = code_dir / f"{module}.py"
+        found[code_dir.name] = (logical_id, f"{module}.py")
     return found
 
 
-def import_ms(handler_file: Path, environment: dict[str, str], runs: int) -> float:
+def runtime_python() -> Path:
+    """A python3.13 environment with the locked boto3, as the Lambda runtime provides."""
+    python = RUNTIME_ENV / "bin" / "python"
+    if not python.exists():
+        uv = PROJECT_ROOT / ".tools" / "bin" / "uv"
+        environment = os.environ | {"PYENV_VERSION": SAM_PYENV_VERSION}
+        subprocess.run(
+            [uv, "venv", "--quiet", "--python", "3.13", RUNTIME_ENV], env=environment, check=True
+        )
+        subprocess.run(
+            [uv, "pip", "install", "--quiet", "--python", python, f"boto3=={version('boto3')}"],
+            env=environment,
+            check=True,
+        )
+    return python
+
+
+def import_ms(
+    python: Path | str, handler_file: Path, environment: dict[str, str], runs: int
+) -> float:
     samples = [
         float(
             subprocess.run(
-                [sys.executable, "-c", MEASURE, str(handler_file)],
+                [python, "-c", MEASURE, str(handler_file)],
                 env=environment,
                 capture_output=True,
                 text=True,
@@ -77,10 +106,20 @@ def run(database_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         "AWS_DEFAULT_REGION": "eu-west-2",
     }
     runs = 3 if quick else 7
+    sizes = build_sizes()
+    built = environment | {"PYTHONPATH": str(BUILD_DIR / "CommonLayer" / "python")}
+    python = runtime_python()
     return {
         "cold_start_ms": {
-            name: import_ms(path, environment, runs) for name, path in functions().items()
+            name: import_ms(python, BUILD_DIR / logical_id / handler, built, runs)
+            for name, (logical_id, handler) in functions().items()
+        },
+        "cold_start_dev_venv_ms": {
+            name: import_ms(
+                sys.executable, PROJECT_ROOT / "functions" / name / handler, environment, runs
+            )
+            for name, (_, handler) in functions().items()
         },
         "cold_start_runs": runs,
-        **build_sizes(),
+        **sizes,
     }
