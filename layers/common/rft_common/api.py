@@ -7,12 +7,16 @@ nowhere else; nothing unexpected ever leaks a stack trace.
 
 from __future__ import annotations
 
+import json
 import traceback
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from pydantic import BaseModel
 
 from rft_common.errors import (
@@ -50,6 +54,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"application/json": {"model": ErrorResponse}},
     }
     for status, description in {
+        415: "The body is not JSON (send Content-Type: application/json)",
         422: "Invalid input: `errors` names each field at fault",
         500: "Unexpected failure (no details are exposed)",
         503: "Database unreachable or feature switched off",
@@ -93,12 +98,29 @@ def log_unexpected(error: BaseException) -> None:
     )
 
 
+def parse_json_body(body: str) -> Any:
+    """``json.loads``, except that input nested too deeply to parse is invalid JSON (422),
+    not a crash (``RecursionError``, 500)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", body, 0) from None
+
+
 def create_resolver() -> APIGatewayRestResolver:
     # A response that fails its own schema is our bug, not the caller's: 500, not 422.
     app = APIGatewayRestResolver(
         enable_validation=True,
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+        json_body_deserializer=parse_json_body,
     )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_content_type(error: RequestUnsupportedContentType) -> Response[ErrorResponse]:
+        message = "send the body as application/json"
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, message, [FieldError(field="body", message=message)]
+        )
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[ErrorResponse]:
