@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "rft_tools.commands.db",
     "rft_tools.commands.seed",
     "rft_tools.commands.run",
+    "rft_tools.commands.flags",
 )
 
 

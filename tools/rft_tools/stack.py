@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 from contextlib import ExitStack
-from pathlib import Path
 from types import FrameType
 
 from sqlalchemy import create_engine, text
@@ -19,13 +17,12 @@ from sqlalchemy import create_engine, text
 from rft_tools import migrations
 from rft_tools.cfn_template import load_template
 from rft_tools.demo_data import seed_demo
+from rft_tools.flag_document import ensure_local_flags
 from rft_tools.local_api import make_server
 from rft_tools.local_aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
-from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT, local_database
+from rft_tools.local_db import PROJECT_ROOT, local_database
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
-DEFAULT_FLAGS = PROJECT_ROOT / "config" / "flags.local.json"
-LOCAL_FLAGS = LOCAL_DIR / "flags.json"
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -33,14 +30,6 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
-
-
-def ensure_local_flags() -> Path:
-    """The flag file the running stack reads; created from the defaults on first start."""
-    if not LOCAL_FLAGS.exists():
-        LOCAL_FLAGS.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(DEFAULT_FLAGS, LOCAL_FLAGS)
-    return LOCAL_FLAGS
 
 
 def _seed_on_first_start(url: str) -> None:
