@@ -173,8 +173,16 @@ class TestSafeValues:
         ("name", "broken"),
         [
             ("not JSON", "{customer_accounts: on"),
-            ("not flags", json.dumps(["customer_accounts"])),
-            ("a default that is not a boolean", json.dumps(document(backfill={"default": "yes"}))),
+            ("not flags", json.dumps(["jo@example.com"])),
+            (
+                "a default that is not a boolean",
+                json.dumps(
+                    document(
+                        customer_accounts=customer_accounts(emails=["jo@example.com"]),
+                        backfill={"default": "yes"},
+                    )
+                ),
+            ),
             (
                 "a percentage beyond the buckets",
                 json.dumps(
@@ -210,6 +218,7 @@ class TestSafeValues:
 
         assert current_values() == SAFE_VALUES
         assert len(warnings_logged(captured_logs)) == 1
+        assert "jo@example.com" not in captured_logs.getvalue()
 
     def test_the_warning_is_logged_once_per_cache_period_and_appconfig_asked_once(
         self, appconfig, flag_clock, captured_logs

@@ -124,7 +124,12 @@ class CachedFlagStore(StoreProvider):
 
 def validate_flag_document(document: Any) -> None:
     """Raise ``InvalidFlagDocument`` unless ``document`` is a Powertools flag document
-    that defines every flag this system reads."""
+    that defines every flag this system reads. Messages name flags and rules, never
+    values: an allow-list holds email addresses, which must not reach the logs."""
+    if not isinstance(document, dict):
+        raise InvalidFlagDocument(
+            f"invalid flag document: a JSON object is expected, not {type(document).__name__}"
+        )
     try:
         SchemaValidator(schema=document).validate()
     except SchemaValidationError as error:
