@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,7 +37,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = LOCAL_DIR / "pgtest"
 ALL_TABLES = (
     "users, courses, course_schedules, bookings, payments, idempotency_keys, user_audit_log, "
-    "backfill_batches, backfill_unlinkable"
+    "user_counts, backfill_batches, backfill_unlinkable"
 )
 
 
@@ -195,17 +196,62 @@ class FakeLambdaContext:
         return 30_000
 
 
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Everything the shared Powertools logger writes during the test."""
+class LogTee(io.TextIOBase):
+    """A log stream that writes to the real stream, the whole-run record and any
+    per-test buffers listening at the moment."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.run_record = io.StringIO()
+        self.listeners: list[io.StringIO] = []
+
+    def write(self, text: str) -> int:
+        self.run_record.write(text)
+        for listener in self.listeners:
+            listener.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+UK_PHONE = re.compile(r"(?:\+44\s?|\b0)(?:7\d{3}\s?\d{6}|\d{2,4}\s\d{3}\s\d{4})\b")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_tee() -> Iterator[LogTee]:
+    """Record every log line of the whole run; at the end, fail it if any line holds
+    an email address or a phone number (logs must never carry PII)."""
     from rft_common.observability import logger
 
     handler = logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)
+    tee = LogTee(handler.stream)
+    handler.setStream(tee)
+    everything_else = logging.StreamHandler(tee.run_record)
+    everything_else.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(everything_else)
+    root.setLevel(min(root.level, logging.INFO))
+    yield tee
+    root.removeHandler(everything_else)
+    handler.setStream(tee.stream)
+    leaks = [
+        line
+        for line in tee.run_record.getvalue().splitlines()
+        if EMAIL.search(line) or UK_PHONE.search(line)
+    ]
+    assert not leaks, f"{len(leaks)} log lines carry PII, e.g. {leaks[:3]}"
+
+
+@pytest.fixture
+def captured_logs(log_tee: LogTee) -> Iterator[io.StringIO]:
+    """Everything the shared Powertools logger writes during the test."""
     buffer = io.StringIO()
-    previous = handler.setStream(buffer)
+    log_tee.listeners.append(buffer)
     yield buffer
-    handler.setStream(previous)
+    log_tee.listeners.remove(buffer)
 
 
 @pytest.fixture
