@@ -24,25 +24,27 @@ LEGACY_COLUMNS = {
 LEGACY_DATA = """
 INSERT INTO users (email, name, password_hash, role)
 SELECT 'Staff' || i || '@ReactFast.co.uk', 'Staff ' || i, 'hash' || i,
-       CASE WHEN i % 2 = 0 THEN 'admin' ELSE 'instructor' END
+       CASE WHEN mod(i, 2) = 0 THEN 'admin' ELSE 'instructor' END
 FROM generate_series(1, 6) AS i;
 INSERT INTO courses (name, price) SELECT 'Course ' || i, 50 + i FROM generate_series(1, 3) AS i;
 INSERT INTO course_schedules (course_id, start_datetime, end_datetime, venue, price)
-SELECT 1 + i % 3, now() + i * interval '1 day', now() + i * interval '1 day' + interval '6 hours',
-       'Venue ' || i, 50 + i % 3
+SELECT 1 + mod(i, 3), now() + i * interval '1 day',
+       now() + i * interval '1 day' + interval '6 hours',
+       'Venue ' || i, 50 + mod(i, 3)
 FROM generate_series(1, 20) AS i;
 INSERT INTO bookings (booking_reference, course_schedule_id, user_id, status, payment_status,
                       payment_amount, number_of_attendees, contact_details, created_at)
-SELECT 'RFT-LEGACY-' || i, 1 + i % 20, CASE WHEN i % 50 = 0 THEN 1 + i % 6 END,
-       (ARRAY['pending','confirmed','cancelled','completed','no_show'])[1 + i % 5],
-       (ARRAY['pending','paid','refunded','failed'])[1 + i % 4],
-       50 + i % 3, 1 + i % 4,
-       json_build_object('name', 'Person ' || i, 'email', ' Person' || (i % 700) || '@Example.com',
+SELECT 'RFT-LEGACY-' || i, 1 + mod(i, 20), CASE WHEN mod(i, 50) = 0 THEN 1 + mod(i, 6) END,
+       (ARRAY['pending','confirmed','cancelled','completed','no_show'])[1 + mod(i, 5)],
+       (ARRAY['pending','paid','refunded','failed'])[1 + mod(i, 4)],
+       50 + mod(i, 3), 1 + mod(i, 4),
+       json_build_object('name', 'Person ' || i,
+                         'email', ' Person' || mod(i, 700) || '@Example.com',
                          'phone', '0770090' || i),
        now() - i * interval '1 hour'
-FROM generate_series(1, 3000) AS i;
+FROM generate_series(1, :bookings) AS i;
 INSERT INTO payments (booking_id, amount, status)
-SELECT i, 50, 'succeeded' FROM generate_series(1, 3000, 3) AS i;
+SELECT i, 50, 'succeeded' FROM generate_series(1, :bookings, 3) AS i;
 """
 
 
@@ -74,13 +76,15 @@ def test_models_and_migrations_agree(database_url):
     migrations.check(database_url)
 
 
-def test_upgrade_downgrade_upgrade_leaves_every_legacy_row_as_it_was(legacy_database):
+@pytest.mark.parametrize("bookings", [3000, 100_000])
+def test_upgrade_downgrade_upgrade_leaves_every_legacy_row_as_it_was(legacy_database, bookings):
     url, engine = legacy_database
     with engine.begin() as connection:
-        connection.execute(text(LEGACY_DATA))
+        for statement in LEGACY_DATA.split(";")[:-1]:
+            connection.execute(text(statement), {"bookings": bookings})
     with engine.connect() as connection:
         before = legacy_checksums(connection)
-    assert before["bookings"][0] == 3000
+    assert before["bookings"][0] == bookings
 
     migrations.upgrade(url, "head")
     with engine.connect() as connection:
