@@ -488,19 +488,26 @@ def _import_handler_module(route: Route) -> ModuleType:
     """Import a function's handler file under a name unique to the function.
 
     Several functions ship an ``app.py``, so the module is named ``lambda_<LogicalId>``.
-    The code dir is on ``sys.path`` only while importing, and sibling modules it brought
-    in are dropped from ``sys.modules`` afterwards so the next function imports its own
-    ``models.py`` & co. (The handler keeps its references; imports deferred to call
-    time cannot see the code dir.)
     """
-    name = f"lambda_{route.function_id}"
-    source = route.code_dir.joinpath(*route.handler_module.split(".")).with_suffix(".py")
+    return load_handler_module(f"lambda_{route.function_id}", route.code_dir, route.handler_module)
+
+
+def load_handler_module(name: str, code_dir_path: Path, handler_module: str) -> ModuleType:
+    """Import ``handler_module`` (dotted, relative to ``code_dir_path``) as module ``name``.
+
+    Each call with a new ``name`` gives a separate module object, as separate Lambda
+    execution environments would have. The code dir is on ``sys.path`` only while
+    importing, and sibling modules it brought in are dropped from ``sys.modules``
+    afterwards so the next function imports its own ``models.py`` & co. (The handler
+    keeps its references; imports deferred to call time cannot see the code dir.)
+    """
+    source = code_dir_path.joinpath(*handler_module.split(".")).with_suffix(".py")
     spec = importlib.util.spec_from_file_location(name, source)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {source}")
     module = importlib.util.module_from_spec(spec)
     known = set(sys.modules) | {name}
-    code_dir = str(route.code_dir)
+    code_dir = str(code_dir_path)
     sys.modules[name] = module
     sys.path.insert(0, code_dir)
     try:
@@ -512,7 +519,7 @@ def _import_handler_module(route: Route) -> ModuleType:
         sys.path.remove(code_dir)
         for module_name in set(sys.modules) - known:
             module_file = getattr(sys.modules.get(module_name), "__file__", None)
-            if module_file and Path(module_file).resolve().is_relative_to(route.code_dir):
+            if module_file and Path(module_file).resolve().is_relative_to(code_dir_path):
                 sys.modules.pop(module_name, None)
     return module
 
