@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
@@ -254,3 +255,43 @@ class BackfillUnlinkable(Base):
 
 
 Index("ix_bookings_id_unlinked", Booking.id, postgresql_where=Booking.user_id.is_(None))
+
+
+# --- admin users list: the expressions it filters and sorts by, and their indexes ----
+
+USER_SEARCH_DOCUMENT = func.rft_user_search_document(
+    User.name, User.email_normalized, User.phone, User.company_name
+)
+"""Name, normalised email, phone digits and company in one string (migration 0004)."""
+USER_NAME_SORT_KEY = func.lower(func.coalesce(User.name, literal_column("''")))
+USER_LAST_BOOKING_SORT_KEY = func.coalesce(
+    User.last_booking_at, literal_column("'-infinity'::timestamptz")
+)
+
+Index(
+    "ix_users_search_trgm",
+    USER_SEARCH_DOCUMENT.label("search_document"),
+    postgresql_using="gin",
+    postgresql_ops={"search_document": "gin_trgm_ops"},
+)
+Index("ix_users_created_at_id", User.created_at, User.id)
+Index("ix_users_name_sort", USER_NAME_SORT_KEY, User.id)
+Index("ix_users_last_booking_sort", USER_LAST_BOOKING_SORT_KEY, User.id)
+Index("ix_users_total_bookings_id", User.total_bookings, User.id)
+Index("ix_users_total_spent_id", User.total_spent, User.id)
+Index("ix_users_role_created_at_id", User.role, User.created_at, User.id)
+
+
+class UserCount(Base):
+    """How many users have this role, customer type (``''`` for none) and has-bookings.
+
+    Kept exact by a statement-level trigger on ``users`` (migration 0004), so the
+    admin list's total needs no count over the whole table.
+    """
+
+    __tablename__ = "user_counts"
+
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    customer_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    has_bookings: Mapped[bool] = mapped_column(primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger)
