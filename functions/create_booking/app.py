@@ -1,96 +1,17 @@
-"""POST /api/bookings: the booking site's checkout, and GET /api/health."""
+"""POST /api/bookings: the booking site's checkout, and GET /api/health.
 
-from http import HTTPStatus
-from typing import Annotated
+The routes are in ``rft_common.routes.bookings`` so the API document can include them.
+"""
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
-from sqlalchemy import text
 
-from rft_common.api import ERROR_RESPONSES, ErrorResponse, create_resolver
-from rft_common.bookings import BookingCreated, BookingRequest, place_booking
-from rft_common.db import run_transaction
-from rft_common.emails import email_fingerprint
+from rft_common.api import create_resolver
 from rft_common.observability import logger, metrics, tracer
+from rft_common.routes.bookings import router
 
 app = create_resolver()
-
-
-@app.post(
-    "/api/bookings",
-    summary="Create a booking (the booking site's checkout)",
-    tags=["bookings"],
-    responses={
-        201: {
-            "description": "Booking created, or replayed for a repeated Idempotency-Key",
-            "content": {"application/json": {"model": BookingCreated}},
-        },
-        404: {
-            "description": "Unknown or cancelled course session",
-            "content": {"application/json": {"model": ErrorResponse}},
-        },
-        409: {
-            "description": "Session full, or this email already booked it",
-            "content": {"application/json": {"model": ErrorResponse}},
-        },
-        **ERROR_RESPONSES,
-    },
-)
-def post_booking(
-    booking: BookingRequest,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description="Retries with the same key and body return the original booking",
-        ),
-    ] = None,
-) -> Response[BookingCreated]:
-    outcome = place_booking(booking, idempotency_key=idempotency_key)
-    body = outcome.body
-    logger.info(
-        "booking replayed" if outcome.replayed else "booking created",
-        extra={
-            "booking_id": body["bookingId"],
-            "customer_id": body["customerId"],
-            "email_fingerprint": email_fingerprint(booking.normalized_email),
-            "customer_accounts": outcome.link_customer,
-        },
-    )
-    if not outcome.replayed:
-        metrics.add_metric(name="BookingsCreated", unit=MetricUnit.Count, value=1)
-        if body["customerId"] is not None:
-            metrics.add_metric(name="CustomersLinked", unit=MetricUnit.Count, value=1)
-        if outcome.customer_created:
-            metrics.add_metric(name="CustomersCreated", unit=MetricUnit.Count, value=1)
-    return Response(
-        status_code=HTTPStatus.CREATED,
-        content_type="application/json",
-        body=body,
-        headers={"Idempotent-Replayed": "true"} if outcome.replayed else None,
-    )
-
-
-class Health(BaseModel):
-    status: str
-    database: str
-
-
-@app.get(
-    "/api/health",
-    summary="Liveness with a database round trip",
-    tags=["health"],
-    responses={503: ERROR_RESPONSES[503]},
-)
-def health() -> Health:
-    run_transaction(lambda connection: connection.execute(text("SELECT 1")), attempts=1)
-    return Health(status="ok", database="reachable")
+app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
