@@ -83,14 +83,15 @@ class CachedFlagStore(StoreProvider):
         self._max_age = max_age
         self._fetch_after = float("-inf")
         self._document: dict[str, Any] | None = None
-        self._failure: ConfigurationStoreError | None = None
+        self._failure: str | None = None
+        """Why the last fetch failed; a fresh exception is raised from it on each call."""
 
     @property
     def get_raw_configuration(self) -> dict[str, Any]:
         if monotonic() >= self._fetch_after:
             self._fetch()
         if self._failure is not None:
-            raise self._failure
+            raise ConfigurationStoreError(self._failure)
         assert self._document is not None
         return self._document
 
@@ -112,13 +113,13 @@ class CachedFlagStore(StoreProvider):
             self._document, self._failure = document, None
 
     def _fail(self, error: ConfigurationStoreError) -> None:
-        self._failure = error
-        self._source = self._build_source()
         cause = error.__cause__
-        reason = f"{error}: {cause}" if cause and str(cause) not in str(error) else str(error)
+        hidden_cause = cause is not None and str(cause) not in str(error)
+        self._failure = f"{error}: {cause}" if hidden_cause else str(error)
+        self._source = self._build_source()
         logger.warning(
             "feature flags unavailable; using safe values",
-            extra={"reason": reason, "safe_values": SAFE_VALUES},
+            extra={"reason": self._failure, "safe_values": SAFE_VALUES},
         )
 
 
