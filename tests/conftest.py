@@ -297,3 +297,43 @@ def rest_event(
         "body": raw_body,
         "isBase64Encoded": False,
     }
+
+
+@pytest.fixture
+def admin_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Admin tokens are signed with ``tests.admin_helpers.TEST_ADMIN_SECRET``."""
+    from rft_common import settings
+    from tests.admin_helpers import TEST_ADMIN_SECRET
+
+    monkeypatch.setenv("ADMIN_JWT_SECRET", TEST_ADMIN_SECRET)
+    monkeypatch.delenv("ADMIN_JWT_SECRET_ARN", raising=False)
+    settings.get_settings.cache_clear()
+    yield TEST_ADMIN_SECRET
+    settings.get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def admin_users_function() -> ModuleType:
+    return load_function("admin_users")
+
+
+@pytest.fixture
+def export_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An S3 bucket for the users export, in moto's in-process AWS."""
+    import boto3
+    from moto import mock_aws
+
+    from rft_common import settings
+    from rft_common.admin import export
+
+    with mock_aws():
+        boto3.client("s3").create_bucket(
+            Bucket="rft-admin-exports-test",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-2"},
+        )
+        monkeypatch.setenv("ADMIN_EXPORT_BUCKET", "rft-admin-exports-test")
+        settings.get_settings.cache_clear()
+        export.s3_client.cache_clear()
+        yield "rft-admin-exports-test"
+    export.s3_client.cache_clear()
+    settings.get_settings.cache_clear()

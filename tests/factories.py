@@ -121,3 +121,94 @@ def stats_mismatches(connection: Connection) -> list[Any]:
         if (row.total_bookings, row.total_spent, row.first_booking_at, row.last_booking_at)
         != (row.expected_bookings, row.expected_spent, row.expected_first, row.expected_last)
     ]
+
+
+GENERATED_FIRST_NAMES = (
+    "Sam", "Alex", "Priya", "Mohammed", "Olivia", "Jack", "Amelia", "Harry", "Zoë", "Siân",
+    "Noah", "Isla", "Oliver", "Ava", "George", "Mia", "Leo", "Grace", "Aoife", "Chloé",
+)  # fmt: skip
+GENERATED_LAST_NAMES = (
+    "Patel", "Smith", "Jones", "O'Brien", "Williams", "Taylor", "Brown", "Davies", "Evans",
+    "Wilson", "Thomas", "Khan", "Nowak", "Müller", "Roberts", "Walker", "Wright", "Hughes",
+    "Green", "Hall", "Wood", "Clarke", "Ó Ceallaigh", "Lewis",
+)  # fmt: skip
+
+GENERATE_CUSTOMERS = text("""
+    INSERT INTO users (email, name, role, phone, company_name, customer_type, city, postcode,
+                       newsletter_subscribed, created_at)
+    SELECT lower(translate(n.first || '.' || n.last, ' ''', '')) || i || '@'
+               || (ARRAY['gmail.com', 'outlook.com', 'btinternet.com', 'example.org'])
+                  [1 + mod(i, 4)],
+           n.first || ' ' || n.last,
+           'customer',
+           '07' || lpad(mod(i::bigint * 7919, 1000000000)::text, 9, '0'),
+           CASE WHEN mod(i, 3) = 0
+                THEN n.last || ' ' || (ARRAY['Ltd', 'Care', 'Group'])[1 + mod(i / 3, 3)] END,
+           CASE WHEN mod(i, 3) = 0 THEN 'corporate' ELSE 'individual' END,
+           (ARRAY['Sheffield', 'Rotherham', 'Doncaster', 'Barnsley', 'Leeds'])[1 + mod(i, 5)],
+           'S' || 1 + mod(i, 40) || ' ' || mod(i, 10) || chr(65 + mod(i, 26))
+               || chr(65 + mod(i / 26, 26)),
+           mod(i, 4) = 0,
+           timestamptz '2026-01-01 09:00+00' - mod(i, 1800) * interval '1 day'
+    FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS i,
+         LATERAL (SELECT (CAST(:first_names AS text[]))[1 + mod(i * 7, :first_count)] AS first,
+                         (CAST(:last_names AS text[]))[1 + mod(i * 13, :last_count)] AS last) AS n
+""")
+
+
+def generate_customers(connection: Connection, count: int, *, first: int = 1) -> None:
+    """``count`` customers numbered ``first``.. in one statement.
+
+    Names come from small pools (many exact ties, some with accents or apostrophes),
+    a third are corporate, and creation days repeat every 1,800 customers (more ties).
+    """
+    connection.execute(
+        GENERATE_CUSTOMERS,
+        {
+            "first": first,
+            "last": first + count - 1,
+            "first_names": list(GENERATED_FIRST_NAMES),
+            "last_names": list(GENERATED_LAST_NAMES),
+            "first_count": len(GENERATED_FIRST_NAMES),
+            "last_count": len(GENERATED_LAST_NAMES),
+        },
+    )
+
+
+GENERATE_BOOKINGS = text("""
+    INSERT INTO bookings (booking_reference, course_schedule_id, user_id, status, payment_status,
+                          payment_amount, number_of_attendees, contact_details, created_at)
+    SELECT 'GEN-' || i, (CAST(:session_ids AS integer[]))[1 + mod(i, :session_count)], u.id,
+           (ARRAY['confirmed', 'confirmed', 'completed', 'cancelled', 'pending'])[1 + mod(i, 5)],
+           (ARRAY['paid', 'paid', 'paid', 'refunded', 'pending'])[1 + mod(i / 5, 5)],
+           (ARRAY[75, 120, 200, 150])[1 + mod(i, 4)], 1 + mod(i, 3),
+           json_build_object('name', u.name, 'email', u.email),
+           timestamptz '2026-01-01 09:00+00' - mod(i, 700) * interval '1 day'
+    FROM generate_series(1, CAST(:count AS integer)) AS i
+    JOIN users AS u ON u.id = (SELECT min(id) FROM users WHERE role = 'customer')
+                              + mod(i::bigint * 7919, CAST(:customers AS integer))
+""")
+
+
+def generate_bookings(connection: Connection, count: int, *, customers: int) -> None:
+    """``count`` bookings spread over the first ``customers`` customers (by id), on a
+    handful of sessions (half in the past, half upcoming), in one statement."""
+    session_ids = [
+        add_session(connection, course_name=f"Generated course {n}") for n in range(1, 9)
+    ]
+    connection.execute(
+        text(
+            "UPDATE course_schedules SET start_datetime = start_datetime - interval '60 days', "
+            "end_datetime = end_datetime - interval '60 days' WHERE id = ANY(:past)"
+        ),
+        {"past": session_ids[::2]},
+    )
+    connection.execute(
+        GENERATE_BOOKINGS,
+        {
+            "session_ids": session_ids,
+            "session_count": len(session_ids),
+            "count": count,
+            "customers": customers,
+        },
+    )

@@ -24,8 +24,10 @@ from rft_common.errors import (
     DatabaseUnavailable,
     DomainError,
     FeatureDisabled,
+    Forbidden,
     InvalidRequest,
     NotFound,
+    Unauthorized,
 )
 from rft_common.observability import logger
 
@@ -41,6 +43,8 @@ class ErrorResponse(BaseModel):
 
 
 STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
+    Unauthorized: HTTPStatus.UNAUTHORIZED,
+    Forbidden: HTTPStatus.FORBIDDEN,
     NotFound: HTTPStatus.NOT_FOUND,
     Conflict: HTTPStatus.CONFLICT,
     InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -72,6 +76,34 @@ def error_response(
     )
 
 
+def domain_error_response(error: DomainError) -> Response[ErrorResponse]:
+    """The response for a refused request: its status, message and field at fault."""
+    status = next(
+        (code for kind, code in STATUS_BY_ERROR.items() if isinstance(error, kind)),
+        HTTPStatus.BAD_REQUEST,
+    )
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        logger.warning("request failed", extra={"reason": error.message})
+    errors = [FieldError(field=error.field, message=error.message)] if error.field else []
+    response = error_response(status, error.message, errors)
+    if status == HTTPStatus.UNAUTHORIZED:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="rft-admin"'
+    return response
+
+
+def proxy_result(response: Response[Any]) -> dict[str, Any]:
+    """A ``Response`` as the REST API proxy result, for requests refused before routing."""
+    return {
+        "statusCode": int(response.status_code),
+        "multiValueHeaders": {
+            name: value if isinstance(value, list) else [value]
+            for name, value in response.headers.items()
+        },
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
 def _field_error(detail: dict[str, Any]) -> FieldError:
     """``loc ("body", "email")`` -> ``email``; an unparsable body -> ``body``."""
     location = detail.get("loc", ())
@@ -80,6 +112,8 @@ def _field_error(detail: dict[str, Any]) -> FieldError:
     else:
         field = ".".join(str(part) for part in location[1:])
     message = str(detail.get("msg", "invalid value")).removeprefix("Value error, ")
+    if detail.get("type") == "extra_forbidden":
+        message = "not a field that can be set here"
     return FieldError(field=field, message=message)
 
 
@@ -129,14 +163,7 @@ def create_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(DomainError)
     def domain_error(error: DomainError) -> Response[ErrorResponse]:
-        status = next(
-            (code for kind, code in STATUS_BY_ERROR.items() if isinstance(error, kind)),
-            HTTPStatus.BAD_REQUEST,
-        )
-        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            logger.warning("request failed", extra={"reason": error.message})
-        errors = [FieldError(field=error.field, message=error.message)] if error.field else []
-        return error_response(status, error.message, errors)
+        return domain_error_response(error)
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response[ErrorResponse]:

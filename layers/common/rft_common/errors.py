@@ -30,3 +30,11 @@ class DatabaseUnavailable(DomainError):
 
 class FeatureDisabled(DomainError):
     pass
+
+
+class Unauthorized(DomainError):
+    """No credentials, or credentials that cannot be trusted (401)."""
+
+
+class Forbidden(DomainError):
+    """Trusted credentials that do not allow this (403)."""

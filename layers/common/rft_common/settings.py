@@ -22,6 +22,12 @@ class Settings:
     appconfig_environment: str | None
     appconfig_profile: str | None
     flags_max_age_seconds: int
+    admin_jwt_secret: str | None
+    """The admin login's HS256 secret itself; only the local stack and tests set it."""
+    admin_jwt_secret_arn: str | None
+    """Secrets Manager secret holding the admin login's HS256 secret (AWS)."""
+    admin_export_bucket: str | None
+    """S3 bucket the users CSV export is written to."""
 
 
 @cache
@@ -37,4 +43,7 @@ def get_settings() -> Settings:
         appconfig_environment=env.get("APPCONFIG_ENVIRONMENT") or None,
         appconfig_profile=env.get("APPCONFIG_PROFILE") or None,
         flags_max_age_seconds=int(env.get("FLAGS_MAX_AGE_SECONDS", "5")),
+        admin_jwt_secret=env.get("ADMIN_JWT_SECRET") or None,
+        admin_jwt_secret_arn=env.get("ADMIN_JWT_SECRET_ARN") or None,
+        admin_export_bucket=env.get("ADMIN_EXPORT_BUCKET") or None,
     )

@@ -1,0 +1,31 @@
+"""The admin users API: /api/admin/users and below, admins only.
+
+Routes are in ``rft_common.routes.admin_users``. ``admit`` (the flag, then the bearer
+token) runs before the resolver, so a refused request never reaches parameter
+validation or a route.
+"""
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rft_common.api import create_resolver, domain_error_response, proxy_result
+from rft_common.errors import DomainError
+from rft_common.observability import logger, metrics, tracer
+from rft_common.routes.admin_users import admit, router
+
+app = create_resolver()
+app.include_router(router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    try:
+        admitted = admit(event)
+    except DomainError as refusal:
+        logger.info("admin request refused", extra={"reason": refusal.message})
+        metrics.add_metric(name="AdminRequestsRefused", unit=MetricUnit.Count, value=1)
+        return proxy_result(domain_error_response(refusal))
+    return app.resolve(admitted, context)

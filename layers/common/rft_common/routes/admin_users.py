@@ -1,0 +1,259 @@
+"""The admin users API under /api/admin/users: admins only.
+
+Every request passes ``admit`` before it is routed: the ``admin_users_api`` flag
+first, then the bearer token (``rft_common.auth``). Doing this ahead of the resolver,
+rather than in a route middleware, matters because Powertools validates parameters
+before middlewares run: an anonymous caller must get 401, not a 422 describing the
+inputs. ``admit`` records the admin in ``requestContext.authorizer``, where an API
+Gateway authorizer would put it, and ``acting_admin`` reads it back (refusing, should
+a route ever be reached without ``admit``). Logs name the admin by a fingerprint of
+the token's subject, which may be an email address.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+from rft_common.admin.export import UsersExport, export_users
+from rft_common.admin.listing import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    CustomerType,
+    Role,
+    SortOrder,
+    UserFilters,
+    UserListQuery,
+    UserPage,
+    UserSort,
+    list_users,
+)
+from rft_common.admin.profiles import (
+    BookingPage,
+    UserDetail,
+    UserProfile,
+    UserUpdate,
+    get_user_detail,
+    list_user_bookings,
+    update_user,
+)
+from rft_common.api import ERROR_RESPONSES, ErrorResponse
+from rft_common.auth import ADMIN_ROLE, authenticate_admin
+from rft_common.emails import email_fingerprint
+from rft_common.errors import FeatureDisabled, Unauthorized
+from rft_common.flags import ADMIN_USERS_API, is_enabled
+from rft_common.observability import logger
+
+router = Router()
+
+BEARER_SCHEME = "bearerAuth"
+SECURITY = [{BEARER_SCHEME: []}]
+TAGS = ["admin users"]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
+
+
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("No bearer token, or one that is invalid, expired or not yet valid"),
+    403: _error("A valid token whose role is not admin"),
+    **ERROR_RESPONSES,
+    503: _error("Database unreachable, the admin_users_api flag is off, or sign-in unconfigured"),
+}
+NOT_FOUND = {404: _error("No user has this id")}
+
+
+def admit(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its admin recorded, or a ``DomainError`` saying why not."""
+    if not is_enabled(ADMIN_USERS_API):
+        raise FeatureDisabled("the admin users API is switched off (feature flag admin_users_api)")
+    admin = authenticate_admin(APIGatewayProxyEvent(event).headers.get("authorization"))
+    request_context = event.get("requestContext") or {}
+    authorizer = {"principalId": admin.subject, "role": ADMIN_ROLE}
+    return {**event, "requestContext": {**request_context, "authorizer": authorizer}}
+
+
+def acting_admin() -> str:
+    """The subject of the admin token ``admit`` accepted for this request."""
+    authorizer = router.current_event.request_context.authorizer
+    if authorizer.get("role") != ADMIN_ROLE or not authorizer.principal_id:
+        raise Unauthorized("sign in as an admin: send Authorization: Bearer <token>")
+    return authorizer.principal_id
+
+
+# --- parameters shared by the list and the export --------------------------------------
+
+Search = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Case-insensitive substring of name, email, phone or company "
+        "(`%` and `_` match themselves; a phone number matches whatever its spacing)",
+    ),
+]
+RoleFilter = Annotated[Role | None, Query(description="Only users with this role")]
+CustomerTypeFilter = Annotated[CustomerType | None, Query(alias="customerType")]
+HasBookingsFilter = Annotated[
+    bool | None,
+    Query(alias="hasBookings", description="Whether users have any booking not cancelled"),
+]
+CreatedFrom = Annotated[
+    date | None, Query(alias="createdFrom", description="Created on or after (UK date)")
+]
+CreatedTo = Annotated[date | None, Query(alias="createdTo", description="Created on or before")]
+LastBookingFrom = Annotated[
+    date | None,
+    Query(alias="lastBookingFrom", description="Latest booking made on or after (UK date)"),
+]
+LastBookingTo = Annotated[
+    date | None, Query(alias="lastBookingTo", description="Latest booking made on or before")
+]
+Sort = Annotated[UserSort, Query(description="Ties are broken by id, in the same direction")]
+Order = Annotated[SortOrder, Query()]
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=1000, description="`nextCursor` of the previous page (same query)"),
+]
+
+
+@router.get(
+    "/api/admin/users",
+    summary="Search, filter, sort and page users",
+    description="Page with `cursor` (keyset: fast at any depth, no skips or repeats) "
+    "or with `offset` (the dashboard's paging), not both.",
+    tags=TAGS,
+    security=SECURITY,
+    responses=ADMIN_ERRORS,
+)
+def get_users(
+    search: Search = None,
+    role: RoleFilter = None,
+    customer_type: CustomerTypeFilter = None,
+    has_bookings: HasBookingsFilter = None,
+    created_from: CreatedFrom = None,
+    created_to: CreatedTo = None,
+    last_booking_from: LastBookingFrom = None,
+    last_booking_to: LastBookingTo = None,
+    sort: Sort = UserSort.CREATED_AT,
+    order: Order = SortOrder.DESC,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    offset: Annotated[int | None, Query(ge=0)] = None,
+) -> UserPage:
+    filters = UserFilters(
+        search=search,
+        role=role,
+        customer_type=customer_type,
+        has_bookings=has_bookings,
+        created_from=created_from,
+        created_to=created_to,
+        last_booking_from=last_booking_from,
+        last_booking_to=last_booking_to,
+    )
+    query = UserListQuery(
+        filters, sort=sort, order=order, limit=limit, cursor=cursor, offset=offset
+    )
+    return list_users(query)
+
+
+@router.get(
+    "/api/admin/users/export",
+    summary="Export the filtered users as CSV",
+    description="Writes the CSV (the dashboard's columns, in the list's order) to S3 and "
+    "answers with a download link valid for 15 minutes. Takes the list's filters and sort.",
+    tags=TAGS,
+    security=SECURITY,
+    responses=ADMIN_ERRORS,
+)
+def get_users_export(
+    search: Search = None,
+    role: RoleFilter = None,
+    customer_type: CustomerTypeFilter = None,
+    has_bookings: HasBookingsFilter = None,
+    created_from: CreatedFrom = None,
+    created_to: CreatedTo = None,
+    last_booking_from: LastBookingFrom = None,
+    last_booking_to: LastBookingTo = None,
+    sort: Sort = UserSort.CREATED_AT,
+    order: Order = SortOrder.DESC,
+) -> UsersExport:
+    filters = UserFilters(
+        search=search,
+        role=role,
+        customer_type=customer_type,
+        has_bookings=has_bookings,
+        created_from=created_from,
+        created_to=created_to,
+        last_booking_from=last_booking_from,
+        last_booking_to=last_booking_to,
+    )
+    exported = export_users(filters, sort, order)
+    logger.info(
+        "users exported",
+        extra={
+            "admin_fingerprint": email_fingerprint(acting_admin()),
+            "rows": exported.rows,
+            "file_name": exported.file_name,
+        },
+    )
+    return exported
+
+
+@router.get(
+    "/api/admin/users/<user_id>",
+    summary="A user's profile, statistics, upcoming sessions and latest bookings",
+    tags=TAGS,
+    security=SECURITY,
+    responses={**NOT_FOUND, **ADMIN_ERRORS},
+)
+def get_user(user_id: UserId) -> UserDetail:
+    return get_user_detail(user_id)
+
+
+@router.get(
+    "/api/admin/users/<user_id>/bookings",
+    summary="A user's booking history, newest first, a page at a time",
+    tags=TAGS,
+    security=SECURITY,
+    responses={**NOT_FOUND, **ADMIN_ERRORS},
+)
+def get_user_bookings(
+    user_id: UserId, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> BookingPage:
+    return list_user_bookings(user_id, limit=limit, cursor=cursor)
+
+
+@router.patch(
+    "/api/admin/users/<user_id>",
+    summary="Edit a user's contact details and preferences",
+    description="Only the fields sent change; `null` clears an optional one. Role and "
+    "statistics cannot be set here. Every change is recorded in the audit log with the "
+    "token's subject, the old and the new values.",
+    tags=TAGS,
+    security=SECURITY,
+    responses={
+        **NOT_FOUND,
+        409: _error("The new email already belongs to another user (named in the message)"),
+        **ADMIN_ERRORS,
+    },
+)
+def patch_user(user_id: UserId, update: UserUpdate) -> UserProfile:
+    admin = acting_admin()
+    profile = update_user(user_id, update, actor=admin)
+    logger.info(
+        "user edited",
+        extra={
+            "admin_fingerprint": email_fingerprint(admin),
+            "user_id": user_id,
+            "fields": sorted(update.model_fields_set),
+        },
+    )
+    return profile

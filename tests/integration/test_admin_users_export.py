@@ -1,0 +1,210 @@
+"""GET /api/admin/users/export: a CSV in S3 (moto), handed out as a presigned link."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import boto3
+import pytest
+from sqlalchemy import create_engine, text
+
+from rft_common import db as app_db
+from rft_common import settings
+from rft_common.admin.export import CSV_HEADER, PART_BYTES
+from rft_tools import migrations
+from tests.admin_helpers import add_user, call
+from tests.conftest import scratch_database
+from tests.factories import add_session, generate_customers, legacy_insert_booking
+
+pytestmark = pytest.mark.usefixtures("admin_secret", "export_bucket")
+
+LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
+
+
+def export(function, query: dict[str, str] | None = None) -> tuple[dict, str, str]:
+    """The response body, the CSV text and the object's ETag."""
+    status, body, raw = call(function, "GET", "/api/admin/users/export", query=query)
+    assert status == 200, body
+    url = urlparse(body["downloadUrl"])
+    bucket = settings.get_settings().admin_export_bucket
+    key = url.path.removeprefix(f"/{bucket}").lstrip("/")  # path or virtual-host style
+    stored = boto3.client("s3").get_object(Bucket=bucket, Key=key)
+    content = stored["Body"].read().decode("utf-8")
+    assert len(raw["body"]) < 2_000
+    return body, content, stored["ETag"]
+
+
+def records(content: str) -> list[list[str]]:
+    assert content.startswith("\ufeff")  # so that Excel reads UTF-8
+    return list(csv.reader(io.StringIO(content[1:], newline="")))
+
+
+def test_the_csv_has_the_dashboards_columns_in_the_lists_order(admin_users_function, db):
+    with db.begin() as connection:
+        session_id = add_session(connection)
+        sam = add_user(
+            connection,
+            "sam@example.com",
+            name="Sam Patel",
+            phone="07700 900123",
+            customer_type="corporate",
+            company_name="Acme Ltd",
+            city="Sheffield",
+            postcode="S1 2HE",
+            newsletter_subscribed=True,
+            created_at="2025-06-30 23:30+00",  # 1 July in the UK
+        )
+        legacy_insert_booking(
+            connection,
+            session_id=session_id,
+            email="sam@example.com",
+            user_id=sam,
+            reference="R1",
+            created_at="2025-08-01 10:00+00",
+        )
+        add_user(connection, "zoe@example.com", name="Zoë Ångström", created_at="2025-01-01")
+
+    body, content, _ = export(admin_users_function)
+
+    assert records(content) == [
+        list(CSV_HEADER),
+        [
+            "Sam Patel", "sam@example.com", "07700 900123", "customer", "corporate", "Acme Ltd",
+            "Sheffield", "S1 2HE", "Yes", "1", "75.00", "2025-07-01", "2025-08-01",
+        ],
+        [
+            "Zoë Ångström", "zoe@example.com", "", "customer", "", "", "", "", "No", "0", "0.00",
+            "2025-01-01", "",
+        ],
+    ]  # fmt: skip
+    assert body["rows"] == 2
+    assert body["fileName"].startswith("users-") and body["fileName"].endswith(".csv")
+    assert "X-Amz-Signature=" in body["downloadUrl"]
+
+
+def test_quoting_follows_rfc_4180(admin_users_function, db):
+    awkward = 'O"Brien, Ltd\r\nsecond line'
+    with db.begin() as connection:
+        add_user(connection, "ob@example.com", name="Seán O'Brien", company_name=awkward)
+
+    _, content, _ = export(admin_users_function)
+
+    assert '"O""Brien, Ltd\r\nsecond line"' in content
+    assert content.endswith("\r\n")
+    assert records(content)[1][:6] == [
+        "Seán O'Brien",
+        "ob@example.com",
+        "",
+        "customer",
+        "",
+        awkward,
+    ]
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(admin_users_function, db, start):
+    formula = f"{start}cmd|'/C calc'!A0"  # fits every column, postcode's 20 included
+    with db.begin() as connection:
+        add_user(
+            connection,
+            "f@example.com",
+            name=formula,
+            phone=formula,
+            company_name=formula,
+            city=formula,
+            postcode=formula,
+        )
+
+    _, content, _ = export(admin_users_function)
+
+    row = records(content)[1]
+    assert [row[0], row[2], row[5], row[6], row[7]] == [f"'{formula}"] * 5
+
+
+def test_a_phone_number_starting_with_plus_is_kept_as_text(admin_users_function, db):
+    with db.begin() as connection:
+        add_user(connection, "intl@example.com", name="Intl", phone="+44 7700 900123")
+
+    _, content, _ = export(admin_users_function)
+
+    assert records(content)[1][2] == "'+44 7700 900123"
+
+
+def test_the_export_takes_the_lists_filters_and_sort(admin_users_function, db):
+    with db.begin() as connection:
+        for name in ("Bea Smith", "Al Smith", "Cy Jones"):
+            add_user(connection, f"{name.split()[0].lower()}@example.com", name=name)
+        add_user(connection, "staff@example.com", name="Di Smith", role="admin")
+
+    body, content, _ = export(
+        admin_users_function,
+        {"search": "smith", "role": "customer", "sort": "name", "order": "asc"},
+    )
+
+    assert [row[0] for row in records(content)[1:]] == ["Al Smith", "Bea Smith"]
+    assert body["rows"] == 2
+
+
+def test_invalid_filters_are_422_and_write_nothing(admin_users_function, db, export_bucket):
+    status, body, _ = call(
+        admin_users_function, "GET", "/api/admin/users/export", query={"hasBookings": "maybe"}
+    )
+
+    assert status == 422
+    assert body["errors"][0]["field"] == "hasBookings"
+    assert boto3.client("s3").list_objects_v2(Bucket=export_bucket)["KeyCount"] == 0
+
+
+# --- scale ---------------------------------------------------------------------------------
+
+SCALE_CUSTOMERS = int(os.environ.get("RFT_EXPORT_SCALE_CUSTOMERS", "100000"))
+
+
+@pytest.fixture(scope="module")
+def scale_database(postgres_server_url) -> Iterator[str]:
+    """A database of its own with ``SCALE_CUSTOMERS`` generated customers.
+
+    The trigram search index is dropped here before generating: maintaining it
+    triples the time to insert the rows, and the export never searches.
+    """
+    url = scratch_database(postgres_server_url, "rft_export_scale_test")
+    migrations.upgrade(url)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_users_search_trgm"))
+        generate_customers(connection, SCALE_CUSTOMERS)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def app_on_scale_database(scale_database, monkeypatch) -> Iterator[str]:
+    monkeypatch.setenv("DATABASE_URL", scale_database)
+    settings.get_settings.cache_clear()
+    app_db.reset_engine()
+    yield scale_database
+    settings.get_settings.cache_clear()
+    app_db.reset_engine()
+
+
+def test_a_large_export_streams_to_s3_in_parts_and_the_response_stays_small(
+    admin_users_function, app_on_scale_database
+):
+    body, content, etag = export(admin_users_function)
+
+    rows = records(content)
+    assert body["rows"] == SCALE_CUSTOMERS == len(rows) - 1
+    assert len(content.encode()) > LAMBDA_RESPONSE_LIMIT
+    parts = int(json.loads(etag).rpartition("-")[2])  # a multipart ETag ends in -<parts>
+    assert parts >= 2
+    assert len(content.encode()) / parts < 2 * PART_BYTES  # never more than ~a part in memory
+    engine = create_engine(app_on_scale_database)
+    with engine.connect() as connection:
+        emails = set(connection.execute(text("SELECT email FROM users")).scalars())
+    engine.dispose()
+    assert {row[1] for row in rows[1:]} == emails
