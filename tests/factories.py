@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from rft_tools.integrity import stats_mismatches as stats_mismatches
+
 
 def add_session(
     connection: Connection,
@@ -98,29 +100,6 @@ def booking_body(session_id: int, **overrides: Any) -> dict[str, Any]:
         "totalAmount": 75.00,
     }
     return body | overrides
-
-
-STATS_RECOMPUTATION = """
-    SELECT u.id,
-           u.total_bookings, u.total_spent, u.first_booking_at, u.last_booking_at,
-           count(b.id) FILTER (WHERE b.status <> 'cancelled') AS expected_bookings,
-           coalesce(sum(b.payment_amount) FILTER (WHERE b.payment_status = 'paid'), 0)
-               AS expected_spent,
-           min(b.created_at) FILTER (WHERE b.status <> 'cancelled') AS expected_first,
-           max(b.created_at) FILTER (WHERE b.status <> 'cancelled') AS expected_last
-    FROM users AS u LEFT JOIN bookings AS b ON b.user_id = u.id
-    GROUP BY u.id
-"""
-
-
-def stats_mismatches(connection: Connection) -> list[Any]:
-    """Users whose stored statistics differ from a recomputation from bookings."""
-    return [
-        row
-        for row in connection.execute(text(STATS_RECOMPUTATION))
-        if (row.total_bookings, row.total_spent, row.first_booking_at, row.last_booking_at)
-        != (row.expected_bookings, row.expected_spent, row.expected_first, row.expected_last)
-    ]
 
 
 GENERATED_FIRST_NAMES = (

@@ -1,0 +1,51 @@
+"""Invariants of the data, checked by the tests and by ``make stress`` alike.
+
+Each check is an independent recomputation from ``bookings`` (not the triggers'
+function) and returns the offending rows: an empty list means the invariant holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+STATS_RECOMPUTATION = text("""
+    SELECT u.id,
+           u.total_bookings, u.total_spent, u.first_booking_at, u.last_booking_at,
+           count(b.id) FILTER (WHERE b.status <> 'cancelled') AS expected_bookings,
+           coalesce(sum(b.payment_amount) FILTER (WHERE b.payment_status = 'paid'), 0)
+               AS expected_spent,
+           min(b.created_at) FILTER (WHERE b.status <> 'cancelled') AS expected_first,
+           max(b.created_at) FILTER (WHERE b.status <> 'cancelled') AS expected_last
+    FROM users AS u LEFT JOIN bookings AS b ON b.user_id = u.id
+    GROUP BY u.id
+""")
+OVERSOLD_SESSIONS = text("""
+    SELECT s.id, s.max_capacity, sum(b.number_of_attendees) AS seats_sold
+    FROM course_schedules AS s JOIN bookings AS b ON b.course_schedule_id = s.id
+    WHERE b.status <> 'cancelled'
+    GROUP BY s.id HAVING sum(b.number_of_attendees) > s.max_capacity
+""")
+DUPLICATE_CUSTOMERS = text("""
+    SELECT lower(btrim(email)) AS email, count(*) AS users
+    FROM users GROUP BY 1 HAVING count(*) > 1
+""")
+
+
+def stats_mismatches(connection: Connection) -> list[Any]:
+    """Users whose stored statistics differ from a recomputation from bookings."""
+    return [
+        row
+        for row in connection.execute(STATS_RECOMPUTATION)
+        if (row.total_bookings, row.total_spent, row.first_booking_at, row.last_booking_at)
+        != (row.expected_bookings, row.expected_spent, row.expected_first, row.expected_last)
+    ]
+
+
+def oversold_sessions(connection: Connection) -> list[Any]:
+    return list(connection.execute(OVERSOLD_SESSIONS))
+
+
+def duplicate_customers(connection: Connection) -> list[Any]:
+    return list(connection.execute(DUPLICATE_CUSTOMERS))
