@@ -1,8 +1,8 @@
 """Shared fixtures: a real PostgreSQL migrated to head, flag files, handler loading.
 
 The database is ``TEST_DATABASE_URL`` (or ``DATABASE_URL``) when given, on which a
-scratch database ``rft_test`` is created; otherwise an embedded PostgreSQL under
-``.local/pgtest``. Tests that commit clean up by truncating every table.
+scratch database ``rft_test`` is created; otherwise an embedded PostgreSQL of the
+run's own under ``.local/pgtest-<pid>``, removed afterwards. Tests that commit clean up by truncating every table.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +35,8 @@ from rft_tools.migrations import upgrade
 from tests.appconfig_stub import APPCONFIG_ENVIRONMENT_VARIABLES, StubbedAppConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TEST_DATA_DIR = LOCAL_DIR / "pgtest"
+TEST_DATA_DIR = LOCAL_DIR / f"pgtest-{os.getpid()}"
+"""A server per test run, so that concurrent runs never stop each other's database."""
 ALL_TABLES = (
     "users, courses, course_schedules, bookings, payments, idempotency_keys, user_audit_log, "
     "user_counts, backfill_batches, backfill_unlinkable"
@@ -59,6 +61,7 @@ def postgres_server_url() -> Iterator[str]:
     server = start_embedded(TEST_DATA_DIR)
     yield embedded_url(TEST_DATA_DIR, "postgres")
     server.stop()
+    shutil.rmtree(TEST_DATA_DIR, ignore_errors=True)
 
 
 def scratch_database(server_url: str, name: str) -> str:
