@@ -2,7 +2,8 @@
 
 The database is ``TEST_DATABASE_URL`` (or ``DATABASE_URL``) when given, on which a
 scratch database ``rft_test`` is created; otherwise an embedded PostgreSQL of the
-run's own under ``.local/pgtest-<pid>``, removed afterwards. Tests that commit clean up by truncating every table.
+run's own under ``.local/pgtest-<pid>``, removed afterwards. Tests that commit clean
+up by truncating every table.
 """
 
 from __future__ import annotations
