@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint test-python bench install sam-tools build lock clean
+.PHONY: run test lint test-python bench stress install sam-tools build lock clean
 
 run: install
 	$(BIN)/rft run
@@ -37,6 +37,11 @@ test-python: install
 # docs/performance.md) or `make bench BENCH_ARGS=--quick` (under 2 minutes).
 bench: install sam-tools
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Reliability scenarios that take minutes (5 minutes of mixed load by default):
+# a table of cases tried and failures; exits non-zero on any failure.
+stress: install
+	$(BIN)/python -m stress $(STRESS_ARGS)
 
 build: sam-tools
 	PYENV_VERSION=$(SAM_PYENV_VERSION) $(SAM_VENV)/bin/sam build --template-file template.yaml

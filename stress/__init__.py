@@ -1,0 +1,1 @@
+"""``make stress``: minutes-long reliability scenarios, each reporting cases and failures."""
