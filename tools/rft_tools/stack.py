@@ -18,11 +18,13 @@ from rft_tools import migrations
 from rft_tools.cfn_template import load_template
 from rft_tools.demo_data import seed_demo
 from rft_tools.flag_document import ensure_local_flags
+from rft_tools.local_admin import local_admin_environment
 from rft_tools.local_api import make_server
 from rft_tools.local_aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
 from rft_tools.local_db import PROJECT_ROOT, local_database
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
+LOCAL_RESOURCES.append(local_admin_environment)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

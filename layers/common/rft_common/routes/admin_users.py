@@ -59,12 +59,18 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
 
 
+def _ok(description: str, model: type) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _error("No bearer token, or one that is invalid, expired or not yet valid"),
     403: _error("A valid token whose role is not admin"),
     **ERROR_RESPONSES,
     503: _error("Database unreachable, the admin_users_api flag is off, or sign-in unconfigured"),
 }
+READ_ERRORS = {status: response for status, response in ADMIN_ERRORS.items() if status != 415}
+"""A GET has no body, so no unsupported media type."""
 NOT_FOUND = {404: _error("No user has this id")}
 
 
@@ -131,7 +137,7 @@ Cursor = Annotated[
     "or with `offset` (the dashboard's paging), not both.",
     tags=TAGS,
     security=SECURITY,
-    responses=ADMIN_ERRORS,
+    responses={**_ok("A page of users and the total", UserPage), **READ_ERRORS},
 )
 def get_users(
     search: Search = None,
@@ -171,7 +177,7 @@ def get_users(
     "answers with a download link valid for 15 minutes. Takes the list's filters and sort.",
     tags=TAGS,
     security=SECURITY,
-    responses=ADMIN_ERRORS,
+    responses={**_ok("Where to download the CSV", UsersExport), **READ_ERRORS},
 )
 def get_users_export(
     search: Search = None,
@@ -212,7 +218,7 @@ def get_users_export(
     summary="A user's profile, statistics, upcoming sessions and latest bookings",
     tags=TAGS,
     security=SECURITY,
-    responses={**NOT_FOUND, **ADMIN_ERRORS},
+    responses={**_ok("The user", UserDetail), **NOT_FOUND, **READ_ERRORS},
 )
 def get_user(user_id: UserId) -> UserDetail:
     return get_user_detail(user_id)
@@ -223,7 +229,7 @@ def get_user(user_id: UserId) -> UserDetail:
     summary="A user's booking history, newest first, a page at a time",
     tags=TAGS,
     security=SECURITY,
-    responses={**NOT_FOUND, **ADMIN_ERRORS},
+    responses={**_ok("A page of bookings", BookingPage), **NOT_FOUND, **READ_ERRORS},
 )
 def get_user_bookings(
     user_id: UserId, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
@@ -240,6 +246,7 @@ def get_user_bookings(
     tags=TAGS,
     security=SECURITY,
     responses={
+        **_ok("The profile after the edit", UserProfile),
         **NOT_FOUND,
         409: _error("The new email already belongs to another user (named in the message)"),
         **ADMIN_ERRORS,

@@ -87,7 +87,10 @@ class Health(BaseModel):
     "/api/health",
     summary="Liveness with a database round trip",
     tags=["health"],
-    responses={503: ERROR_RESPONSES[503]},
+    responses={
+        200: {"description": "Up", "content": {"application/json": {"model": Health}}},
+        **{status: ERROR_RESPONSES[status] for status in (422, 500, 503)},
+    },
 )
 def health() -> Health:
     run_transaction(lambda connection: connection.execute(text("SELECT 1")), attempts=1)

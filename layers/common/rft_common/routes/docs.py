@@ -1,0 +1,114 @@
+"""GET /api/openapi.json and GET /api/docs: one OpenAPI document for the whole API.
+
+The document is generated, not written: a resolver that includes every router of
+every function renders it (``get_openapi_json_schema``), so it lists each route with
+its parameters, bodies, responses and the shared error shape, and declares the
+admin routes' bearer scheme. That resolver only renders; it never serves a request.
+The Swagger UI page embeds the document and Swagger's own files, so it works offline.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi import swagger_ui as swagger_files
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+from rft_common.api import ERROR_RESPONSES
+from rft_common.routes.admin_users import BEARER_SCHEME
+
+router = Router()
+
+TITLE = "React Fast Training customer user system"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "The booking site's checkout (`/api/bookings`) and the admin dashboard's users API "
+    "(`/api/admin/users`). Every error has the body `{message, errors: [{field, message}]}`. "
+    "Admin routes need `Authorization: Bearer <token>` from the admin login (HS256 JWT, "
+    "`role: admin`); locally, `rft dev token --role admin` prints one."
+)
+SECURITY_SCHEMES = {
+    BEARER_SCHEME: HTTPBearer(
+        bearerFormat="JWT",
+        description="The admin login's HS256 token: `exp`, `sub` and `role: admin` required.",
+    )
+}
+SWAGGER_FILES = Path(swagger_files.__file__).parent
+
+
+def _all_routers() -> list[Router]:
+    from rft_common.routes import admin_users, bookings
+
+    return [bookings.router, admin_users.router, router]
+
+
+@cache
+def api_document(base_path: str) -> str:
+    """The OpenAPI 3.1 document, with ``base_path`` (e.g. ``/prod``) as its server.
+
+    Rendered by a plain validating resolver: ``create_resolver``'s setting for failed
+    response validation would document Powertools' own 500 body, which the functions
+    never send (their catch-all handler answers with ``ErrorResponse``).
+    """
+    resolver = APIGatewayRestResolver(enable_validation=True)
+    for included in _all_routers():
+        resolver.include_router(included)
+    return resolver.get_openapi_json_schema(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        servers=[Server(url=base_path or "/")],
+        security_schemes=SECURITY_SCHEMES,
+    )
+
+
+def _base_path() -> str:
+    """The stage prefix the browser must add, as Powertools' own Swagger route finds it."""
+    context = router.current_event.request_context
+    stage = context.stage
+    if stage and stage != "$default" and context.path.startswith(f"/{stage}"):
+        return f"/{stage}"
+    return ""
+
+
+@router.get(
+    "/api/openapi.json",
+    summary="This API's OpenAPI 3.1 document",
+    tags=["docs"],
+    responses={
+        200: {"description": "The document", "content": {"application/json": {}}},
+        422: ERROR_RESPONSES[422],
+        500: ERROR_RESPONSES[500],
+    },
+)
+def openapi_json() -> Response[str]:
+    return Response(
+        status_code=200, content_type="application/json", body=api_document(_base_path())
+    )
+
+
+@router.get(
+    "/api/docs",
+    summary="Swagger UI for the OpenAPI document",
+    tags=["docs"],
+    responses={
+        200: {"description": "An HTML page", "content": {"text/html": {}}},
+        422: ERROR_RESPONSES[422],
+        500: ERROR_RESPONSES[500],
+    },
+)
+def swagger_ui() -> Response[str]:
+    page = generate_swagger_html(
+        # Escaped so that the document cannot close the page's <script> element.
+        api_document(_base_path()).replace("</", "<\\/"),
+        (SWAGGER_FILES / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (SWAGGER_FILES / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        swagger_base_url="",
+        oauth2_config=None,
+        persist_authorization=True,
+    )
+    return Response(status_code=200, content_type="text/html", body=page)

@@ -1,0 +1,116 @@
+"""GET /api/openapi.json and /api/docs: one generated document for every function's routes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rft_tools.cfn_template import load_template
+from tests.conftest import PROJECT_ROOT, FakeLambdaContext, load_function, rest_event
+
+ADMIN_PREFIX = "/api/admin/"
+
+
+@pytest.fixture(scope="module")
+def api_docs():
+    return load_function("api_docs")
+
+
+@pytest.fixture(scope="module")
+def document(api_docs) -> dict:
+    result = api_docs.lambda_handler(rest_event("GET", "/api/openapi.json"), FakeLambdaContext())
+    assert result["statusCode"] == 200
+    assert result["multiValueHeaders"]["Content-Type"] == ["application/json"]
+    return json.loads(result["body"])
+
+
+def template_routes() -> set[tuple[str, str]]:
+    """(method, path) of every Api event of every function in template.yaml."""
+    resources = load_template(PROJECT_ROOT / "template.yaml")["Resources"]
+    return {
+        (event["Properties"]["Method"].lower(), event["Properties"]["Path"])
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in (resource["Properties"].get("Events") or {}).values()
+        if event["Type"] == "Api"
+    }
+
+
+def document_routes(document: dict) -> set[tuple[str, str]]:
+    return {(method, path) for path, item in document["paths"].items() for method in item}
+
+
+def test_the_document_describes_every_route_of_every_function(document):
+    routes = template_routes()
+
+    assert document_routes(document) == routes
+    assert {path for _, path in routes} >= {
+        "/api/bookings",
+        "/api/health",
+        "/api/admin/users",
+        "/api/admin/users/export",
+        "/api/admin/users/{user_id}",
+        "/api/admin/users/{user_id}/bookings",
+        "/api/openapi.json",
+        "/api/docs",
+    }
+
+
+def test_admin_routes_require_the_bearer_scheme_and_no_other_route_does(document):
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            expected = [{"bearerAuth": []}] if path.startswith(ADMIN_PREFIX) else None
+            assert operation.get("security") == expected, path
+
+
+def test_every_error_response_has_the_shared_error_shape(document):
+    error_shape = {"$ref": "#/components/schemas/ErrorResponse"}
+    errors = {
+        (method, path, status): response["content"]["application/json"]["schema"]
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        for status, response in operation["responses"].items()
+        if int(status) >= 400
+    }
+
+    assert errors
+    assert {where: schema for where, schema in errors.items() if schema != error_shape} == {}
+    assert set(document["components"]["schemas"]["ErrorResponse"]["properties"]) == {
+        "message",
+        "errors",
+    }
+
+
+def test_admin_responses_name_401_403_and_the_models(document):
+    listing = document["paths"]["/api/admin/users"]["get"]
+
+    assert {"200", "401", "403", "422", "503"} <= set(listing["responses"])
+    assert listing["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/UserPage"
+    }
+    parameters = {parameter["name"] for parameter in listing["parameters"]}
+    assert parameters >= {"search", "role", "customerType", "hasBookings", "sort", "order"}
+    assert parameters >= {"limit", "cursor", "offset", "createdFrom", "lastBookingTo"}
+
+
+def test_swagger_ui_is_an_html_page_embedding_the_document(api_docs):
+    result = api_docs.lambda_handler(rest_event("GET", "/api/docs"), FakeLambdaContext())
+
+    assert result["statusCode"] == 200
+    assert result["multiValueHeaders"]["Content-Type"] == ["text/html"]
+    assert result["body"].startswith("<!DOCTYPE html>")
+    assert "SwaggerUIBundle" in result["body"]
+    assert "/api/admin/users/export" in result["body"]
+
+
+def test_the_server_is_the_stage_the_page_was_served_from(api_docs):
+    event = rest_event("GET", "/api/openapi.json")
+    event["requestContext"] |= {"stage": "prod", "path": "/prod/api/openapi.json"}
+
+    result = api_docs.lambda_handler(event, FakeLambdaContext())
+
+    assert json.loads(result["body"])["servers"] == [{"url": "/prod"}]

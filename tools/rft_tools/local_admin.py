@@ -1,0 +1,32 @@
+"""The admin users API on the local stack: its export bucket and a dev-only signing secret.
+
+``local_admin_environment`` is a ``LocalResource`` (``rft_tools.local_aws``): it creates
+the export bucket in the stack's moto server and returns what stands in locally for
+the template's ``AdminExportBucket`` and ``AdminJwtSecretArn``. The signing secret is
+fixed and public on purpose: it only ever signs tokens for a stack on this machine
+(``rft dev token``). In AWS the secret comes from Secrets Manager, and the functions
+never read ``ADMIN_JWT_SECRET`` when ``ADMIN_JWT_SECRET_ARN`` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+LOCAL_ADMIN_JWT_SECRET = "rft-local-stack-only-admin-jwt-secret-never-used-in-aws"  # noqa: S105
+LOCAL_EXPORT_BUCKET = "rft-admin-exports-local"
+
+
+def local_admin_environment(template: dict[str, Any]) -> dict[str, str]:
+    if "AdminExportBucket" not in (template.get("Resources") or {}):
+        return {}
+    import boto3
+
+    s3 = boto3.client("s3")
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):  # moto's state is per process
+        s3.create_bucket(
+            Bucket=LOCAL_EXPORT_BUCKET,
+            CreateBucketConfiguration={"LocationConstraint": os.environ["AWS_REGION"]},
+        )
+    return {"ADMIN_EXPORT_BUCKET": LOCAL_EXPORT_BUCKET, "ADMIN_JWT_SECRET": LOCAL_ADMIN_JWT_SECRET}
