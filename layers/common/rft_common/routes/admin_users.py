@@ -12,12 +12,14 @@ the token's subject, which may be an email address.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import BeforeValidator
 
 from rft_common.admin.export import UsersExport, export_users
 from rft_common.admin.listing import (
@@ -109,16 +111,27 @@ HasBookingsFilter = Annotated[
     bool | None,
     Query(alias="hasBookings", description="Whether users have any booking not cancelled"),
 ]
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    """Only ``YYYY-MM-DD``: pydantic would also read ``0`` as a Unix time (1970-01-01)."""
+    if isinstance(value, str) and not ISO_DAY.fullmatch(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 CreatedFrom = Annotated[
-    date | None, Query(alias="createdFrom", description="Created on or after (UK date)")
+    Day | None, Query(alias="createdFrom", description="Created on or after (UK date)")
 ]
-CreatedTo = Annotated[date | None, Query(alias="createdTo", description="Created on or before")]
+CreatedTo = Annotated[Day | None, Query(alias="createdTo", description="Created on or before")]
 LastBookingFrom = Annotated[
-    date | None,
+    Day | None,
     Query(alias="lastBookingFrom", description="Latest booking made on or after (UK date)"),
 ]
 LastBookingTo = Annotated[
-    date | None, Query(alias="lastBookingTo", description="Latest booking made on or before")
+    Day | None, Query(alias="lastBookingTo", description="Latest booking made on or before")
 ]
 Sort = Annotated[UserSort, Query(description="Ties are broken by id, in the same direction")]
 Order = Annotated[SortOrder, Query()]
