@@ -654,3 +654,12 @@ def test_server_rejects_oversized_body(base_url: str) -> None:
     assert (response.status, json.loads(response.read())) == (413, {"message": "Request Too Long"})
     connection.close()
     assert "lambda_CatchAllFunction" not in sys.modules  # the handler was never loaded
+
+
+@pytest.mark.parametrize("method", ["TRACE", "QUERY"])
+def test_methods_http_server_does_not_know_are_405_like_any_method_without_a_route(
+    base_url: str, method: str
+) -> None:
+    status, body = _call(f"{base_url}/v2/bookings/1", method)
+
+    assert (status, json.loads(body)) == (405, {"message": "Method Not Allowed"})

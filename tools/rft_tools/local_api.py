@@ -564,6 +564,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(self.server.api.handle(request))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
+    do_TRACE = do_QUERY = _dispatch  # 405 like any other method a route lacks, not 501
 
     def _send(self, response: HttpResponse) -> None:
         self.send_response(response.status)

@@ -7,16 +7,19 @@ nowhere else; nothing unexpected ever leaks a stack trace.
 
 from __future__ import annotations
 
+import base64
 import json
 import traceback
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
 from rft_common.errors import (
@@ -141,9 +144,55 @@ def parse_json_body(body: str) -> Any:
         raise json.JSONDecodeError("nested too deeply", body, 0) from None
 
 
+def unsupported_media_type() -> Response[ErrorResponse]:
+    message = "send the body as application/json"
+    return error_response(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE, message, [FieldError(field="body", message=message)]
+    )
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def unreadable_body(event: dict[str, Any]) -> Response[ErrorResponse] | None:
+    """The refusal for a request body Powertools cannot even read, else ``None``.
+
+    Powertools raises plain ``ValueError``s for these (a multipart type without a
+    boundary, a base64 body that is not UTF-8), which would otherwise be 500s. No route
+    takes multipart, so any multipart body is 415, the same answer as other non-JSON types.
+    """
+    request = APIGatewayProxyEvent(event)
+    if request.http_method not in BODY_METHODS:
+        return None
+    content_type = (request.headers.get("content-type") or "").strip().lower()
+    if content_type.startswith("multipart/"):
+        return unsupported_media_type()
+    if request.is_base64_encoded and request.body:
+        try:
+            base64.b64decode(request.body.encode()).decode()
+        except ValueError:
+            message = "the body is not UTF-8 text"
+            return error_response(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                message,
+                [FieldError(field="body", message=message)],
+            )
+    return None
+
+
+class JsonApiResolver(APIGatewayRestResolver):
+    """A REST API resolver that answers unreadable bodies before Powertools parses them."""
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        refusal = unreadable_body(event)
+        if refusal is not None:
+            return proxy_result(refusal)
+        return super().resolve(event, context)
+
+
 def create_resolver() -> APIGatewayRestResolver:
     # A response that fails its own schema is our bug, not the caller's: 500, not 422.
-    app = APIGatewayRestResolver(
+    app = JsonApiResolver(
         enable_validation=True,
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
         json_body_deserializer=parse_json_body,
@@ -151,10 +200,7 @@ def create_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestUnsupportedContentType)
     def unsupported_content_type(error: RequestUnsupportedContentType) -> Response[ErrorResponse]:
-        message = "send the body as application/json"
-        return error_response(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, message, [FieldError(field="body", message=message)]
-        )
+        return unsupported_media_type()
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[ErrorResponse]:
@@ -164,6 +210,13 @@ def create_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(DomainError)
     def domain_error(error: DomainError) -> Response[ErrorResponse]:
         return domain_error_response(error)
+
+    # API Gateway only invokes a function for its own routes, so this is a path parameter
+    # Powertools' route pattern refuses (control or unusual characters): no such resource.
+    # Without it, the catch-all below would answer 500.
+    @app.not_found
+    def no_route(error: NotFoundError) -> Response[ErrorResponse]:
+        return error_response(HTTPStatus.NOT_FOUND, "nothing exists at this path")
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response[ErrorResponse]:

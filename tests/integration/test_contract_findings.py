@@ -1,0 +1,81 @@
+"""Requests contract fuzzing found answered with 500: each now gets a documented 4xx.
+
+Powertools raised on them before any route ran (a multipart type without a boundary,
+a base64 body that is not UTF-8), or found no route for a path parameter its route
+pattern refuses; the catch-all turned each into a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from sqlalchemy import text
+
+from tests.admin_helpers import call, token_for
+from tests.conftest import load_function, rest_event
+from tests.factories import booking_body
+
+pytestmark = pytest.mark.usefixtures("db", "customer_accounts_on")
+
+
+@pytest.fixture(scope="module")
+def create_booking():
+    return load_function("create_booking")
+
+
+def post(function, context, event) -> tuple[int, dict]:
+    result = function.lambda_handler(event, context)
+    return result["statusCode"], json.loads(result["body"])
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "multipart/form-data; boundary=x", "multipart/mixed"]
+)
+def test_a_multipart_body_is_415_like_any_other_body_that_is_not_json(
+    create_booking, lambda_context, content_type
+):
+    event = rest_event(
+        "POST", "/api/bookings", booking_body(1), headers={"Content-Type": content_type}
+    )
+
+    status, body = post(create_booking, lambda_context, event)
+
+    assert status == 415
+    assert body["errors"] == [{"field": "body", "message": "send the body as application/json"}]
+
+
+@pytest.mark.parametrize("raw", [b"W\xff\xfe", b'{"email": "\xe9"}'], ids=["bytes", "latin-1"])
+def test_a_body_that_is_not_utf8_is_422_naming_the_body(db, create_booking, lambda_context, raw):
+    event = rest_event("POST", "/api/bookings")
+    event["body"] = base64.b64encode(raw).decode()
+    event["isBase64Encoded"] = True
+
+    status, body = post(create_booking, lambda_context, event)
+
+    assert status == 422
+    assert body["errors"] == [{"field": "body", "message": "the body is not UTF-8 text"}]
+    with db.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM bookings")).scalar_one() == 0
+
+
+def test_a_base64_json_body_is_still_read(create_booking, lambda_context):
+    event = rest_event("POST", "/api/bookings", booking_body(987654))
+    event["body"] = base64.b64encode(event["body"].encode()).decode()
+    event["isBase64Encoded"] = True
+
+    status, body = post(create_booking, lambda_context, event)
+
+    assert (status, body["errors"][0]["field"]) == (404, "courseSessionId")
+
+
+@pytest.mark.usefixtures("admin_secret", "export_bucket")
+@pytest.mark.parametrize("user_id", ["\x07\u00dd", "\U000eee49", "1\x00"], ids=repr)
+def test_a_user_id_with_characters_no_route_takes_is_404_not_500(admin_users_function, user_id):
+    status, body, _ = call(
+        admin_users_function, "GET", f"/api/admin/users/{user_id}", token=token_for()
+    )
+
+    assert status == 404
+    assert body == {"message": "nothing exists at this path", "errors": []}
