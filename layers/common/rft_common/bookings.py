@@ -43,10 +43,30 @@ Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 OptionalText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=500)]
 
 
+CHECKOUT_EXAMPLE = {
+    "courseSessionId": 1,
+    "paymentIntentId": "pi_123",
+    "firstName": "Sam",
+    "lastName": "Patel",
+    "email": "Sam.Patel@Example.com ",
+    "phone": "07700 900123",
+    "company": "Acme Ltd",
+    "numberOfParticipants": 2,
+    "specialRequirements": "wheelchair access",
+    "emergencyContact": "Alex 07700 900456",
+    "totalAmount": 150.00,
+}
+"""The booking site's checkout body for two places on demo session 1 (£75 each)."""
+
+
 class BookingRequest(BaseModel):
     """The booking site's checkout body, unchanged from the legacy API."""
 
-    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        populate_by_name=True,
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [CHECKOUT_EXAMPLE]},
+    )
 
     course_session_id: int = Field(alias="courseSessionId", gt=0, le=2**31 - 1)
     payment_intent_id: Annotated[str | None, StringConstraints(max_length=255)] = Field(
