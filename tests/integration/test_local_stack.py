@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, scratch_database
+from tests.conftest import local_stack, scratch_database
 
 SAMPLE_BODY = {
     "courseSessionId": 1,
@@ -31,19 +28,8 @@ SAMPLE_BODY = {
 @pytest.fixture
 def running_stack(postgres_server_url, tmp_path):
     url = scratch_database(postgres_server_url, "rft_stack_test")
-    environment = os.environ | {"DATABASE_URL": url, "PORT": "0"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rft_tools.cli", "run"],
-        cwd=PROJECT_ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    banner = next(line for line in process.stdout if line.startswith("{"))
-    yield process, json.loads(banner)["api"]
-    if process.poll() is None:
-        process.kill()
+    with local_stack(url, tmp_path / "stack.log") as (process, api):
+        yield process, api
 
 
 def request(url: str, body: dict | None = None) -> tuple[int, dict]:

@@ -1,0 +1,49 @@
+"""One real local stack (``rft run``) for the HTTP-level tests in this package.
+
+It serves from a scratch database of its own, holding the demo sessions and
+``CUSTOMERS`` customers made through checkout (users 1..3), so the admin routes'
+smallest ids find someone. Its output goes to ``log``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rft_common.bookings import CHECKOUT_EXAMPLE
+from tests.conftest import local_stack, scratch_database
+
+CUSTOMERS = 3
+
+
+@dataclass(frozen=True)
+class Stack:
+    api: str
+    log: Path
+    customer_emails: tuple[str, ...]
+
+
+def _checkout(api: str, body: dict) -> int:
+    request = urllib.request.Request(
+        f"{api}/api/bookings",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+@pytest.fixture(scope="package")
+def stack(postgres_server_url, tmp_path_factory) -> Iterator[Stack]:
+    url = scratch_database(postgres_server_url, "rft_contract_test")
+    log = tmp_path_factory.mktemp("contract") / "stack.log"
+    emails = tuple(f"contract{number}@example.com" for number in range(CUSTOMERS))
+    with local_stack(url, log) as (_, api):
+        for email in emails:
+            assert _checkout(api, CHECKOUT_EXAMPLE | {"email": email}) == 201
+        yield Stack(api, log, emails)

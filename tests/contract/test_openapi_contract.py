@@ -1,0 +1,76 @@
+"""Contract fuzzing in CI: schemathesis against the local stack's own API document.
+
+``rft_tools.contract`` tries every operation of ``GET /api/openapi.json`` on the real
+local stack (``stack``, in this package's conftest) with valid and invalid input, and
+an admin token for the admin routes: no 5xx, and every status, header and body as
+documented. ``make stress`` runs the same with many more examples.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from rft_tools.contract import ContractReport, check_contract
+from tests.conftest import EMAIL, PROJECT_ROOT, UK_PHONE
+
+MAX_EXAMPLES = 25
+"""Per operation and generation mode (valid, invalid): about 800 requests in ~10 s."""
+
+
+def _admin_token() -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "rft_tools.cli", "dev", "token", "--role", "admin"],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def report(stack) -> ContractReport:
+    return check_contract(stack.api, _admin_token(), max_examples=MAX_EXAMPLES)
+
+
+def documented_operations(api: str) -> set[str]:
+    with urllib.request.urlopen(f"{api}/api/openapi.json", timeout=10) as response:
+        document = json.loads(response.read())
+    return {
+        f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item
+    }
+
+
+def test_every_operation_in_the_document_is_fuzzed(stack, report):
+    assert set(report.cases) == documented_operations(stack.api)
+    assert min(report.cases.values()) >= 5, report.cases
+
+
+def test_no_response_is_a_server_error_or_differs_from_the_document(report):
+    assert dict(report.failures) == {}, report.describe_failures()
+
+
+def test_schemathesis_could_test_everything_it_tried(report):
+    assert report.errors == []
+
+
+def test_every_operation_succeeds_at_least_once_so_fuzzing_got_past_auth_and_validation(report):
+    never_succeeded = {
+        operation: dict(statuses)
+        for operation, statuses in report.statuses.items()
+        if not any(200 <= status < 300 for status in statuses)
+    }
+
+    assert never_succeeded == {}
+
+
+def test_the_stack_logged_no_email_or_phone_number_while_fuzzed(stack, report):
+    lines = stack.log.read_text().splitlines()
+
+    leaks = [line for line in lines if EMAIL.search(line) or UK_PHONE.search(line)]
+
+    assert leaks == []
