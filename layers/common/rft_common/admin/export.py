@@ -207,7 +207,7 @@ def export_users(filters: UserFilters, sort: UserSort, order: SortOrder) -> User
         connection.execute(READ_ONLY_SNAPSHOT)
         rows = 0
 
-        def batches() -> Iterator[list[Any]]:
+        def batches() -> Iterator[Sequence[Any]]:
             nonlocal rows
             for batch in connection.execute(statement).partitions():
                 rows += len(batch)

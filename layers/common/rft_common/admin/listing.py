@@ -248,7 +248,7 @@ def _decimal(value: Any) -> Decimal:
     return parsed
 
 
-NO_BOOKING = literal_column("'-infinity'::timestamptz")
+NO_BOOKING: ColumnElement[datetime] = literal_column("'-infinity'::timestamptz")
 
 
 @dataclass(frozen=True)

@@ -248,15 +248,15 @@ UK_POSTCODE = re.compile(r"([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})")
 PHONE = re.compile(r"\+?[0-9 ()\-.]{7,25}")
 
 
-def _printable(value: str) -> str:
-    if CONTROL_CHARACTERS.search(value):
-        raise ValueError("must not contain control characters")
+def _one_printable_line(value: str) -> str:
+    if CONTROL_CHARACTERS.search(value) or "\n" in value or "\r" in value or "\t" in value:
+        raise ValueError("must be one line of text, without control characters")
     return value
 
 
-def _one_line(value: str) -> str:
-    if "\n" in value or "\r" in value or "\t" in value:
-        raise ValueError("must be a single line")
+def _printable(value: str) -> str:
+    if CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters")
     return value
 
 
@@ -278,20 +278,14 @@ def _email(value: str) -> str:
     return normalize_email(value)
 
 
-def _single_line(max_length: int) -> Any:
-    """A trimmed, non-blank, printable one-line string of at most ``max_length``."""
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
-        AfterValidator(_printable),
-        AfterValidator(_one_line),
-    ]
-
-
-Line50 = _single_line(50)
-Line100 = _single_line(100)
-Line254 = _single_line(254)
-Line255 = _single_line(255)
+# Trimmed and not blank; every one of them must also be one printable line (below).
+Text50 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text254 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
+Text255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+ONE_LINE_FIELDS = (
+    "name", "email", "phone", "company_name", "address_line1", "address_line2", "city", "postcode",
+)  # fmt: skip
 
 
 class UserUpdate(BaseModel):
@@ -303,17 +297,17 @@ class UserUpdate(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
 
-    name: Line255 | None = None
-    email: Annotated[Line254, AfterValidator(_email)] | None = Field(
+    name: Text255 | None = None
+    email: Annotated[Text254, AfterValidator(_email)] | None = Field(
         default=None, description="Stored normalised; must stay unique"
     )
-    phone: Annotated[Line50, AfterValidator(_phone)] | None = None
-    company_name: Line255 | None = None
+    phone: Annotated[Text50, AfterValidator(_phone)] | None = None
+    company_name: Text255 | None = None
     customer_type: CustomerType | None = None
-    address_line1: Line255 | None = None
-    address_line2: Line255 | None = None
-    city: Line100 | None = None
-    postcode: Annotated[Line50, AfterValidator(_postcode)] | None = Field(
+    address_line1: Text255 | None = None
+    address_line2: Text255 | None = None
+    city: Text100 | None = None
+    postcode: Annotated[Text50, AfterValidator(_postcode)] | None = Field(
         default=None, description="A UK postcode, stored as e.g. S1 2HE"
     )
     marketing_consent: bool | None = None
@@ -326,6 +320,11 @@ class UserUpdate(BaseModel):
         ]
         | None
     ) = None
+
+    @field_validator(*ONE_LINE_FIELDS)
+    @classmethod
+    def _one_line(cls, value: Any) -> Any:
+        return _one_printable_line(value) if isinstance(value, str) else value
 
     @field_validator("name", "email", "marketing_consent", "newsletter_subscribed")
     @classmethod

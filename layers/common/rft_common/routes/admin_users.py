@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -53,7 +53,7 @@ from rft_common.observability import logger
 router = Router()
 
 BEARER_SCHEME = "bearerAuth"
-SECURITY = [{BEARER_SCHEME: []}]
+SECURITY: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 TAGS = ["admin users"]
 
 
@@ -88,7 +88,8 @@ def admit(event: dict[str, Any]) -> dict[str, Any]:
 
 def acting_admin() -> str:
     """The subject of the admin token ``admit`` accepted for this request."""
-    authorizer = router.current_event.request_context.authorizer
+    event = cast(APIGatewayProxyEvent, router.current_event)
+    authorizer = event.request_context.authorizer
     if authorizer.get("role") != ADMIN_ROLE or not authorizer.principal_id:
         raise Unauthorized("sign in as an admin: send Authorization: Bearer <token>")
     return authorizer.principal_id

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi import swagger_ui as swagger_files
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme, Server
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from rft_common.api import ERROR_RESPONSES
 from rft_common.routes.admin_users import BEARER_SCHEME
@@ -31,7 +33,7 @@ DESCRIPTION = (
     "Admin routes need `Authorization: Bearer <token>` from the admin login (HS256 JWT, "
     "`role: admin`); locally, `rft dev token --role admin` prints one."
 )
-SECURITY_SCHEMES = {
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     BEARER_SCHEME: HTTPBearer(
         bearerFormat="JWT",
         description="The admin login's HS256 token: `exp`, `sub` and `role: admin` required.",
@@ -68,7 +70,7 @@ def api_document(base_path: str) -> str:
 
 def _base_path() -> str:
     """The stage prefix the browser must add, as Powertools' own Swagger route finds it."""
-    context = router.current_event.request_context
+    context = cast(APIGatewayProxyEvent, router.current_event).request_context
     stage = context.stage
     if stage and stage != "$default" and context.path.startswith(f"/{stage}"):
         return f"/{stage}"
