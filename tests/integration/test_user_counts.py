@@ -29,7 +29,10 @@ RECOUNT = text("""
            count(*) AS total
     FROM users GROUP BY 1, 2, 3
 """)
-STORED = text("SELECT role, customer_type, has_bookings, total FROM user_counts WHERE total <> 0")
+STORED = text("""
+    SELECT role, customer_type, has_bookings, sum(total) AS total
+    FROM user_counts GROUP BY 1, 2, 3 HAVING sum(total) <> 0
+""")
 
 
 def counts(db) -> tuple[set, set]:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -283,10 +284,12 @@ Index("ix_users_role_created_at_id", User.role, User.created_at, User.id)
 
 
 class UserCount(Base):
-    """How many users have this role, customer type (``''`` for none) and has-bookings.
+    """How many users have this role, customer type (``''`` for none) and has-bookings:
+    the sum of ``total`` over the key's shards.
 
     Kept exact by a statement-level trigger on ``users`` (migration 0004), so the
-    admin list's total needs no count over the whole table.
+    admin list's total needs no count over the whole table. Shards keep concurrent
+    writers from queueing on one counter row.
     """
 
     __tablename__ = "user_counts"
@@ -294,4 +297,5 @@ class UserCount(Base):
     role: Mapped[str] = mapped_column(String(20), primary_key=True)
     customer_type: Mapped[str] = mapped_column(String(20), primary_key=True)
     has_bookings: Mapped[bool] = mapped_column(primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     total: Mapped[int] = mapped_column(BigInteger)
