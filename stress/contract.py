@@ -4,7 +4,8 @@ The stack holds the demo sessions (the document's checkout example books session
 and a slice of legacy bookings, which the backfill links while the fuzzer runs, so
 the admin routes list, search, show and edit real customers. One row per operation:
 requests sent and distinct failed checks. Afterwards the data must still hold its
-invariants, whatever the fuzzer's edits did.
+invariants, whatever the fuzzer's bookings and edits did (seats are checked on the
+demo sessions only: the legacy data is overbooked by design).
 """
 
 from __future__ import annotations
@@ -24,21 +25,22 @@ LEGACY_CUSTOMERS = 2_000
 FAILURES_SHOWN = 10
 
 
-def _prepare(engine: Engine) -> None:
-    with engine.begin() as connection:
-        seed_demo(connection)
-        seed_legacy(connection, bookings=LEGACY_BOOKINGS, customers=LEGACY_CUSTOMERS)
-
-
 def run(max_examples: int) -> list[dict[str, Any]]:
-    with running_stack(_prepare) as stack:
+    demo_sessions: list[int] = []
+
+    def prepare(engine: Engine) -> None:
+        with engine.begin() as connection:
+            demo_sessions.extend(session["session_id"] for session in seed_demo(connection))
+            seed_legacy(connection, bookings=LEGACY_BOOKINGS, customers=LEGACY_CUSTOMERS)
+
+    with running_stack(prepare) as stack:
         token = stack.rft("dev", "token", "--role", "admin", "--sub", "stress-contract").strip()
         stack.rft("backfill", "enqueue")
         report = check_contract(stack.api, token, max_examples=max_examples)
         with stack.engine.connect() as connection:
             broken = {
                 "duplicate customers": len(duplicate_customers(connection)),
-                "oversold sessions": len(oversold_sessions(connection)),
+                "oversold demo sessions": len(oversold_sessions(connection, demo_sessions)),
                 "statistics off a recomputation": len(stats_mismatches(connection)),
             }
     rows = [

@@ -2,7 +2,8 @@
 
 Powertools raised on them before any route ran (a multipart type without a boundary,
 a base64 body that is not UTF-8), or found no route for a path parameter its route
-pattern refuses; the catch-all turned each into a 500.
+pattern refuses, or PostgreSQL refused an offset beyond a bigint; the catch-all
+turned each into a 500.
 """
 
 from __future__ import annotations
@@ -79,3 +80,16 @@ def test_a_user_id_with_characters_no_route_takes_is_404_not_500(admin_users_fun
 
     assert status == 404
     assert body == {"message": "nothing exists at this path", "errors": []}
+
+
+@pytest.mark.usefixtures("admin_secret", "export_bucket")
+def test_an_offset_beyond_what_postgresql_takes_is_422_naming_offset(admin_users_function):
+    status, body, _ = call(
+        admin_users_function,
+        "GET",
+        "/api/admin/users",
+        query={"offset": "1869324195847928124532861390387412992"},
+    )
+
+    assert status == 422
+    assert [error["field"] for error in body["errors"]] == ["offset"]

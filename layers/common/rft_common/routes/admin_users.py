@@ -166,7 +166,7 @@ def get_users(
     order: Order = SortOrder.DESC,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
-    offset: Annotated[int | None, Query(ge=0)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
 ) -> UserPage:
     filters = UserFilters(
         search=search,
