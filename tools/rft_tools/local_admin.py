@@ -14,7 +14,7 @@ import contextlib
 import os
 from typing import Any
 
-LOCAL_ADMIN_JWT_SECRET = "rft-local-stack-only-admin-jwt-secret-never-used-in-aws"  # noqa: S105
+LOCAL_ADMIN_JWT_SECRET = "rft-local-stack-only-admin-jwt-secret-never-used-in-aws-0123456789"  # noqa: S105
 LOCAL_EXPORT_BUCKET = "rft-admin-exports-local"
 
 
