@@ -38,7 +38,8 @@ test-python: install
 bench: install sam-tools
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-# Reliability scenarios that take minutes (5 minutes of mixed load by default):
+# Reliability scenarios that take minutes (5 minutes of mixed load, then about 2 of
+# contract fuzzing, by default; STRESS_ARGS="--only contract" picks scenarios):
 # a table of cases tried and failures; exits non-zero on any failure.
 stress: install
 	$(BIN)/python -m stress $(STRESS_ARGS)

@@ -43,7 +43,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=300, help="seconds of load")
     parser.add_argument("--clients", type=int, default=8, help="parallel HTTP clients")
     parser.add_argument(
-        "--max-examples", type=int, default=300, help="contract: examples per operation and mode"
+        "--max-examples", type=int, default=1000, help="contract: examples per operation and mode"
     )
     arguments = parser.parse_args()
     rows = [row for name in arguments.only for row in SCENARIOS[name](arguments)]
