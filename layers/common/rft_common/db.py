@@ -25,7 +25,17 @@ T = TypeVar("T")
 
 SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
+UNIQUE_VIOLATION = "23505"
 RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
+RETRYABLE_UNIQUE_CONSTRAINTS = frozenset({"users_email_key"})
+"""Unique constraints whose violation means "lost a race", not "bad input".
+
+The customer upsert resolves conflicts on ``email_normalized``; the legacy unique
+constraint on the raw ``email`` is not its arbiter. When two first bookings of one
+new customer insert at the same instant, PostgreSQL may check the legacy index
+first and raise instead of taking the ``DO UPDATE`` path. Run again, the upsert
+finds the committed row.
+"""
 
 _engine: Engine | None = None
 
@@ -121,12 +131,25 @@ def sqlstate(error: DBAPIError) -> str | None:
     return details.get("C") if isinstance(details, dict) else None
 
 
+def is_retryable(error: DBAPIError) -> bool:
+    state = sqlstate(error)
+    if state in RETRYABLE_SQLSTATES:
+        return True
+    details = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    return (
+        state == UNIQUE_VIOLATION
+        and isinstance(details, dict)
+        and details.get("n") in RETRYABLE_UNIQUE_CONSTRAINTS
+    )
+
+
 def is_connection_error(error: DBAPIError) -> bool:
     return error.connection_invalidated or sqlstate(error) is None
 
 
 def run_transaction(work: Callable[[Connection], T], *, attempts: int = 5) -> T:
-    """Run ``work`` in one transaction, retrying serialisation failures and deadlocks.
+    """Run ``work`` in one transaction, retrying serialisation failures, deadlocks and
+    lost insert races (``RETRYABLE_UNIQUE_CONSTRAINTS``).
 
     ``work`` must be safe to re-run from the start: everything it did is rolled back
     before a retry. Connection failures become ``DatabaseUnavailable``.
@@ -136,7 +159,7 @@ def run_transaction(work: Callable[[Connection], T], *, attempts: int = 5) -> T:
             with get_engine().begin() as connection:
                 return work(connection)
         except DBAPIError as error:
-            if sqlstate(error) in RETRYABLE_SQLSTATES and attempt < attempts:
+            if is_retryable(error) and attempt < attempts:
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter only
                 continue
             if is_connection_error(error):
