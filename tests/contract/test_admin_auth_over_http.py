@@ -39,6 +39,7 @@ def _admin_operations() -> list[tuple[str, str]]:
 
 
 ADMIN_OPERATIONS = _admin_operations()
+OPERATION_IDS = [f"{method} {path}" for method, path in ADMIN_OPERATIONS]
 
 
 def _segment(part: dict[str, Any]) -> str:
@@ -123,7 +124,7 @@ def test_the_document_has_every_admin_route_and_the_handler_tests_cover_them_all
 
 
 @pytest.mark.parametrize("credentials", UNAUTHENTICATED.values(), ids=UNAUTHENTICATED.keys())
-@pytest.mark.parametrize(("method", "path"), ADMIN_OPERATIONS, ids=" ".join)
+@pytest.mark.parametrize(("method", "path"), ADMIN_OPERATIONS, ids=OPERATION_IDS)
 def test_no_trustworthy_token_is_401_with_nothing_but_the_error(stack, method, path, credentials):
     status, headers, body = request(stack.api, method, path, credentials)
 
@@ -133,7 +134,7 @@ def test_no_trustworthy_token_is_401_with_nothing_but_the_error(stack, method, p
 
 
 @pytest.mark.parametrize("credentials", FORBIDDEN.values(), ids=FORBIDDEN.keys())
-@pytest.mark.parametrize(("method", "path"), ADMIN_OPERATIONS, ids=" ".join)
+@pytest.mark.parametrize(("method", "path"), ADMIN_OPERATIONS, ids=OPERATION_IDS)
 def test_a_valid_token_of_another_role_is_403_with_nothing_but_the_error(
     stack, method, path, credentials
 ):
@@ -143,7 +144,7 @@ def test_a_valid_token_of_another_role_is_403_with_nothing_but_the_error(
     assert_bare_refusal(body, stack.customer_emails)
 
 
-@pytest.mark.parametrize(("method", "path"), ADMIN_OPERATIONS, ids=" ".join)
+@pytest.mark.parametrize(("method", "path"), ADMIN_OPERATIONS, ids=OPERATION_IDS)
 def test_a_token_in_the_query_string_instead_of_the_header_is_401(stack, method, path):
     token = issue_token(LOCAL_ADMIN_JWT_SECRET, role="admin", subject="x", ttl_seconds=600)
 
