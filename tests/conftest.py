@@ -15,13 +15,8 @@ import logging
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -74,46 +69,6 @@ def scratch_database(server_url: str, name: str) -> str:
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     ensure_database(url, recreate=True)
     return url
-
-
-@contextmanager
-def local_stack(database_url: str, log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """``rft run`` on ``database_url`` and a free port: the process and the API's URL.
-
-    Its output goes to ``log`` rather than a pipe, which would fill up unread and stall
-    the stack. Stopped with SIGTERM afterwards, as Ctrl-C would.
-    """
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rft_tools.cli", "run"],
-            cwd=PROJECT_ROOT,
-            env=os.environ | {"DATABASE_URL": database_url, "PORT": "0"},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        yield process, _api_url(process, log)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _api_url(process: subprocess.Popen, log: Path, timeout_s: float = 60) -> str:
-    """The URL in the banner the stack prints once it serves."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for line in log.read_text().splitlines():
-            if line.startswith('{"api"'):
-                return json.loads(line)["api"]
-        if process.poll() is not None:
-            raise RuntimeError(f"rft run exited with {process.returncode}; see {log}")
-        time.sleep(0.1)
-    raise TimeoutError(f"rft run did not serve within {timeout_s} s; see {log}")
 
 
 @pytest.fixture(scope="session")

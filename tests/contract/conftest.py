@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from rft_common.bookings import CHECKOUT_EXAMPLE
-from tests.conftest import local_stack, scratch_database
+from rft_tools.stack_process import stack_process as local_stack
+from tests.conftest import scratch_database
 
 CUSTOMERS = 3
 

@@ -8,7 +8,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import local_stack, scratch_database
+from rft_tools.stack_process import stack_process as local_stack
+from tests.conftest import scratch_database
 
 SAMPLE_BODY = {
     "courseSessionId": 1,

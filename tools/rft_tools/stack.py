@@ -17,13 +17,15 @@ from sqlalchemy import create_engine, text
 from rft_tools import migrations
 from rft_tools.cfn_template import load_template
 from rft_tools.demo_data import seed_demo
-from rft_tools.flag_document import ensure_local_flags
+from rft_tools.flag_document import flags_file
 from rft_tools.local_admin import local_admin_environment
 from rft_tools.local_api import make_server
 from rft_tools.local_aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
 from rft_tools.local_db import PROJECT_ROOT, local_database
+from rft_tools.local_sqs import create_backfill_queues, start_sqs_pollers
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
+LOCAL_RESOURCES.append(create_backfill_queues)
 LOCAL_RESOURCES.append(local_admin_environment)
 
 
@@ -47,7 +49,7 @@ def local_environment(database_url: str, aws_endpoint: str) -> dict[str, str]:
     """What the template's intrinsic values stand for locally."""
     return {
         "DATABASE_URL": database_url,
-        "RFT_FLAGS_FILE": str(ensure_local_flags()),
+        "RFT_FLAGS_FILE": str(flags_file()),
         "AWS_ENDPOINT_URL": aws_endpoint,
         **LOCAL_CREDENTIALS,
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -75,6 +77,8 @@ def run(host: str, port: int) -> None:
         stack.callback(aws.stop)
         environment = local_environment(url, aws_endpoint)
         environment |= _create_local_resources(environment)
+        # SQS event sources (the backfill worker), polled like Lambda does
+        stack.callback(start_sqs_pollers(TEMPLATE, environment).stop)
         server = make_server(TEMPLATE, host, port, environment)
         stack.callback(server.server_close)
         routes = sorted({f"{r.method} {r.path}" for r in server.api.routes})

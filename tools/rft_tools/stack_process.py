@@ -1,0 +1,66 @@
+"""``rft run`` as a child process, for tests and ``make stress``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rft_tools.flag_document import LOCAL_DEFAULTS_FILE
+from rft_tools.local_db import PROJECT_ROOT
+
+
+@contextmanager
+def stack_process(database_url: str, log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``rft run`` on ``database_url`` and a free port: the process and the API's URL.
+
+    It gets a flag file of its own (the local defaults, beside ``log``), so a
+    developer's edits to ``.local/flags.json`` never change what it does. Its output
+    goes to ``log`` rather than a pipe, which would fill up unread and stall the
+    stack. Stopped with SIGTERM afterwards, as Ctrl-C would.
+    """
+    flags = log.with_name(f"{log.stem}-flags.json")
+    shutil.copyfile(LOCAL_DEFAULTS_FILE, flags)
+    environment = os.environ | {
+        "DATABASE_URL": database_url,
+        "PORT": "0",
+        "RFT_FLAGS_FILE": str(flags),
+    }
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rft_tools.cli", "run"],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        yield process, _api_url(process, log)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _api_url(process: subprocess.Popen, log: Path, timeout_s: float = 60) -> str:
+    """The URL in the banner the stack prints once it serves."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if line.startswith('{"api"'):
+                return json.loads(line)["api"]
+        if process.poll() is not None:
+            raise RuntimeError(f"rft run exited with {process.returncode}; see {log}")
+        time.sleep(0.1)
+    raise TimeoutError(f"rft run did not serve within {timeout_s} s; see {log}")
