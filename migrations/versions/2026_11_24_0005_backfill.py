@@ -10,8 +10,13 @@
 - ``ix_bookings_id_unlinked``: a partial index on the ids of unlinked bookings, so a
   batch reads only its unlinked rows and enqueue partitions them without scanning the
   table. It shrinks as the backfill links bookings.
+- ``users`` pages keep 30% free (``fillfactor``): a batch's upsert rewrites each
+  existing customer with unchanged details, and the booking path's does the same for
+  every returning customer. With room on the page those rewrites are HOT (no new
+  entries in the users indexes, the trigram one included); measured on 100,000
+  bookings, the backfill took about a fifth less time.
 
-Additive only; the legacy tables are not changed.
+Additive only; the legacy tables' data is not changed.
 
 Revision ID: 0005_backfill
 Revises: 0004_admin_users
@@ -80,9 +85,11 @@ def upgrade() -> None:
         ["id"],
         postgresql_where=sa.text("user_id IS NULL"),
     )
+    op.execute("ALTER TABLE users SET (fillfactor = 70)")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE users RESET (fillfactor)")
     op.drop_index("ix_bookings_id_unlinked", table_name="bookings")
     op.drop_table("backfill_unlinkable")
     op.drop_table("backfill_batches")

@@ -218,17 +218,18 @@ def test_a_redelivered_batch_leaves_the_state_of_one_clean_run(db, session_id):
     assert scalar(db, "SELECT bookings_linked FROM backfill_batches") == 40
 
 
-def test_a_batch_that_dies_after_creating_customers_leaves_nothing_and_its_retry_completes(
+def test_a_batch_dying_after_creating_customers_and_links_leaves_nothing_and_its_retry_completes(
     db, session_id, monkeypatch
 ):
     ids = add_bookings(db, session_id, [contact(f"p{i % 5}@example.com") for i in range(20)])
     untouched = state(db)
 
     def crash(connection, parameters):
+        assert parameters["customers_created"] == 5
         raise RuntimeError("Lambda timed out")
 
     with monkeypatch.context() as patch:
-        patch.setattr(backfill, "_link_bookings", crash)
+        patch.setattr(backfill, "_finish_batch", crash)
         with pytest.raises(RuntimeError):
             process_batch(message(ids[0], ids[-1]))
     assert state(db) == untouched

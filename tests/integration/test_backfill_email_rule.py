@@ -8,7 +8,12 @@ import random
 import pytest
 from sqlalchemy import text
 
-from rft_common.backfill import EMAIL_PATTERN, EMAIL_WHITESPACE, normalized_email_or_reason
+from rft_common.backfill import (
+    EMAIL_RULE_PARAMETERS,
+    normalized_email_or_reason,
+    normalized_email_sql,
+    unlinkable_reason_sql,
+)
 from rft_common.emails import normalize_email
 
 EVERYDAY = [
@@ -21,6 +26,7 @@ EVERYDAY = [
     "a@b.co",
     "x@example.museum",
     "info@reactfasttraining.co.uk",
+    "a" * 64 + "@" + "b" * 63 + ".co.uk",
 ]
 UNUSABLE = [
     "",
@@ -92,18 +98,16 @@ def sql_rule(engine):
     def apply(raws: list[str]) -> list[tuple[str | None, str | None]]:
         with engine.connect() as connection:
             rows = connection.execute(
-                text("""
-                    SELECT CASE WHEN e.email = '' OR e.email !~ :pattern THEN NULL
-                                ELSE e.email END AS email,
-                           CASE WHEN e.email = '' THEN 'missing_email'
-                                WHEN e.email !~ :pattern THEN 'malformed_email' END AS reason
-                    FROM unnest(CAST(:raws AS text[])) WITH ORDINALITY AS r(raw, n)
-                    CROSS JOIN LATERAL (
-                        SELECT lower(btrim(coalesce(r.raw, ''), :whitespace)) AS email
-                    ) AS e
+                text(f"""
+                    SELECT CASE WHEN reason IS NULL THEN email END AS email, reason
+                    FROM (
+                        SELECT e.email, {unlinkable_reason_sql("e.email")} AS reason, r.n
+                        FROM unnest(CAST(:raws AS text[])) WITH ORDINALITY AS r(raw, n)
+                        CROSS JOIN LATERAL (SELECT {normalized_email_sql("r.raw")} AS email) AS e
+                    ) AS verdicts
                     ORDER BY n
                 """),
-                {"raws": raws, "pattern": EMAIL_PATTERN, "whitespace": EMAIL_WHITESPACE},
+                EMAIL_RULE_PARAMETERS | {"raws": raws},
             )
             return [(row.email, row.reason) for row in rows]
 

@@ -103,6 +103,10 @@ def get_engine() -> Engine:
         _memoise_pg8000_paramstyle_conversion()
         url = database_url()
         in_aws = not get_settings().database_url
+        # The longest a statement may take, lock waits included, before the connection
+        # is given up; the backfill worker, whose batches may queue behind each other
+        # on shared customers, allows more than the API.
+        timeout = int(os.environ.get("DB_SOCKET_TIMEOUT_SECONDS", "5"))
         _engine = create_engine(
             url,
             pool_size=int(os.environ.get("DB_POOL_SIZE", "1")),
@@ -112,7 +116,9 @@ def get_engine() -> Engine:
             # the next checkout instead of failing one request.
             pool_pre_ping=True,
             pool_recycle=300,
-            connect_args={"ssl_context": True, "timeout": 5} if in_aws else {"timeout": 5},
+            connect_args={"ssl_context": True, "timeout": timeout}
+            if in_aws
+            else {"timeout": timeout},
         )
     return _engine
 
