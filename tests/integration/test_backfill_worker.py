@@ -8,44 +8,35 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 from sqlalchemy import text
 
 from rft_common.queues import send_messages
-from rft_tools.cfn_template import load_template
-from rft_tools.local_sqs import LocalQueue, SqsPoller, create_queues, sqs_event, sqs_event_sources
-from tests.backfill_helpers import contact, insert_legacy_bookings, message, state
-from tests.conftest import PROJECT_ROOT, FakeLambdaContext
+from rft_tools.local_sqs import LocalQueue, SqsPoller, sqs_event
+from tests.backfill_helpers import (
+    MAX_RECEIVE_COUNT,
+    contact,
+    insert_legacy_bookings,
+    message,
+    queue_depth,
+    queues_in_moto,
+    state,
+    worker_poller,
+)
+from tests.conftest import FakeLambdaContext
 from tests.factories import add_session, stats_mismatches
 
 pytestmark = pytest.mark.usefixtures("db")
 
-TEMPLATE = load_template(PROJECT_ROOT / "template.yaml")
-MAX_RECEIVE_COUNT = TEMPLATE["Resources"]["BackfillQueue"]["Properties"]["RedrivePolicy"][
-    "maxReceiveCount"
-]
-
 
 @pytest.fixture
 def queues(monkeypatch) -> Iterator[dict[str, LocalQueue]]:
-    """The template's queues; failures reappear after one second instead of six minutes."""
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        queues = create_queues(TEMPLATE)
-        boto3.client("sqs").set_queue_attributes(
-            QueueUrl=queues["BackfillQueue"].url, Attributes={"VisibilityTimeout": "1"}
-        )
-        monkeypatch.setenv("BACKFILL_QUEUE_URL", queues["BackfillQueue"].url)
-        monkeypatch.setenv("BACKFILL_PAUSE_DELAY_SECONDS", "0")
+    with queues_in_moto(monkeypatch) as queues:
         yield queues
 
 
 @pytest.fixture
 def poller(queues) -> SqsPoller:
-    (source,) = sqs_event_sources(TEMPLATE, PROJECT_ROOT)
-    return SqsPoller(source, queues["BackfillQueue"])
+    return worker_poller(queues["BackfillQueue"])
 
 
 @pytest.fixture
@@ -74,18 +65,6 @@ def batches(ids: list[int], size: int) -> list[str]:
         message(ids[start], ids[min(start + size, len(ids)) - 1], f"b{start}").to_json()
         for start in range(0, len(ids), size)
     ]
-
-
-def queue_depth(queue: LocalQueue) -> int:
-    attributes = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=queue.url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
 
 
 def dead_letters(queues) -> list[dict]:

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "rft_tools.commands.seed",
     "rft_tools.commands.run",
     "rft_tools.commands.flags",
+    "rft_tools.commands.backfill",
     "rft_tools.commands.dev",
 )
 

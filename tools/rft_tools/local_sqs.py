@@ -385,6 +385,11 @@ def start_sqs_pollers(template_path: Path, environment: dict[str, str]) -> SqsPo
         poller = SqsPoller(source, queues[source.queue_id])
         poller.start()
         pollers.append(poller)
+        print(
+            f"polling {source.queue_id} for {source.function_id}: batch size "
+            f"{source.batch_size}, concurrency {source.maximum_concurrency}",
+            flush=True,
+        )
     return SqsPollers(pollers)
 
 

@@ -1,9 +1,10 @@
-"""``rft seed demo``: demo courses and sessions for the local stack."""
+"""``rft seed demo | legacy``: demo courses and sessions; legacy bookings to backfill."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 
 from sqlalchemy import create_engine
 
@@ -17,6 +18,23 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     kinds.add_parser(
         "demo", help="courses and published sessions (idempotent); prints them as JSON"
     ).set_defaults(handler=_demo)
+    legacy = kinds.add_parser(
+        "legacy",
+        help="legacy bookings without customers, as the live system holds them (deterministic)",
+    )
+    legacy.add_argument("--bookings", type=_positive, required=True)
+    legacy.add_argument(
+        "--customers", type=_positive, help="distinct people (default: 35%% of the bookings)"
+    )
+    legacy.add_argument("--seed", type=int, default=1, help="another seed gives other data")
+    legacy.set_defaults(handler=_legacy)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def _demo(_: argparse.Namespace) -> None:
@@ -26,3 +44,25 @@ def _demo(_: argparse.Namespace) -> None:
             sessions = seed_demo(connection)
         engine.dispose()
     print(json.dumps({"sessions": sessions}, indent=2))
+
+
+def _legacy(arguments: argparse.Namespace) -> int:
+    from rft_tools.legacy_data import seed_legacy
+
+    customers = arguments.customers or max(1, round(arguments.bookings * 0.35))
+    if customers > arguments.bookings:
+        print("--customers cannot exceed --bookings (each person books at least once)")
+        return 2
+    started = time.perf_counter()
+    with local_database() as url:
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            added = seed_legacy(
+                connection,
+                bookings=arguments.bookings,
+                customers=customers,
+                seed=arguments.seed,
+            )
+        engine.dispose()
+    print(json.dumps(added | {"seconds": round(time.perf_counter() - started, 1)}))
+    return 0

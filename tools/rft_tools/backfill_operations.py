@@ -1,0 +1,252 @@
+"""Operating the backfill: enqueue batches of unlinked bookings, report progress.
+
+Enqueue partitions the bookings still to do into keyset ranges with one SQL
+statement (window functions over the partial index of unlinked ids, never OFFSET),
+records each range in ``backfill_batches`` and sends it, all in one transaction
+under an advisory lock:
+
+- "still to do" means unlinked, not recorded as unlinkable, and not inside a range
+  that is queued and not yet done. So a second enqueue, or one while workers run,
+  sends only what no queued batch covers: no double work. Ranges never span a queued
+  range either (they are cut at its edges).
+- Rows are recorded before sending and committed after: if sending fails the rows
+  are dropped for the messages SQS refused (or rolled back entirely), so a recorded
+  batch always has a message. A message whose row did not commit (a crash between
+  send and commit) is still processed: the worker records the batch itself.
+- Batches recorded as queued whose messages were lost (a purged queue, a restarted
+  local stack) are sent again with ``resend_queued``; the worker is idempotent, so a
+  duplicate costs a little work and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from rft_common.backfill import BackfillMessage
+from rft_common.queues import send_messages
+
+ENQUEUE_LOCK = 7_046_121_805_337_001
+"""``pg_advisory_xact_lock`` key: one enqueue at a time."""
+RATE_WINDOW_SECONDS = 60
+
+PLAN = """
+    WITH queued AS (
+        SELECT range_agg(int4range(first_booking_id, last_booking_id, '[]')) AS ranges
+        FROM backfill_batches WHERE status = 'queued'
+    ), unlinked AS (
+        SELECT b.id, coalesce(q.ranges @> b.id, false) AS covered
+        FROM bookings AS b CROSS JOIN queued AS q
+        WHERE b.user_id IS NULL
+          AND NOT EXISTS (SELECT 1 FROM backfill_unlinkable AS u WHERE u.booking_id = b.id)
+    ), stretches AS (
+        -- consecutive uncovered ids share a stretch number (gaps and islands)
+        SELECT id, covered,
+               row_number() OVER (ORDER BY id)
+               - row_number() OVER (PARTITION BY covered ORDER BY id) AS stretch
+        FROM unlinked
+    ), numbered AS (
+        SELECT id, stretch, row_number() OVER (PARTITION BY stretch ORDER BY id) - 1 AS position
+        FROM stretches WHERE NOT covered
+    )
+    SELECT min(id) AS first_booking_id, max(id) AS last_booking_id, count(*) AS bookings
+    FROM numbered
+    GROUP BY stretch, position / :batch_size
+"""
+RECORD_PLAN = text(f"""
+    INSERT INTO backfill_batches (id, first_booking_id, last_booking_id, planned_bookings)
+    SELECT gen_random_uuid()::text, first_booking_id, last_booking_id, bookings
+    FROM ({PLAN}) AS plan
+    ORDER BY first_booking_id
+    RETURNING id, first_booking_id, last_booking_id, planned_bookings
+""")
+DRY_RUN_PLAN = text(f"""
+    SELECT 'dry-run' AS id, first_booking_id, last_booking_id, bookings AS planned_bookings
+    FROM ({PLAN}) AS plan ORDER BY first_booking_id
+""")
+QUEUED_BATCHES = text("""
+    SELECT id, first_booking_id, last_booking_id, planned_bookings
+    FROM backfill_batches WHERE status = 'queued' ORDER BY first_booking_id
+""")
+DROP_UNSENT = text("DELETE FROM backfill_batches WHERE id = ANY(:ids)")
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    batches: int
+    bookings: int
+    resent: int = 0
+    failed: int = 0
+    dry_run: bool = False
+
+
+def enqueue(
+    connection: Connection,
+    queue_url: str | None,
+    *,
+    batch_size: int,
+    dry_run: bool = False,
+    resend_queued: bool = False,
+    client: Any = None,
+) -> EnqueueResult:
+    """Plan, record and send the batches, in the caller's transaction (commit after)."""
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ENQUEUE_LOCK})
+    parameters = {"batch_size": batch_size}
+    if dry_run:
+        planned = connection.execute(DRY_RUN_PLAN, parameters).all()
+        return EnqueueResult(
+            batches=len(planned),
+            bookings=sum(row.planned_bookings for row in planned),
+            dry_run=True,
+        )
+    assert queue_url is not None
+    resent = connection.execute(QUEUED_BATCHES).all() if resend_queued else []
+    planned = connection.execute(RECORD_PLAN, parameters).all()
+    bodies = [
+        BackfillMessage(
+            version=1,
+            batchId=row.id,
+            firstBookingId=row.first_booking_id,
+            lastBookingId=row.last_booking_id,
+        ).to_json()
+        for row in resent + planned
+    ]
+    failed = set(send_messages(queue_url, bodies, client=client))
+    sent_plan = [row for index, row in enumerate(planned, len(resent)) if index not in failed]
+    if len(sent_plan) < len(planned):
+        unsent = {row.id for row in planned} - {row.id for row in sent_plan}
+        connection.execute(DROP_UNSENT, {"ids": sorted(unsent)})
+    return EnqueueResult(
+        batches=len(sent_plan),
+        bookings=sum(row.planned_bookings for row in sent_plan),
+        resent=sum(1 for index in range(len(resent)) if index not in failed),
+        failed=len(failed),
+    )
+
+
+# --- status -------------------------------------------------------------------------
+
+BOOKING_COUNTS = text("""
+    SELECT (SELECT count(*) FROM bookings) AS total,
+           (SELECT count(*) FROM bookings WHERE user_id IS NULL) AS unlinked
+""")
+UNLINKABLE_BY_REASON = text("""
+    SELECT u.reason, count(*) AS bookings
+    FROM backfill_unlinkable AS u JOIN bookings AS b ON b.id = u.booking_id
+    WHERE b.user_id IS NULL
+    GROUP BY u.reason ORDER BY u.reason
+""")
+BATCH_COUNTS = text("""
+    SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+           count(*) FILTER (WHERE status = 'done') AS done,
+           coalesce(sum(customers_created), 0) AS customers_created
+    FROM backfill_batches
+""")
+# Bookings linked per second over the last minute, measured from the start of that
+# minute or from when the batches finished in it were enqueued, whichever is later.
+RECENT_RATE = text(f"""
+    SELECT coalesce(sum(bookings_linked), 0) AS linked,
+           extract(epoch FROM now() - greatest(
+               now() - interval '{RATE_WINDOW_SECONDS} seconds', min(enqueued_at))) AS seconds
+    FROM backfill_batches
+    WHERE completed_at > now() - interval '{RATE_WINDOW_SECONDS} seconds'
+""")
+
+
+@dataclass
+class QueueDepth:
+    url: str
+    visible: int
+    in_flight: int
+    delayed: int
+    dead_letter_url: str | None
+    dead_letter_visible: int | None
+
+
+@dataclass
+class BackfillStatus:
+    bookings_total: int
+    bookings_linked: int
+    bookings_unlinked: int
+    unlinkable: dict[str, int]
+    remaining_linkable: int
+    customers_created: int
+    progress_percent: float
+    batches_queued: int
+    batches_done: int
+    rate_per_second: float | None
+    eta_seconds: float | None
+    queue: QueueDepth | None = None
+    as_of: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def running(self) -> bool:
+        return self.batches_queued > 0 or bool(self.queue and self.queue.in_flight)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"running": self.running}
+
+
+def read_status(connection: Connection) -> BackfillStatus:
+    counts = connection.execute(BOOKING_COUNTS).one()
+    unlinkable = {row.reason: row.bookings for row in connection.execute(UNLINKABLE_BY_REASON)}
+    batches = connection.execute(BATCH_COUNTS).one()
+    recent = connection.execute(RECENT_RATE).one()
+    linked = counts.total - counts.unlinked
+    remaining = counts.unlinked - sum(unlinkable.values())
+    linkable = counts.total - sum(unlinkable.values())
+    rate = (
+        float(recent.linked) / float(recent.seconds)
+        if recent.linked and recent.seconds and recent.seconds > 0
+        else None
+    )
+    return BackfillStatus(
+        bookings_total=counts.total,
+        bookings_linked=linked,
+        bookings_unlinked=counts.unlinked,
+        unlinkable=unlinkable,
+        remaining_linkable=remaining,
+        customers_created=batches.customers_created,
+        progress_percent=round(100.0 * linked / linkable, 2) if linkable else 100.0,
+        batches_queued=batches.queued,
+        batches_done=batches.done,
+        rate_per_second=round(rate, 1) if rate else None,
+        eta_seconds=round(remaining / rate, 1) if rate and batches.queued else None,
+    )
+
+
+def queue_depth(queue_url: str, client: Any) -> QueueDepth:
+    """Depth of the queue and of the dead-letter queue its redrive policy names."""
+    attributes = client.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+            "RedrivePolicy",
+        ],
+    )["Attributes"]
+    dead_letter_url = dead_letter_visible = None
+    if "RedrivePolicy" in attributes:
+        target = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"]
+        *_, account, name = target.split(":")
+        dead_letter_url = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)[
+            "QueueUrl"
+        ]
+        dead_letter_visible = int(
+            client.get_queue_attributes(
+                QueueUrl=dead_letter_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+        )
+    return QueueDepth(
+        url=queue_url,
+        visible=int(attributes["ApproximateNumberOfMessages"]),
+        in_flight=int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        delayed=int(attributes["ApproximateNumberOfMessagesDelayed"]),
+        dead_letter_url=dead_letter_url,
+        dead_letter_visible=dead_letter_visible,
+    )
