@@ -94,9 +94,7 @@ def record_handler(record: SQSRecord) -> None:
         name="CustomersCreated", unit=MetricUnit.Count, value=result.customers_created
     )
     metrics.add_metric(name="Unlinkable", unit=MetricUnit.Count, value=result.unlinkable)
-    metrics.add_metric(
-        name="BatchDuration", unit=MetricUnit.Milliseconds, value=result.duration_ms
-    )
+    metrics.add_metric(name="BatchDuration", unit=MetricUnit.Milliseconds, value=result.duration_ms)
 
 
 def defer_while_paused(event: dict) -> dict:
