@@ -29,8 +29,9 @@ Why it is safe to run anywhere, any number of times:
   state as one clean run; a second run links nothing and creates nobody.
 - Concurrent batches that share customers lock those customers in email order in
   the upsert (and every later lock is on customers already held), so they wait for each
-  other instead of deadlocking; ``run_transaction`` retries a deadlock or
-  serialisation failure anyway. The unique normalised email rules out duplicates.
+  other instead of deadlocking; ``run_transaction`` retries deadlocks, serialisation
+  failures and lost races to insert one new customer anyway. The unique normalised
+  email rules out duplicates.
 - New bookings arriving meanwhile are either linked by the booking path or remain
   unlinked for a later enqueue; nothing here depends on them.
 
@@ -90,7 +91,8 @@ EMAIL_EXCLUSIONS = rf"@(.*--|(.*\.)?({'|'.join(SPECIAL_USE_DOMAINS)})$)|@[^@]*[^
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
 EMAIL_WHITESPACE = " \t\n\r\f\v\u00a0"
-"""Trimmed from both ends before lower-casing, as ``str.strip`` would."""
+"""Trimmed from both ends before lower-casing: what ``str.strip`` removes in practice
+(rarer Unicode spaces stay, and make the address malformed)."""
 EMAIL_RULE_PARAMETERS = {
     "whitespace": EMAIL_WHITESPACE,
     "email_pattern": EMAIL_PATTERN,
