@@ -14,9 +14,98 @@ GOALS = {
 }
 
 
+def _backfill_rows(backfill: dict[str, Any]) -> list[tuple[str, str, str]]:
+    pipeline = backfill["pipeline"]
+    return [
+        (
+            f"backfill of {backfill['bookings']:,} bookings: pipeline / floor / baseline "
+            "(bookings/s)",
+            f"{backfill['pipeline_rows_per_s']:,} / {backfill['floor_rows_per_s']:,} / "
+            f"{backfill['baseline_rows_per_s']:,}",
+            "",
+        ),
+        ("  pipeline time / floor time", str(backfill["pipeline_vs_floor"]), "<= 2"),
+        ("  pipeline speed / baseline speed", str(backfill["pipeline_vs_baseline"]), ">= 50"),
+        (
+            "  seconds: pipeline / floor / baseline (extrapolated)",
+            f"{backfill['pipeline_seconds']} / {backfill['floor_seconds']} / "
+            f"{backfill['baseline_extrapolated_seconds']:,}",
+            "",
+        ),
+        (
+            "  same users and links as the floor",
+            f"{'yes' if backfill['same_result_as_floor'] else 'NO'} "
+            f"({backfill['bookings_linked']:,} linked, "
+            f"{backfill['customers_created']:,} customers created)",
+            "yes",
+        ),
+        (
+            f"  workers ({pipeline['concurrency']}): in a batch / running SQL / waiting "
+            "for locks (%)",
+            f"{pipeline['workers_in_batch_percent']} / {pipeline['workers_running_sql_percent']}"
+            f" / {pipeline['workers_waiting_for_locks_percent']}",
+            "",
+        ),
+        (
+            f"  customer rows written by {pipeline['batches']} batches / by the floor",
+            f"{pipeline['customer_upserts']:,} / {backfill['customers_created']:,}",
+            "",
+        ),
+        (
+            "  stalls / worker warnings",
+            f"{'1' if pipeline['stall'] else '0'} / {len(pipeline['worker_warnings'])}",
+            "0 / 0",
+        ),
+    ]
+
+
+ADMIN_QUERIES = {
+    "no_filter": "no filter",
+    "email_prefix": "email prefix",
+    "name_substring": "name substring",
+    "sort_total_spent": "sorted by total spent",
+    "deep_cursor_page": "page {deep_page} by cursor",
+    "deep_offset_page": "page {deep_page} by offset",
+    "name_substring_broad": "broad name substring (a surname)",
+    "detail_200_bookings": "detail of a customer with {detail_bookings} bookings",
+}
+
+
+def _admin_rows(admin: dict[str, Any]) -> list[tuple[str, str, str]]:
+    found = [
+        (
+            f"admin at {admin['customers']:,} customers, {admin['bookings']:,} bookings: "
+            "p50 / p95 (ms)",
+            "",
+            "",
+        )
+    ]
+    for key, label in ADMIN_QUERIES.items():
+        name = label.format(deep_page=admin["deep_page"], detail_bookings=admin["detail_bookings"])
+        matches = admin["average_matches"].get(key)
+        suffix = f" ({matches:,} matches on average)" if matches is not None else ""
+        found.append(
+            (
+                f"  {name}{suffix}",
+                f"{admin['p50_ms'][key]} / {admin['p95_ms'][key]}",
+                "p95 < 25",
+            )
+        )
+    found.append(
+        (
+            "  a sequential scan of users in any plan",
+            "yes" if admin["plans"]["seq_scan_on_users"] else "no",
+            "no",
+        )
+    )
+    return found
+
+
 def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     """``(measure, value, goal)`` for every figure present in ``results``."""
     found: list[tuple[str, str, str]] = []
+    if results.get("backfill"):
+        found += _backfill_rows(results["backfill"])
     booking = results.get("booking")
     if booking:
         found += [
@@ -49,6 +138,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "only 201/409",
             ),
         ]
+    if results.get("admin"):
+        found += _admin_rows(results["admin"])
     for name, value in results.get("cold_start_ms", {}).items():
         dev = results["cold_start_dev_venv_ms"][name]
         found.append(
@@ -67,12 +158,15 @@ def table(results: dict[str, Any]) -> str:
     value_width = max(len(value) for _, value, _ in lines)
     header = f"{'measure'.ljust(width)}  {'value'.ljust(value_width)}  goal"
     body = [f"{m.ljust(width)}  {v.ljust(value_width)}  {g}" for m, v, g in lines]
+    took = ", ".join(f"{name} {s} s" for name, s in results.get("section_seconds", {}).items())
     return "\n".join(
         [
             f"{results['machine']}, {results['date']} ({results['mode']})",
             header,
             "-" * len(header),
             *body,
+            "-" * len(header),
+            f"took: {took}",
         ]
     )
 
@@ -95,6 +189,44 @@ Machine: {machine}. Date: {date}.
 
 ## What each number is, and what would move it
 
+- **Backfill** runs three ways on fresh copies (`CREATE DATABASE ... TEMPLATE`) of one
+  generated legacy data set (the `rft seed legacy` generator: about 1.6% of the
+  bookings without a usable email, 0.4% with a staff member's, a few regular
+  customers booking very often). Bookings/s is the data set's bookings over the
+  time taken. Goals: the pipeline within 2x the floor's time, and at least 50x the
+  baseline's speed.
+  - *Pipeline*: from the start of `rft backfill enqueue` (batches of 2,000 booking
+    ids, recorded, then sent to a local SQS queue in moto) until `rft backfill status
+    --check` would pass. The worker handler is invoked the way Lambda's event source
+    mapping does it (`SqsPoller`), with the template's batch size (5 messages) and
+    maximum concurrency (4), each concurrent invocation on its own thread and pooled
+    connection, all sharing the two cores with PostgreSQL and moto.
+  - *Floor*: plain SQL in one transaction (`FLOOR` in `bench/backfill.py`): the
+    candidates with the same email rules into a temporary table, one `INSERT` of the
+    customers, one `UPDATE` linking the bookings, after which the statistics triggers
+    run once for everybody. It is written apart from the worker, and its users and
+    links must equal the pipeline's (counts, and digests of every user row and of
+    every link): "same users and links".
+  - *Baseline*: the legacy per-row algorithm on the first unlinked bookings (20,000
+    in the full run): for each, in its own transaction, look the customer up by
+    normalised email, insert them if missing, link the booking, then recompute that
+    customer's statistics (itself, with the same definition; the trigger is off on
+    that copy). Its rate is extrapolated to the whole data set.
+  - What moves them. Batches are ranges of booking ids, so a regular customer's
+    bookings fall into many batches, and every batch upserts and recomputes the
+    statistics of each customer it touches: "customer rows written" compares that
+    with the floor, which writes each customer once. Each such write updates the
+    user's indexes, the trigram search index included; that, not SQS or the poller,
+    is most of the distance to the floor. Concurrent batches share those regulars,
+    which the upsert locks (in email order) until commit, so they queue behind each
+    other: "waiting for locks" is the share of the workers' time spent so, and
+    "running SQL" the share spent working. The baseline pays five or six round
+    trips per booking (BEGIN, three or four statements, COMMIT) on a local unix
+    socket; behind RDS Proxy each costs about a millisecond more, which would slow
+    the baseline several times and hardly touch the pipeline's few statements per
+    2,000 bookings. A stall (no batch finishing for 30 s) is reported with the
+    queue's state; a failed batch comes back only after the queue's visibility
+    timeout (6 minutes).
 - **Booking latency** is the warm `create_booking` handler called in-process with a
   real API Gateway event, from parsing to response, against the embedded PostgreSQL
   over a unix socket: it is the Lambda's own time, not API Gateway's or the network's.
@@ -107,6 +239,24 @@ Machine: {machine}. Date: {date}.
   for a fixed time: on one hot session every booking waits for the session row lock
   (that serialisation is what makes overbooking impossible), on many sessions they
   proceed in parallel, bounded by the 2 cores that also run PostgreSQL.
+- **Admin queries** run on generated legacy data linked by the backfill floor (300,000
+  customers and 1,000,000 bookings in the full run), through the admin domain
+  functions the routes call (`list_users`, `get_user_detail`), in-process on one
+  warm connection: the database and the Python building the page, not Lambda's
+  routing or JSON encoding. A list sample is one page of 20 with its exact total, in
+  one read-only snapshot. Search terms rotate over random customers: an email
+  prefix is the address up to its last two characters before the `@`; a name
+  substring is a name without its first letter and the surname's last two
+  (`livia pat`); the broad one is a surname alone, which this generator gives to 1
+  customer in 14 (far more than any real surname). Deep pages are page 50 of the
+  default sort, by cursor and by offset; the detail is the profile, statistics,
+  upcoming sessions and first page of history of the customer whose number of
+  bookings is nearest 200. Goal: p95 under 25 ms. What moves them: a search's exact
+  total counts every match through the trigram index, so it grows with the number
+  of matches; a rare term's page walks the sort's index, filtering, until it has
+  a page, so it grows as matches get rarer; an offset page reads and discards every
+  row before it, a cursor page seeks to it. `plans` in the results JSON lists the
+  scans each statement uses (from `EXPLAIN`); no plan may read `users` sequentially.
 - **Cold start** is the import and module initialisation of each handler in a fresh
   interpreter, measured on the `sam build` artifacts with Python 3.13 and boto3 only,
   as Lambda runs them (the layer ships precompiled bytecode because Lambda cannot
