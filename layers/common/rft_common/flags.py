@@ -11,6 +11,7 @@ its safe value below until the next fetch, one warning is logged per failed fetc
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -85,15 +86,20 @@ class CachedFlagStore(StoreProvider):
         self._document: dict[str, Any] | None = None
         self._failure: str | None = None
         """Why the last fetch failed; a fresh exception is raised from it on each call."""
+        self._lock = threading.Lock()
+        """One fetch at a time: Lambda runs one request per environment, but the local
+        stack runs several worker invocations on threads of one process."""
 
     @property
     def get_raw_configuration(self) -> dict[str, Any]:
-        if monotonic() >= self._fetch_after:
-            self._fetch()
-        if self._failure is not None:
-            raise ConfigurationStoreError(self._failure)
-        assert self._document is not None
-        return self._document
+        with self._lock:
+            if monotonic() >= self._fetch_after:
+                self._fetch()
+            failure, document = self._failure, self._document
+        if failure is not None:
+            raise ConfigurationStoreError(failure)
+        assert document is not None
+        return document
 
     def get_configuration(self) -> dict[str, Any]:
         return self.get_raw_configuration
