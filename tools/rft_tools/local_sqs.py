@@ -86,6 +86,8 @@ def create_queues(template: dict[str, Any], client: Any = None) -> dict[str, Loc
             if isinstance(properties.get(name), int | str)
         }
         redrive = properties.get("RedrivePolicy")
+        if isinstance(redrive, str):  # CloudFormation takes the policy as JSON text too
+            redrive = json.loads(redrive)
         if isinstance(redrive, dict):
             target = redrive["deadLetterTargetArn"]
             dead_letter_id = target["Fn::GetAtt"][0] if isinstance(target, dict) else None
