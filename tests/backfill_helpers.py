@@ -91,7 +91,11 @@ def queues_in_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, LocalQ
 
 def worker_poller(queue: LocalQueue) -> SqsPoller:
     """The worker's event source mapping, with the template's batch size and concurrency."""
-    (source,) = sqs_event_sources(TEMPLATE, PROJECT_ROOT)
+    (source,) = [
+        source
+        for source in sqs_event_sources(TEMPLATE, PROJECT_ROOT)
+        if source.function_id == "BackfillWorkerFunction"
+    ]
     return SqsPoller(source, queue)
 
 
