@@ -206,7 +206,24 @@ def _percent(part: float, whole: float) -> float:
     return round(100 * part / whole, 1) if whole else 0.0
 
 
+@contextlib.contextmanager
+def _environment_restored() -> Iterator[None]:
+    """Undo what the stack's setup puts in ``os.environ`` (the worker's settings, the
+    pool size, the SQS endpoint), so the sections after this one run as they would alone."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def _pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[str, Any]:
+    with _environment_restored():
+        return _measure_pipeline(server_url, flags_file, sizes)
+
+
+def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[str, Any]:
     url = fresh_database(server_url, "bench_backfill_pipeline", template=LEGACY_DATABASE)
     use_database(url, str(flags_file))
     # Read the flags once before the workers start. In Lambda each environment runs one
