@@ -172,7 +172,12 @@ def table(results: dict[str, Any]) -> str:
 
 
 def write_markdown(results: dict[str, Any]) -> None:
-    lines = "\n".join(f"| {m.strip()} | {v} | {g} |" for m, v, g in rows(results))
+    # A row indented under another in the printed table keeps its indent (Markdown
+    # would collapse the spaces).
+    lines = "\n".join(
+        f"| {'&emsp;' if m.startswith('  ') else ''}{m.strip()} | {v} | {g} |"
+        for m, v, g in rows(results)
+    )
     (PROJECT_ROOT / "docs" / "performance.md").write_text(
         PERFORMANCE_MD.format(machine=results["machine"], date=results["date"], table=lines)
     )
@@ -198,9 +203,9 @@ Machine: {machine}. Date: {date}.
   - *Pipeline*: from the start of `rft backfill enqueue` (batches of 2,000 booking
     ids, recorded, then sent to a local SQS queue in moto) until `rft backfill status
     --check` would pass. The worker handler is invoked the way Lambda's event source
-    mapping does it (`SqsPoller`), with the template's batch size (5 messages) and
-    maximum concurrency (4), each concurrent invocation on its own thread and pooled
-    connection, all sharing the two cores with PostgreSQL and moto.
+    mapping does it (`SqsPoller`), with the template's batch size and maximum
+    concurrency (the "workers" row), each concurrent invocation on its own thread and
+    pooled connection, all sharing the two cores with PostgreSQL and moto.
   - *Floor*: plain SQL in one transaction (`FLOOR` in `bench/backfill.py`): the
     candidates with the same email rules into a temporary table, one `INSERT` of the
     customers, one `UPDATE` linking the bookings, after which the statistics triggers
