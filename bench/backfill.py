@@ -28,7 +28,6 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from bench.environment import fresh_database, use_database
-from rft_common import flags
 from rft_common.backfill import (
     CANDIDATES,
     EMAIL_RULE_PARAMETERS,
@@ -226,11 +225,6 @@ def _pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[str, Any]
 def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[str, Any]:
     url = fresh_database(server_url, "bench_backfill_pipeline", template=LEGACY_DATABASE)
     use_database(url, str(flags_file))
-    # Read the flags once before the workers start. In Lambda each environment runs one
-    # invocation at a time; here they are threads sharing one flag cache, whose first
-    # fetch is not thread-safe (several at once fail with AssertionError), which
-    # would fail whole invocations and hold their batches for the visibility timeout.
-    flags.is_enabled(flags.BACKFILL)
     moto, endpoint = start_moto_server()
     aws = {"AWS_ENDPOINT_URL": endpoint, **LOCAL_CREDENTIALS}
     os.environ.update(aws)

@@ -14,7 +14,13 @@ from sqlalchemy import Connection, Engine, text
 
 from rft_common.backfill import BackfillMessage
 from rft_tools.cfn_template import load_template
-from rft_tools.local_sqs import LocalQueue, SqsPoller, create_queues, sqs_event_sources
+from rft_tools.local_sqs import (
+    LocalQueue,
+    SqsPoller,
+    create_queues,
+    messages_on_queue,
+    sqs_event_sources,
+)
 from tests.conftest import PROJECT_ROOT
 
 TEMPLATE = load_template(PROJECT_ROOT / "template.yaml")
@@ -100,15 +106,7 @@ def worker_poller(queue: LocalQueue) -> SqsPoller:
 
 
 def queue_depth(queue: LocalQueue) -> int:
-    attributes = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=queue.url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+    return messages_on_queue(boto3.client("sqs"), queue.url)
 
 
 def received_bodies(queue: LocalQueue) -> list[dict[str, Any]]:

@@ -237,6 +237,21 @@ def failed_message_ids(result: Any, message_ids: list[str]) -> set[str]:
 Handler = Callable[[dict[str, Any], LambdaContext], Any]
 
 
+MESSAGE_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def messages_on_queue(client: Any, queue_url: str) -> int:
+    """Messages on a queue: visible, in flight and delayed."""
+    attributes = client.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=list(MESSAGE_COUNTS)
+    )["Attributes"]
+    return sum(int(attributes[name]) for name in MESSAGE_COUNTS)
+
+
 class SqsPoller:
     """Lambda's event source mapping for one function and queue, on local threads."""
 
@@ -300,15 +315,7 @@ class SqsPoller:
 
     def depth(self) -> int:
         """Messages on the queue: visible, in flight and delayed."""
-        attributes = self.client.get_queue_attributes(
-            QueueUrl=self.queue.url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        return sum(int(value) for value in attributes.values())
+        return messages_on_queue(self.client, self.queue.url)
 
     def drain(self, timeout_s: float = 60) -> None:
         """Process until the queue is empty, all environments in parallel (tests).
