@@ -8,22 +8,9 @@ import urllib.request
 
 import pytest
 
+from rft_common.bookings import CHECKOUT_EXAMPLE
 from rft_tools.stack_process import stack_process as local_stack
 from tests.conftest import scratch_database
-
-SAMPLE_BODY = {
-    "courseSessionId": 1,
-    "paymentIntentId": "pi_sample",
-    "firstName": "Sam",
-    "lastName": "Patel",
-    "email": "Sam.Patel@Example.com ",
-    "phone": "07700 900123",
-    "company": "Acme Ltd",
-    "numberOfParticipants": 2,
-    "specialRequirements": "wheelchair access",
-    "emergencyContact": "...",
-    "totalAmount": 150.00,
-}
 
 
 @pytest.fixture
@@ -49,7 +36,7 @@ def test_the_booking_sites_sample_body_creates_a_linked_booking_then_sigterm_sto
     process, api = running_stack
 
     health = request(f"{api}/api/health")
-    created = request(f"{api}/api/bookings", SAMPLE_BODY)
+    created = request(f"{api}/api/bookings", CHECKOUT_EXAMPLE)
     process.send_signal(signal.SIGTERM)
     exit_code = process.wait(timeout=20)
 

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -90,8 +91,9 @@ class BookingRequest(BaseModel):
         normalize_email(value)
         return value
 
-    @property
+    @cached_property
     def normalized_email(self) -> str:
+        """Computed once per request (it runs the full address validation)."""
         return normalize_email(self.email)
 
     def fingerprint(self) -> str:
