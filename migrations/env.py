@@ -8,13 +8,13 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from rft_common.db import database_url
-from rft_common.models import Base
+from rft_common.models import metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_offline() -> None:

@@ -11,9 +11,9 @@ A request is an admin's when ``Authorization: Bearer <token>`` carries a token t
 Anything missing or untrustworthy is ``Unauthorized`` (401); a trustworthy token of
 another role (instructor, customer) is ``Forbidden`` (403).
 
-The secret comes from Secrets Manager in AWS (``ADMIN_JWT_SECRET_ARN``, cached for
-``SECRET_MAX_AGE_SECONDS`` by Powertools Parameters, so a rotation takes effect
-within that time) or, for the local stack and tests only, from ``ADMIN_JWT_SECRET``.
+The secret comes from Secrets Manager in AWS (``ADMIN_JWT_SECRET_ARN``, through
+``rft_common.secrets``, so a rotation takes effect within its cache age) or, for
+the local stack and tests only, from ``ADMIN_JWT_SECRET``.
 With neither, no token is accepted.
 """
 
@@ -26,13 +26,13 @@ from typing import Any
 import jwt
 
 from rft_common.errors import FeatureDisabled, Forbidden, Unauthorized
+from rft_common.secrets import SecretUnavailable, secret_string
 from rft_common.settings import get_settings
 
 ALGORITHM = "HS256"
 ADMIN_ROLE = "admin"
 REQUIRED_CLAIMS = ("exp", "sub", "role")
 CLOCK_SKEW_SECONDS = 10
-SECRET_MAX_AGE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,9 @@ def signing_secret() -> str:
     settings = get_settings()
     secret: str | None = None
     if settings.admin_jwt_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
-
         try:
-            secret = parameters.get_secret(
-                settings.admin_jwt_secret_arn, max_age=SECRET_MAX_AGE_SECONDS
-            )
-        except parameters.exceptions.GetParameterError:
+            secret = secret_string(settings.admin_jwt_secret_arn)
+        except SecretUnavailable:
             raise FeatureDisabled(
                 "admin sign-in is unavailable: its secret cannot be read"
             ) from None

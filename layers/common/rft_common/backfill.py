@@ -73,10 +73,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from rft_common.customers import FILLABLE_FIELDS, fill_blanks_on_conflict, users
 from rft_common.db import run_transaction
-from rft_common.models import BackfillUnlinkable, Booking
-
-bookings = Booking.__table__
-unlinkable_bookings = BackfillUnlinkable.__table__
+from rft_common.models import backfill_unlinkable as unlinkable_bookings
+from rft_common.models import bookings
 
 MAX_BOOKING_ID = 2**31 - 1
 

@@ -19,9 +19,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, bindparam, case, func, literal_column, or_
 from sqlalchemy.dialects.postgresql import Insert, insert
 
-from rft_common.models import User
+from rft_common.models import users
 
-users = User.__table__
 FILLABLE_FIELDS = ("name", "phone", "company_name")
 
 

@@ -46,9 +46,9 @@ def database_url() -> str | URL:
         return settings.database_url
     if not settings.db_secret_arn:
         raise DatabaseUnavailable("no database configured (DATABASE_URL or DB_SECRET_ARN)")
-    from aws_lambda_powertools.utilities import parameters
+    from rft_common.secrets import secret_json
 
-    secret = parameters.get_secret(settings.db_secret_arn, transform="json", max_age=300)
+    secret = secret_json(settings.db_secret_arn)
     return URL.create(
         "postgresql+pg8000",
         username=secret["username"],

@@ -55,12 +55,9 @@ from rft_common.models import (
     USER_LAST_BOOKING_SORT_KEY,
     USER_NAME_SORT_KEY,
     USER_SEARCH_DOCUMENT,
-    User,
-    UserCount,
+    user_counts,
+    users,
 )
-
-users = User.__table__
-user_counts = UserCount.__table__
 
 Role = Literal["customer", "admin", "instructor"]
 CustomerType = Literal["individual", "corporate"]
