@@ -33,7 +33,12 @@ os.environ["DB_POOL_SIZE"] = "40"
 
 from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded
 from rft_tools.migrations import upgrade
-from tests.appconfig_stub import APPCONFIG_ENVIRONMENT_VARIABLES, StubbedAppConfig
+from tests.extension_servers import (
+    APPCONFIG_ENVIRONMENT_VARIABLES,
+    SESSION_TOKEN,
+    AppConfigAgent,
+    SecretsExtension,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = LOCAL_DIR / f"pgtest-{os.getpid()}"
@@ -45,10 +50,11 @@ ALL_TABLES = (
 
 
 def _reset_app_caches() -> None:
-    from rft_common import db, flags, settings
+    from rft_common import db, flags, secrets, settings
 
     settings.get_settings.cache_clear()
     flags.get_feature_flags.cache_clear()
+    secrets.clear_cache()
     db.reset_engine()
 
 
@@ -120,7 +126,6 @@ def reset_flag_caches() -> None:
 
     settings.get_settings.cache_clear()
     flags.get_feature_flags.cache_clear()
-    flags.appconfig_client.cache_clear()
 
 
 class FlagClock:
@@ -143,21 +148,34 @@ def flag_clock(monkeypatch: pytest.MonkeyPatch) -> FlagClock:
 
 
 @pytest.fixture
-def appconfig(monkeypatch: pytest.MonkeyPatch, flag_clock: FlagClock) -> Iterator[StubbedAppConfig]:
-    """Flags from AppConfig (cache max age 5 s on ``flag_clock``), answered by a Stubber."""
-    from botocore.stub import Stubber
-
-    from rft_common import flags
-
+def appconfig(monkeypatch: pytest.MonkeyPatch, flag_clock: FlagClock) -> Iterator[AppConfigAgent]:
+    """Flags from the AppConfig agent's HTTP protocol (a local server; cache max age 5 s
+    on ``flag_clock``), as the functions read them in AWS."""
+    agent = AppConfigAgent()
     monkeypatch.delenv("RFT_FLAGS_FILE", raising=False)
+    monkeypatch.setenv("APPCONFIG_AGENT_URL", agent.url)
     for name, value in APPCONFIG_ENVIRONMENT_VARIABLES.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("FLAGS_MAX_AGE_SECONDS", "5")
     reset_flag_caches()
-    stubber = Stubber(flags.appconfig_client())
-    with stubber:
-        yield StubbedAppConfig(stubber)
+    yield agent
+    agent.stop()
     reset_flag_caches()
+
+
+@pytest.fixture
+def secrets_extension(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsExtension]:
+    """Secrets from the Parameters and Secrets extension's HTTP protocol (a local server),
+    as the functions read them in AWS."""
+    from rft_common import secrets
+
+    extension = SecretsExtension()
+    monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(extension.port))
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
+    secrets.clear_cache()
+    yield extension
+    extension.stop()
+    secrets.clear_cache()
 
 
 @pytest.fixture

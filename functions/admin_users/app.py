@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rft_common.api import create_resolver, domain_error_response, proxy_result
 from rft_common.errors import DomainError
-from rft_common.observability import logger, metrics, tracer
+from rft_common.observability import logger, metrics
 from rft_common.routes.admin_users import admit, router
 
 app = create_resolver()
@@ -19,7 +19,6 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     try:

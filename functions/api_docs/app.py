@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rft_common.api import create_resolver
-from rft_common.observability import logger, tracer
+from rft_common.observability import logger
 from rft_common.routes.docs import router
 
 app = create_resolver()
@@ -17,6 +17,5 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from rft_common import flags
 from rft_common.backfill import BackfillMessage, process_batch
 from rft_common.db import sqlstate
-from rft_common.observability import logger, metrics, tracer
+from rft_common.observability import logger, metrics
 from rft_common.queues import send_messages
 
 PAUSE_DELAY_SECONDS = int(os.environ.get("BACKFILL_PAUSE_DELAY_SECONDS", "60"))
@@ -120,7 +120,6 @@ def defer_while_paused(event: dict) -> dict:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if not flags.is_enabled(flags.BACKFILL):

@@ -156,7 +156,50 @@ def test_without_a_configured_secret_no_token_is_accepted(
     assert "not configured" in response["message"]
 
 
-def test_in_aws_the_secret_comes_from_secrets_manager(admin_users_function, user_id, monkeypatch):
+def test_in_aws_the_secret_comes_through_the_secrets_extension(
+    admin_users_function, user_id, monkeypatch, secrets_extension
+):
+    from rft_common import settings
+
+    arn = "arn:aws:secretsmanager:eu-west-2:123456789012:secret:rft/admin-jwt-AbCdEf"
+    secrets_extension.secrets[arn] = "secret-from-the-secrets-extension-0123456789"
+    monkeypatch.setenv("ADMIN_JWT_SECRET_ARN", arn)
+    settings.get_settings.cache_clear()
+
+    signed_with_it = call(
+        admin_users_function,
+        "GET",
+        "/api/admin/users",
+        token=token_for(secret="secret-from-the-secrets-extension-0123456789"),
+    )
+    signed_by_local_setting = call(
+        admin_users_function, "GET", "/api/admin/users", token=token_for()
+    )
+
+    assert signed_with_it[0] == 200
+    assert signed_by_local_setting[0] == 401
+
+
+def test_a_secret_the_extension_cannot_read_is_503_not_a_crash(
+    admin_users_function, user_id, monkeypatch, secrets_extension
+):
+    from rft_common import settings
+
+    monkeypatch.setenv(
+        "ADMIN_JWT_SECRET_ARN",
+        "arn:aws:secretsmanager:eu-west-2:123456789012:secret:rft/missing-AbCdEf",
+    )
+    settings.get_settings.cache_clear()
+
+    status, response, _ = call(admin_users_function, "GET", "/api/admin/users")
+
+    assert status == 503
+    assert "cannot be read" in response["message"]
+
+
+def test_without_the_extension_the_secret_comes_from_secrets_manager(
+    admin_users_function, user_id, monkeypatch
+):
     from rft_common import settings
 
     with mock_aws():

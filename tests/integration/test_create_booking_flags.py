@@ -1,4 +1,5 @@
-"""POST /api/bookings with its flag read from AppConfig (Stubber answers), on real PostgreSQL."""
+"""POST /api/bookings with its flag read through the AppConfig agent's protocol (a local
+server), on real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def post(handler, context, body):
 def test_bookings_succeed_the_legacy_way_while_appconfig_is_unreachable(
     db, appconfig, create_booking, lambda_context, captured_logs
 ):
-    appconfig.fail("InternalServerException", 500)
+    appconfig.fail(502, "InternalServerException")
     with db.begin() as connection:
         first, second = add_session(connection), add_session(connection)
 

@@ -36,7 +36,7 @@ class SlowStore(StoreProvider):
 
 def test_threads_asking_at_once_all_get_the_document_from_one_fetch():
     source = SlowStore()
-    store = CachedFlagStore(lambda: source, max_age=60)
+    store = CachedFlagStore(source, max_age=60)
     start = threading.Barrier(8)
 
     def ask(_: int) -> dict[str, Any]:

@@ -1,38 +1,72 @@
 """Feature flags: one Powertools ``FeatureFlags`` per execution environment.
 
-In AWS the document comes from AppConfig (``AppConfigStore``); locally and in tests
-from a JSON file in the same schema (``RFT_FLAGS_FILE``). ``CachedFlagStore`` fetches
-it at most once per ``FLAGS_MAX_AGE_SECONDS``, so a change reaches every environment
-within that time. When the fetch fails or the document is invalid, every flag takes
-its safe value below until the next fetch, one warning is logged per failed fetch
-(so once per cache period), and requests still succeed.
+In AWS the document comes from the AWS AppConfig Agent Lambda extension
+(``AppConfigAgentStore``: plain HTTP to ``localhost:2772``; the agent polls AppConfig
+and caches the document itself), so no function imports boto3 for its flags. Locally
+and in tests it comes from a JSON file in the same schema (``RFT_FLAGS_FILE``) or
+from any HTTP endpoint that speaks the agent's protocol (``APPCONFIG_AGENT_URL``).
+``CachedFlagStore`` reads and validates it at most once per ``FLAGS_MAX_AGE_SECONDS``.
+When the read fails or the document is invalid, every flag takes its safe value below
+until the next read, one warning is logged per failed read (so once per cache
+period), and requests still succeed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 import threading
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from time import monotonic
-from typing import TYPE_CHECKING, Any
-
-from aws_lambda_powertools.utilities.feature_flags import AppConfigStore, FeatureFlags
-from aws_lambda_powertools.utilities.feature_flags.base import StoreProvider
-from aws_lambda_powertools.utilities.feature_flags.exceptions import (
-    ConfigurationStoreError,
-    SchemaValidationError,
-    StoreClientError,
-)
-from aws_lambda_powertools.utilities.feature_flags.schema import SchemaValidator
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from rft_common.emails import rollout_bucket
 from rft_common.observability import logger
 from rft_common.settings import get_settings
 
-if TYPE_CHECKING:
-    from mypy_boto3_appconfigdata import AppConfigDataClient
+POWERTOOLS_FEATURE_FLAGS = "aws_lambda_powertools.utilities.feature_flags"
+
+
+def _feature_flags_package_without_its_init() -> None:
+    """Let Powertools' feature-flag modules be imported without the package's
+    ``__init__``, which imports its AppConfig stores and through them boto3 and
+    botocore (about 150 ms of a cold start) for a store we do not use.
+
+    The package module is registered unexecuted; an attribute it lacks (a name its
+    ``__init__`` would define) runs the real ``__init__`` then, so other code that
+    imports from the package still works, at the usual price.
+    """
+    if POWERTOOLS_FEATURE_FLAGS in sys.modules:
+        return
+    spec = importlib.util.find_spec(POWERTOOLS_FEATURE_FLAGS)
+    assert spec is not None and spec.loader is not None
+    package = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def load_on_demand(name: str) -> Any:
+        submodule = f"{POWERTOOLS_FEATURE_FLAGS}.{name}"
+        if importlib.util.find_spec(submodule) is not None:
+            return importlib.import_module(submodule)
+        del package.__getattr__  # type: ignore[attr-defined]
+        loader.exec_module(package)
+        return getattr(package, name)
+
+    package.__getattr__ = load_on_demand  # type: ignore[attr-defined]
+    sys.modules[POWERTOOLS_FEATURE_FLAGS] = package
+
+
+_feature_flags_package_without_its_init()
+
+from aws_lambda_powertools.utilities.feature_flags.base import StoreProvider  # noqa: E402
+from aws_lambda_powertools.utilities.feature_flags.exceptions import (  # noqa: E402
+    ConfigurationStoreError,
+    SchemaValidationError,
+)
+from aws_lambda_powertools.utilities.feature_flags.feature_flags import FeatureFlags  # noqa: E402
+from aws_lambda_powertools.utilities.feature_flags.schema import SchemaValidator  # noqa: E402
 
 CUSTOMER_ACCOUNTS = "customer_accounts"
 ADMIN_USERS_API = "admin_users_api"
@@ -44,9 +78,8 @@ SAFE_VALUES: dict[str, bool] = {
     BACKFILL: False,  # paused
 }
 
-APPCONFIG_CONNECT_TIMEOUT_SECONDS = 1
-APPCONFIG_READ_TIMEOUT_SECONDS = 2
-"""Short, so an unreachable AppConfig delays one request per cache period, not every one."""
+AGENT_TIMEOUT_SECONDS = 2
+"""Short, so an agent that does not answer delays one request per cache period, not every one."""
 
 
 class InvalidFlagDocument(ConfigurationStoreError):
@@ -70,17 +103,70 @@ class JsonFileStore(StoreProvider):
         return self.get_raw_configuration
 
 
-class CachedFlagStore(StoreProvider):
-    """Fetches and validates the document at most once per ``max_age``, failures included.
+class AppConfigAgentStore(StoreProvider):
+    """Reads the flag document from the AppConfig Agent on every call (cached by the caller).
 
-    A failure is remembered for ``max_age`` too: AppConfig is not called on every
-    request while it is down, and the warning is logged once per period. After a
-    failure the source is rebuilt, so an AppConfig session starts afresh.
+    The agent's protocol: ``GET /applications/{app}/environments/{env}/configurations/
+    {profile}`` answers 200 with the deployed document as its body, or an error status
+    (400, 404, 500, 502) with a short text saying why.
     """
 
-    def __init__(self, build_source: Callable[[], StoreProvider], max_age: int) -> None:
-        self._build_source = build_source
-        self._source = build_source()
+    def __init__(self, base_url: str, application: str, environment: str, profile: str) -> None:
+        address = urlsplit(base_url)
+        self.host = address.hostname or "localhost"
+        self.port = address.port or 80
+        self.path = "/".join(
+            [
+                "",
+                "applications",
+                quote(application, safe=""),
+                "environments",
+                quote(environment, safe=""),
+                "configurations",
+                quote(profile, safe=""),
+            ]
+        )
+
+    @property
+    def get_raw_configuration(self) -> dict[str, Any]:
+        from http.client import HTTPConnection, HTTPException
+
+        connection = HTTPConnection(self.host, self.port, timeout=AGENT_TIMEOUT_SECONDS)
+        try:
+            connection.request("GET", self.path)
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, HTTPException) as error:
+            raise ConfigurationStoreError(
+                f"the AppConfig agent at {self.host}:{self.port} is not reachable: {error}"
+            ) from error
+        finally:
+            connection.close()
+        if response.status != 200:
+            said = body[:200].decode(errors="replace").strip()
+            denied = response.status in (401, 403) or "AccessDenied" in said
+            raise ConfigurationStoreError(
+                f"{'access denied: ' if denied else ''}the AppConfig agent answered "
+                f"{response.status}: {said}"
+            )
+        try:
+            return json.loads(body)
+        except ValueError as error:
+            raise InvalidFlagDocument(f"invalid flag document: not JSON ({error})") from error
+
+    def get_configuration(self) -> dict[str, Any]:
+        return self.get_raw_configuration
+
+
+class CachedFlagStore(StoreProvider):
+    """Reads and validates the document at most once per ``max_age``, failures included.
+
+    A failure is remembered for ``max_age`` too: the source is not asked on every
+    request while it is down, and the warning is logged once per period.
+    """
+
+    def __init__(self, source: StoreProvider, max_age: int) -> None:
+        self._source = source
         self._max_age = max_age
         self._fetch_after = float("-inf")
         self._document: dict[str, Any] | None = None
@@ -109,8 +195,6 @@ class CachedFlagStore(StoreProvider):
         try:
             document = self._source.get_configuration()
             validate_flag_document(document)
-        except StoreClientError as error:  # AppConfig answered AccessDenied
-            self._fail(ConfigurationStoreError(f"access denied: {error.__cause__}"))
         except ConfigurationStoreError as error:
             self._fail(error)
         else:
@@ -122,7 +206,6 @@ class CachedFlagStore(StoreProvider):
         cause = error.__cause__
         hidden_cause = cause is not None and str(cause) not in str(error)
         self._failure = f"{error}: {cause}" if hidden_cause else str(error)
-        self._source = self._build_source()
         logger.warning(
             "feature flags unavailable; using safe values",
             extra={"reason": self._failure, "safe_values": SAFE_VALUES},
@@ -146,39 +229,22 @@ def validate_flag_document(document: Any) -> None:
         raise InvalidFlagDocument(f"invalid flag document: missing flags {missing}")
 
 
-@cache
-def appconfig_client() -> AppConfigDataClient:
-    """The AppConfig data client of this execution environment (tests stub this one)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "appconfigdata",
-        config=Config(
-            connect_timeout=APPCONFIG_CONNECT_TIMEOUT_SECONDS,
-            read_timeout=APPCONFIG_READ_TIMEOUT_SECONDS,
-            retries={"mode": "standard", "total_max_attempts": 2},
-        ),
-    )
-
-
 def build_source() -> StoreProvider:
     settings = get_settings()
     if settings.flags_file:
         return JsonFileStore(Path(settings.flags_file))
-    return AppConfigStore(
-        environment=settings.appconfig_environment or "",
+    return AppConfigAgentStore(
+        settings.appconfig_agent_url,
         application=settings.appconfig_application or "",
-        name=settings.appconfig_profile or "",
-        max_age=0,  # CachedFlagStore caches, for both sources alike
-        boto3_client=appconfig_client(),
+        environment=settings.appconfig_environment or "",
+        profile=settings.appconfig_profile or "",
     )
 
 
 @cache
 def get_feature_flags() -> FeatureFlags:
     return FeatureFlags(
-        store=CachedFlagStore(build_source, max_age=get_settings().flags_max_age_seconds)
+        store=CachedFlagStore(build_source(), max_age=get_settings().flags_max_age_seconds)
     )
 
 

@@ -17,7 +17,9 @@ class Settings:
     """RDS Proxy host name; the secret's own host is used when absent."""
     db_name: str | None
     flags_file: str | None
-    """Local JSON flag store; when unset, flags come from AppConfig."""
+    """Local JSON flag store; when unset, flags come from the AppConfig agent."""
+    appconfig_agent_url: str
+    """The AppConfig Agent Lambda extension (or a local server speaking its protocol)."""
     appconfig_application: str | None
     appconfig_environment: str | None
     appconfig_profile: str | None
@@ -39,6 +41,8 @@ def get_settings() -> Settings:
         db_proxy_endpoint=env.get("DB_PROXY_ENDPOINT") or None,
         db_name=env.get("DB_NAME") or None,
         flags_file=env.get("RFT_FLAGS_FILE") or None,
+        appconfig_agent_url=env.get("APPCONFIG_AGENT_URL")
+        or f"http://localhost:{env.get('AWS_APPCONFIG_EXTENSION_HTTP_PORT') or 2772}",
         appconfig_application=env.get("APPCONFIG_APPLICATION") or None,
         appconfig_environment=env.get("APPCONFIG_ENVIRONMENT") or None,
         appconfig_profile=env.get("APPCONFIG_PROFILE") or None,

@@ -1,9 +1,12 @@
-"""Flags read from AppConfig through the real Powertools AppConfigStore (Stubber answers)."""
+"""Flags read through the AppConfig agent's HTTP protocol (a local server speaking it),
+evaluated by Powertools FeatureFlags, as in AWS."""
 
 from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -16,8 +19,8 @@ from rft_common.flags import (
     customer_accounts_enabled,
     is_enabled,
 )
-from tests.appconfig_stub import APPCONFIG_ENVIRONMENT_VARIABLES
 from tests.conftest import load_safe_default_flags, reset_flag_caches
+from tests.extension_servers import APPCONFIG_ENVIRONMENT_VARIABLES
 
 MAX_AGE = 5  # FLAGS_MAX_AGE_SECONDS set by the appconfig fixture
 
@@ -77,7 +80,7 @@ class TestFlagsFromAppConfig:
         values = current_values()
 
         assert values == {CUSTOMER_ACCOUNTS: True, ADMIN_USERS_API: False, BACKFILL: True}
-        appconfig.stubber.assert_no_pending_responses()
+        assert appconfig.requests == 1
 
     def test_a_flag_switched_off_is_off_for_every_customer(self, appconfig):
         appconfig.serve(document(customer_accounts={"default": False}))
@@ -113,12 +116,11 @@ class TestPercentageRollout:
         appconfig.serve(document(customer_accounts=customer_accounts(percent=30)))
         first = [customer_accounts_enabled(email) for email in EMAILS[:2_000]]
         flag_clock.advance(MAX_AGE)
-        appconfig.serve_unchanged()
 
         again = [customer_accounts_enabled(email) for email in EMAILS[:2_000]]
 
         assert again == first
-        appconfig.stubber.assert_no_pending_responses()
+        assert appconfig.requests == 2
 
     def test_raising_the_percentage_keeps_every_customer_already_in(self, appconfig, flag_clock):
         appconfig.serve(document(customer_accounts=customer_accounts(percent=10)))
@@ -155,7 +157,7 @@ class TestAllowLists:
 
 class TestSafeValues:
     def test_appconfig_failing_gives_every_flag_its_safe_value(self, appconfig, captured_logs):
-        appconfig.fail("InternalServerException", 500)
+        appconfig.fail(502, "InternalServerException")
 
         assert current_values() == SAFE_VALUES
         [warning] = warnings_logged(captured_logs)
@@ -163,7 +165,7 @@ class TestSafeValues:
         assert "InternalServerException" in warning["reason"]
 
     def test_access_denied_gives_safe_values_and_says_so(self, appconfig, captured_logs):
-        appconfig.fail("AccessDeniedException", 403)
+        appconfig.fail(502, "AccessDeniedException: not authorized to GetLatestConfiguration")
 
         assert current_values() == SAFE_VALUES
         [warning] = warnings_logged(captured_logs)
@@ -220,7 +222,7 @@ class TestSafeValues:
         assert len(warnings_logged(captured_logs)) == 1
         assert "jo@example.com" not in captured_logs.getvalue()
 
-    def test_the_warning_is_logged_once_per_cache_period_and_appconfig_asked_once(
+    def test_the_warning_is_logged_once_per_cache_period_and_the_agent_asked_once(
         self, appconfig, flag_clock, captured_logs
     ):
         appconfig.fail()
@@ -230,13 +232,13 @@ class TestSafeValues:
         for _ in range(50):
             customer_accounts_enabled("sam@example.com")
         assert len(warnings_logged(captured_logs)) == 1
+        assert appconfig.requests == 1
 
         flag_clock.advance(0.1)
-        appconfig.fail()
         customer_accounts_enabled("sam@example.com")
 
         assert len(warnings_logged(captured_logs)) == 2
-        appconfig.stubber.assert_no_pending_responses()
+        assert appconfig.requests == 2
 
     def test_flags_recover_at_the_first_fetch_after_appconfig_returns(
         self, appconfig, flag_clock, captured_logs
@@ -247,11 +249,10 @@ class TestSafeValues:
         appconfig.fail()
         assert not is_enabled(CUSTOMER_ACCOUNTS)
         flag_clock.advance(MAX_AGE)
-        appconfig.serve(document(customer_accounts={"default": True}))  # in a new session
+        appconfig.serve(document(customer_accounts={"default": True}))
 
         assert is_enabled(CUSTOMER_ACCOUNTS)
         assert '"message":"feature flags available again"' in captured_logs.getvalue()
-        appconfig.stubber.assert_no_pending_responses()
 
 
 class TestCacheMaxAge:
@@ -266,27 +267,16 @@ class TestCacheMaxAge:
         after = is_enabled(BACKFILL)
 
         assert (before, after) == (False, True)
-        appconfig.stubber.assert_no_pending_responses()
-
-    def test_an_unchanged_answer_keeps_the_document_already_fetched(self, appconfig, flag_clock):
-        appconfig.serve(document(backfill={"default": True}))
-        assert is_enabled(BACKFILL)
-        flag_clock.advance(MAX_AGE)
-        appconfig.serve_unchanged()
-
-        assert is_enabled(BACKFILL)
-        appconfig.stubber.assert_no_pending_responses()
+        assert appconfig.requests == 2
 
 
 @pytest.fixture
-def unreachable_appconfig(monkeypatch, flag_clock):
-    """AppConfig at an address where nothing listens: the real client, no Stubber."""
+def agent_not_running(monkeypatch, flag_clock):
+    """The agent's address with nothing listening (the extension failed to start)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_APPCONFIGDATA", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("APPCONFIG_AGENT_URL", f"http://127.0.0.1:{port}")
     monkeypatch.delenv("RFT_FLAGS_FILE", raising=False)
     for name, value in APPCONFIG_ENVIRONMENT_VARIABLES.items():
         monkeypatch.setenv(name, value)
@@ -295,11 +285,29 @@ def unreachable_appconfig(monkeypatch, flag_clock):
     reset_flag_caches()
 
 
-def test_an_unreachable_appconfig_endpoint_gives_safe_values_and_one_warning(
-    unreachable_appconfig, captured_logs
+def test_an_agent_that_is_not_running_gives_safe_values_and_one_warning(
+    agent_not_running, captured_logs
 ):
     values = [current_values() for _ in range(3)]
 
     assert values == [SAFE_VALUES] * 3
     [warning] = warnings_logged(captured_logs)
-    assert "Could not connect to the endpoint URL" in warning["reason"]
+    assert "the AppConfig agent at 127.0.0.1" in warning["reason"]
+    assert "not reachable" in warning["reason"]
+
+
+def test_reading_flags_never_imports_boto3_or_botocore_clients(appconfig):
+    """The agent is plain HTTP: evaluating a flag loads no AWS SDK (a fresh interpreter)."""
+    appconfig.serve(document(customer_accounts={"default": True}))
+    script = (
+        "import sys\n"
+        "from rft_common.flags import CUSTOMER_ACCOUNTS, is_enabled\n"
+        "assert is_enabled(CUSTOMER_ACCOUNTS)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('boto3', 'botocore.'))))\n"
+    )
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+
+    assert loaded.strip() == "[]"
