@@ -123,7 +123,7 @@ def _client(
             query = urlencode(rng.choice(ADMIN_QUERIES))
             status, body = _call("GET", f"{stack.api}/api/admin/users?{query}", token=token)
             if status == 200:
-                known_users = [item["id"] for item in json.loads(body)["items"]] or known_users
+                known_users = [item["id"] for item in json.loads(body)["data"]] or known_users
         else:
             kind = "admin detail"
             user_id = rng.choice(known_users)

@@ -8,22 +8,29 @@ from typing import Any
 
 from sqlalchemy import text
 
-from rft_common.auth import issue_token
+from rft_common.auth import issue_access_token
 from tests.conftest import FakeLambdaContext, rest_event
 
 TEST_ADMIN_SECRET = "test-only-admin-jwt-secret-long-enough-for-hs512-0123456789abcdef"
-ADMIN_SUBJECT = "admin-42"
+TEST_REFRESH_SECRET = "test-only-admin-refresh-secret-of-another-value-0123456789abcdef"
+ADMIN_ID = 42
+ADMIN_EMAIL = "alex.admin@reactfasttraining.co.uk"
 
 
 def token_for(
     role: str = "admin",
     *,
-    subject: str = ADMIN_SUBJECT,
+    user_id: int = ADMIN_ID,
+    email: str = ADMIN_EMAIL,
     ttl_seconds: int = 600,
     secret: str = TEST_ADMIN_SECRET,
     **claims: Any,
 ) -> str:
-    return issue_token(secret, role=role, subject=subject, ttl_seconds=ttl_seconds, **claims)
+    """An access token exactly as the admin login issues it: ``{id, email, role}``,
+    issuer and audience, no ``sub``."""
+    return issue_access_token(
+        secret, user_id=user_id, email=email, role=role, ttl_seconds=ttl_seconds, **claims
+    )
 
 
 def call(
@@ -36,7 +43,7 @@ def call(
     body: Any = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Any, dict[str, Any]]:
-    """Invoke the handler; returns the status, the parsed body and the raw result.
+    """Invoke the handler; returns the status, the body (parsed if JSON) and the raw result.
 
     ``token`` defaults to a valid admin's; pass ``headers={}`` with ``token=None`` to
     send no Authorization header at all.
@@ -47,7 +54,15 @@ def call(
     result = function.lambda_handler(
         rest_event(method, path, body, headers=all_headers, query=query), FakeLambdaContext()
     )
-    return result["statusCode"], json.loads(result["body"]), result
+    return result["statusCode"], _body(result), result
+
+
+def _body(result: dict[str, Any]) -> Any:
+    """The JSON body parsed; any other body (a CSV file, a redirect's note) as text."""
+    headers = {name.lower(): values for name, values in result["multiValueHeaders"].items()}
+    if headers.get("content-type", ["application/json"])[0].startswith("application/json"):
+        return json.loads(result["body"])
+    return result["body"]
 
 
 def add_user(connection: Any, email: str, **columns: Any) -> int:
@@ -71,7 +86,7 @@ def list_everything(
         page_query = query | {"limit": str(page_size)} | ({"cursor": cursor} if cursor else {})
         status, page, _ = call(function, "GET", "/api/admin/users", query=page_query)
         assert status == 200, page
-        ids += [item["id"] for item in page["items"]]
+        ids += [item["id"] for item in page["data"]]
         totals.append(page["total"])
         cursor = page["nextCursor"]
         if cursor is None:

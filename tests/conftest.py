@@ -45,7 +45,8 @@ TEST_DATA_DIR = LOCAL_DIR / f"pgtest-{os.getpid()}"
 """A server per test run, so that concurrent runs never stop each other's database."""
 ALL_TABLES = (
     "users, courses, course_schedules, bookings, payments, idempotency_keys, user_audit_log, "
-    "user_counts, backfill_batches, backfill_unlinkable"
+    "user_counts, backfill_batches, backfill_unlinkable, admin_login_failures, "
+    "admin_revoked_refresh_tokens"
 )
 
 
@@ -323,12 +324,20 @@ def rest_event(
 
 @pytest.fixture
 def admin_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Admin tokens are signed with ``tests.admin_helpers.TEST_ADMIN_SECRET``."""
+    """Admin tokens are signed with ``tests.admin_helpers.TEST_ADMIN_SECRET`` (access) and
+    ``TEST_REFRESH_SECRET`` (refresh)."""
     from rft_common import settings
-    from tests.admin_helpers import TEST_ADMIN_SECRET
+    from tests.admin_helpers import TEST_ADMIN_SECRET, TEST_REFRESH_SECRET
 
     monkeypatch.setenv("ADMIN_JWT_SECRET", TEST_ADMIN_SECRET)
-    monkeypatch.delenv("ADMIN_JWT_SECRET_ARN", raising=False)
+    monkeypatch.setenv("ADMIN_REFRESH_SECRET", TEST_REFRESH_SECRET)
+    for variable in (
+        "ADMIN_JWT_SECRET_ARN",
+        "ADMIN_REFRESH_SECRET_ARN",
+        "ADMIN_JWT_ISSUER",
+        "ADMIN_JWT_AUDIENCE",
+    ):
+        monkeypatch.delenv(variable, raising=False)
     settings.get_settings.cache_clear()
     yield TEST_ADMIN_SECRET
     settings.get_settings.cache_clear()

@@ -19,9 +19,9 @@ from typing import Any
 import jwt
 import pytest
 
-from rft_common.auth import issue_token
+from rft_common.auth import issue_access_token, issue_refresh_token
 from rft_common.routes.docs import api_document
-from rft_tools.local_admin import LOCAL_ADMIN_JWT_SECRET
+from rft_tools.local_admin import LOCAL_ADMIN_JWT_SECRET, LOCAL_ADMIN_REFRESH_SECRET
 from tests.integration.test_admin_auth import ROUTES as HANDLER_LEVEL_ROUTES
 
 USER_ID = 1
@@ -47,9 +47,28 @@ def _segment(part: dict[str, Any]) -> str:
 
 
 def _claims(**changes: Any) -> dict[str, Any]:
+    """The admin login's access-token claims, with some changed (``None`` removes one)."""
     now = int(time.time())
-    claims = {"sub": "intruder", "role": "admin", "iat": now, "exp": now + 600} | changes
+    claims = {
+        "id": 1,
+        "email": "intruder@example.com",
+        "role": "admin",
+        "iss": "reactfasttraining.co.uk",
+        "aud": "admin",
+        "iat": now,
+        "exp": now + 600,
+    } | changes
     return {name: value for name, value in claims.items() if value is not None}
+
+
+def _admin_token(role: str = "admin", ttl_seconds: int = 600) -> str:
+    return issue_access_token(
+        LOCAL_ADMIN_JWT_SECRET,
+        user_id=1,
+        email="staff@example.com",
+        role=role,
+        ttl_seconds=ttl_seconds,
+    )
 
 
 def _signed(claims: dict[str, Any], *, secret: str = LOCAL_ADMIN_JWT_SECRET, alg="HS256") -> str:
@@ -85,11 +104,21 @@ UNAUTHENTICATED: dict[str, dict[str, str]] = {
     "not valid yet": _bearer(_signed(_claims(nbf=int(time.time()) + 300))),
     "exp not a number": _bearer(_signed(_claims(exp="never"))),
     "no role": _bearer(_signed(_claims(role=None))),
-    "no sub": _bearer(_signed(_claims(sub=None))),
+    "no id": _bearer(_signed(_claims(id=None))),
+    "no email": _bearer(_signed(_claims(email=None))),
+    "no iss": _bearer(_signed(_claims(iss=None))),
+    "another iss": _bearer(_signed(_claims(iss="reactfasttraining.co.uk.evil"))),
+    "no aud": _bearer(_signed(_claims(aud=None))),
+    "another aud": _bearer(_signed(_claims(aud=["customer"]))),
+    "the old sub-only format": _bearer(
+        _signed({"sub": "intruder", "role": "admin", "exp": int(time.time()) + 600})
+    ),
+    "a refresh token": _bearer(
+        issue_refresh_token(LOCAL_ADMIN_REFRESH_SECRET, user_id=1, token_version=0)
+    ),
 }
 FORBIDDEN: dict[str, dict[str, str]] = {
-    role: _bearer(issue_token(LOCAL_ADMIN_JWT_SECRET, role=role, subject="x", ttl_seconds=600))
-    for role in ("instructor", "customer", "Admin", "admin ")
+    role: _bearer(_admin_token(role)) for role in ("instructor", "customer", "Admin", "admin ")
 }
 
 
@@ -146,7 +175,7 @@ def test_a_valid_token_of_another_role_is_403_with_nothing_but_the_error(
 
 @pytest.mark.parametrize(("method", "path"), ADMIN_OPERATIONS, ids=OPERATION_IDS)
 def test_a_token_in_the_query_string_instead_of_the_header_is_401(stack, method, path):
-    token = issue_token(LOCAL_ADMIN_JWT_SECRET, role="admin", subject="x", ttl_seconds=600)
+    token = _admin_token()
 
     status, _, body = request(stack.api, method, path, {}, query={"access_token": token})
 
@@ -156,12 +185,12 @@ def test_a_token_in_the_query_string_instead_of_the_header_is_401(stack, method,
 
 def test_refused_edits_change_nothing_and_the_same_request_from_an_admin_succeeds(stack):
     attempts = [*UNAUTHENTICATED.values(), *FORBIDDEN.values()]
-    admin = _bearer(issue_token(LOCAL_ADMIN_JWT_SECRET, role="admin", subject="x", ttl_seconds=60))
+    admin = _bearer(_admin_token(ttl_seconds=60))
 
     refused = [request(stack.api, "PATCH", "/api/admin/users/{user_id}", h)[0] for h in attempts]
     _, _, before = request(stack.api, "GET", "/api/admin/users/{user_id}", admin)
     edited, _, after = request(stack.api, "PATCH", "/api/admin/users/{user_id}", admin)
 
     assert set(refused) == {401, 403}
-    assert before["profile"]["city"] != "Refused"
+    assert before["city"] != "Refused"
     assert (edited, after["city"]) == (200, "Refused")

@@ -16,7 +16,15 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import text
 
-from tests.admin_helpers import TEST_ADMIN_SECRET, call, token_for
+from rft_common.auth import issue_refresh_token
+from tests.admin_helpers import (
+    ADMIN_EMAIL,
+    ADMIN_ID,
+    TEST_ADMIN_SECRET,
+    TEST_REFRESH_SECRET,
+    call,
+    token_for,
+)
 from tests.factories import add_session, legacy_insert_booking
 
 pytestmark = pytest.mark.usefixtures("db", "admin_secret", "export_bucket")
@@ -35,38 +43,61 @@ def _segment(document: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
 
 
+def _claims(**changes: object) -> dict:
+    """The admin login's access-token claims, with some changed (``None`` removes one)."""
+    claims = {
+        "id": ADMIN_ID,
+        "email": ADMIN_EMAIL,
+        "role": "admin",
+        "iss": "reactfasttraining.co.uk",
+        "aud": "admin",
+        "exp": int(time.time()) + 600,
+    } | changes
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+def _signed(claims: dict, *, secret: str = TEST_ADMIN_SECRET, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
 def _unsigned_token() -> str:
     """``alg: none``: an admin's claims and no signature at all."""
-    claims = {"sub": "intruder", "role": "admin", "exp": int(time.time()) + 600}
-    return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}."
+    return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(_claims())}."
 
 
-def _token_without(claim: str) -> str:
-    claims = {"sub": "admin-1", "role": "admin", "exp": int(time.time()) + 600}
-    del claims[claim]
-    return jwt.encode(claims, TEST_ADMIN_SECRET, algorithm="HS256")
+def _refresh_token(secret: str) -> str:
+    return issue_refresh_token(secret, user_id=ADMIN_ID, token_version=0)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 UNAUTHENTICATED = {
     "no Authorization header": {},
     "another scheme": {"Authorization": f"Basic {token_for()}"},
     "Bearer without a token": {"Authorization": "Bearer "},
-    "malformed token": {"Authorization": "Bearer not.a.jwt"},
-    "bad signature": {"Authorization": f"Bearer {token_for(secret='some-other-secret-' * 3)}"},
-    "alg none": {"Authorization": f"Bearer {_unsigned_token()}"},
-    "HS512 with the right secret": {
-        "Authorization": "Bearer "
-        + jwt.encode(
-            {"sub": "a", "role": "admin", "exp": int(time.time()) + 600},
-            TEST_ADMIN_SECRET,
-            algorithm="HS512",
-        )
-    },
-    "expired": {"Authorization": f"Bearer {token_for(ttl_seconds=-300)}"},
-    "not valid yet": {"Authorization": f"Bearer {token_for(nbf=int(time.time()) + 300)}"},
-    "no exp": {"Authorization": f"Bearer {_token_without('exp')}"},
-    "no sub": {"Authorization": f"Bearer {_token_without('sub')}"},
-    "no role": {"Authorization": f"Bearer {_token_without('role')}"},
+    "malformed token": _bearer("not.a.jwt"),
+    "bad signature": _bearer(token_for(secret="some-other-secret-" * 3)),
+    "alg none": _bearer(_unsigned_token()),
+    "HS512 with the right secret": _bearer(_signed(_claims(), algorithm="HS512")),
+    "expired": _bearer(token_for(ttl_seconds=-300)),
+    "not valid yet": _bearer(token_for(nbf=int(time.time()) + 300)),
+    "no exp": _bearer(_signed(_claims(exp=None))),
+    "no id": _bearer(_signed(_claims(id=None))),
+    "id not a number": _bearer(_signed(_claims(id="42"))),
+    "no email": _bearer(_signed(_claims(email=None))),
+    "no role": _bearer(_signed(_claims(role=None))),
+    "no iss": _bearer(_signed(_claims(iss=None))),
+    "another iss": _bearer(_signed(_claims(iss="evil.example"))),
+    "no aud": _bearer(_signed(_claims(aud=None))),
+    "another aud": _bearer(_signed(_claims(aud="customer"))),
+    "the old sub-only format": _bearer(
+        _signed({"sub": "admin-1", "role": "admin", "exp": int(time.time()) + 600})
+    ),
+    "a refresh token": _bearer(_refresh_token(TEST_REFRESH_SECRET)),
+    "a refresh token signed with the access secret": _bearer(_refresh_token(TEST_ADMIN_SECRET)),
+    "an access token typed refresh": _bearer(_signed(_claims(type="refresh"))),
 }
 
 
@@ -124,11 +155,34 @@ def test_valid_tokens_of_other_roles_are_403_with_no_data(
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=ROUTE_IDS)
-def test_an_admin_token_is_served(admin_users_function, user_id, method, path, body):
-    status, response, _ = call(admin_users_function, method, _path(path, user_id), body=body)
+def test_an_admin_token_in_the_login_format_is_served(
+    admin_users_function, user_id, method, path, body
+):
+    token = token_for()
+    assert "sub" not in jwt.decode(token, options={"verify_signature": False})
+
+    status, response, _ = call(
+        admin_users_function, method, _path(path, user_id), body=body, token=token
+    )
 
     assert status == 200, response
     assert "message" not in response
+
+
+def test_a_configured_issuer_and_audience_replace_the_defaults(
+    admin_users_function, user_id, monkeypatch
+):
+    from rft_common import settings
+
+    monkeypatch.setenv("ADMIN_JWT_ISSUER", "staging.reactfasttraining.co.uk")
+    monkeypatch.setenv("ADMIN_JWT_AUDIENCE", "staging-admin")
+    settings.get_settings.cache_clear()
+    staging = _claims(iss="staging.reactfasttraining.co.uk", aud="staging-admin")
+
+    accepted = call(admin_users_function, "GET", "/api/admin/users", token=_signed(staging))
+    default = call(admin_users_function, "GET", "/api/admin/users", token=_signed(_claims()))
+
+    assert (accepted[0], default[0]) == (200, 401)
 
 
 def test_an_anonymous_request_with_invalid_parameters_gets_401_not_a_validation_error(

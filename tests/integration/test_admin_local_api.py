@@ -2,7 +2,8 @@
 
 API Gateway routes ``/api/admin/users/export`` to the export even though
 ``/api/admin/users/{user_id}`` matches it too (a literal segment wins); the legacy
-app got this wrong. The export's link is then downloaded from the local S3 (moto).
+app got this wrong. The export answers the CSV itself; a script's JSON link is
+downloaded from the local S3 (moto).
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def local_api(db, database_url, set_flags) -> Iterator[str]:
         export.s3_client.cache_clear()
 
 
-def get(url: str, token: str | None = None) -> tuple[int, str, bytes]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+def get(url: str, token: str | None = None, **headers: str) -> tuple[int, str, bytes]:
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=20) as response:
@@ -76,19 +78,35 @@ def local_token(role: str = "admin") -> str:
     return token_for(role, secret=LOCAL_ADMIN_JWT_SECRET)
 
 
-def test_export_is_not_shadowed_by_the_user_route_and_its_link_downloads(local_api, db):
+def test_export_is_not_shadowed_by_the_user_route_and_answers_the_csv(local_api, db):
     with db.begin() as connection:
         add_user(connection, "sam@example.com", name="Sam Patel")
 
-    status, _, body = get(f"{local_api}/api/admin/users/export", local_token())
+    status, content_type, csv_bytes = get(
+        f"{local_api}/api/admin/users/export?role=customer&format=csv",
+        local_token(),
+        **{"Content-Type": "application/json"},
+    )
+
+    assert (status, content_type) == (200, "text/csv; charset=utf-8")
+    rows = list(csv.reader(io.StringIO(csv_bytes.decode("utf-8-sig"), newline="")))
+    assert [row[:2] for row in rows] == [["Name", "Email"], ["Sam Patel", "sam@example.com"]]
+
+
+def test_a_scripts_export_link_downloads_from_the_local_s3(local_api, db):
+    with db.begin() as connection:
+        add_user(connection, "sam@example.com", name="Sam Patel")
+
+    status, _, body = get(
+        f"{local_api}/api/admin/users/export", local_token(), Accept="application/json"
+    )
     exported = json.loads(body)
     link_status, content_type, csv_bytes = get(exported["downloadUrl"])
 
     assert status == 200, body
     assert exported["rows"] == 1
     assert (link_status, content_type) == (200, "text/csv; charset=utf-8")
-    rows = list(csv.reader(io.StringIO(csv_bytes.decode("utf-8-sig"), newline="")))
-    assert [row[:2] for row in rows] == [["Name", "Email"], ["Sam Patel", "sam@example.com"]]
+    assert csv_bytes.decode("utf-8-sig").splitlines()[1].startswith("Sam Patel,")
 
 
 def test_the_user_route_still_serves_ids(local_api, db):
@@ -99,7 +117,7 @@ def test_the_user_route_still_serves_ids(local_api, db):
     not_an_id = get(f"{local_api}/api/admin/users/exports", local_token())
 
     assert found[0] == 200
-    assert json.loads(found[2])["profile"]["id"] == user_id
+    assert json.loads(found[2])["id"] == user_id
     assert not_an_id[0] == 422
 
 

@@ -1,4 +1,8 @@
-"""GET /api/admin/users/{id} and /bookings: profile, statistics, upcoming, history."""
+"""GET /api/admin/users/{id} and /bookings: one flat snake_case object, and the history.
+
+The field names and types the dashboard's user page reads are pinned in
+``test_admin_dashboard_contract``; here, what the values mean.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,14 @@ from tests.admin_helpers import add_user, call
 from tests.factories import add_session, legacy_insert_booking
 
 pytestmark = pytest.mark.usefixtures("admin_secret")
+
+STATISTICS = (
+    "total_bookings",
+    "total_spent",
+    "first_booking_date",
+    "last_booking_date",
+    "upcoming_sessions_total",
+)
 
 
 @pytest.fixture
@@ -70,67 +82,76 @@ def test_the_detail_has_the_profile_without_credentials(admin_users_function, cu
     status, detail, _ = call(admin_users_function, "GET", f"/api/admin/users/{customer['id']}")
 
     assert status == 200
-    profile = detail["profile"]
-    assert profile["id"] == customer["id"]
-    assert (profile["name"], profile["email"], profile["phone"]) == (
+    assert detail["id"] == customer["id"]
+    assert (detail["name"], detail["email"], detail["phone"]) == (
         "Sam Patel",
         "sam@example.com",
         "07700 900123",
     )
-    assert (profile["addressLine1"], profile["marketingConsent"], profile["notes"]) == (
+    assert (detail["address_line1"], detail["marketing_consent"], detail["notes"]) == (
         "1 High Street",
         True,
         "prefers mornings",
     )
+    assert (detail["is_active"], detail["last_login"]) == (True, None)
     assert "never-shown" not in str(detail)
-    assert not {key for key in profile if "password" in key.lower() or "token" in key.lower()}
+    assert not {key for key in detail if "password" in key.lower() or "token" in key.lower()}
 
 
 def test_the_statistics_count_what_the_database_counts(admin_users_function, customer):
     _, detail, _ = call(admin_users_function, "GET", f"/api/admin/users/{customer['id']}")
 
-    assert detail["statistics"] == {
-        "totalBookings": 24,  # the cancelled booking does not count
-        "totalSpent": "445.00",  # paid only: 75 + 120 + 50 + 20 x 10
-        "firstBookingDate": "2025-01-01T10:00:00Z",
-        "lastBookingDate": "2025-03-01T10:00:00Z",
-        "upcomingSessions": 2,  # confirmed and pending; not cancelled, not a cancelled session
+    assert {key: detail[key] for key in STATISTICS} == {
+        "total_bookings": 24,  # the cancelled booking does not count
+        "total_spent": "445.00",  # paid only: 75 + 120 + 50 + 20 x 10
+        "first_booking_date": "2025-01-01T10:00:00Z",
+        "last_booking_date": "2025-03-01T10:00:00Z",
+        "upcoming_sessions_total": 2,  # confirmed and pending; not cancelled sessions
     }
-    assert [booking["bookingId"] for booking in detail["upcomingSessions"]] == customer[
-        "booking_ids"
-    ][1:3]
-    assert detail["upcomingSessions"][0]["courseName"] == "Paediatric First Aid"
+    assert [booking["id"] for booking in detail["upcoming_sessions"]] == customer["booking_ids"][
+        1:3
+    ]
+    assert detail["upcoming_sessions"][0]["course_name"] == "Paediatric First Aid"
 
 
 def test_the_detail_has_the_first_page_of_the_history_newest_first(admin_users_function, customer):
     _, detail, _ = call(admin_users_function, "GET", f"/api/admin/users/{customer['id']}")
 
-    history = detail["bookings"]
-    assert history["total"] == 25
-    assert [booking["bookingId"] for booking in history["items"]] == sorted(
+    assert detail["bookings_total"] == 25
+    assert [booking["id"] for booking in detail["bookings"]] == sorted(
         customer["booking_ids"][5:], reverse=True
     )
-    first = history["items"][0]
-    assert set(first) == {
-        "bookingId",
-        "bookingReference",
-        "courseName",
-        "sessionStart",
-        "sessionEnd",
-        "venue",
-        "status",
-        "paymentStatus",
-        "amount",
-        "attendees",
-        "bookedAt",
-    }
-    assert (first["courseName"], first["venue"], first["amount"], first["attendees"]) == (
-        "Emergency First Aid at Work",
-        "Sheffield",
-        "10.00",
-        1,
+    first = detail["bookings"][0]
+    assert (
+        first["course_name"],
+        first["venue_name"],
+        first["payment_amount"],
+        first["number_of_attendees"],
+        first["payment_status"],
+        first["status"],
+        first["created_at"],
+    ) == ("Emergency First Aid at Work", "Sheffield", "10.00", 1, "paid", "completed",
+          "2025-03-01T10:00:00Z")  # fmt: skip
+    assert detail["bookings_next_cursor"] is not None
+
+
+def test_the_detail_cursor_continues_at_the_bookings_route(admin_users_function, customer):
+    _, detail, _ = call(admin_users_function, "GET", f"/api/admin/users/{customer['id']}")
+
+    status, page, _ = call(
+        admin_users_function,
+        "GET",
+        f"/api/admin/users/{customer['id']}/bookings",
+        query={"cursor": detail["bookings_next_cursor"]},
     )
-    assert history["nextCursor"] is not None
+
+    assert status == 200
+    newest_first = sorted(customer["booking_ids"][5:], reverse=True)
+    assert [booking["id"] for booking in detail["bookings"] + page["data"]] == [
+        *newest_first,
+        *[5, 4, 3, 2, 1],
+    ]
+    assert page["next_cursor"] is None
 
 
 def test_the_bookings_route_pages_through_the_whole_history_once(admin_users_function, customer):
@@ -145,8 +166,8 @@ def test_the_bookings_route_pages_through_the_whole_history_once(admin_users_fun
             query=query,
         )
         assert (status, page["total"]) == (200, 25)
-        seen += [booking["bookingId"] for booking in page["items"]]
-        cursor = page["nextCursor"]
+        seen += [booking["id"] for booking in page["data"]]
+        cursor = page["next_cursor"]
         if cursor is None:
             break
 
@@ -172,7 +193,7 @@ def test_a_history_cursor_is_only_good_for_its_user(admin_users_function, custom
         admin_users_function,
         "GET",
         f"/api/admin/users/{other}/bookings",
-        query={"cursor": page["nextCursor"]},
+        query={"cursor": page["next_cursor"]},
     )
 
     assert status == 422
@@ -202,12 +223,16 @@ def test_a_user_without_bookings_has_empty_statistics(admin_users_function, db):
     status, detail, _ = call(admin_users_function, "GET", f"/api/admin/users/{user_id}")
 
     assert status == 200
-    assert detail["statistics"] == {
-        "totalBookings": 0,
-        "totalSpent": "0.00",
-        "firstBookingDate": None,
-        "lastBookingDate": None,
-        "upcomingSessions": 0,
+    assert {key: detail[key] for key in STATISTICS} == {
+        "total_bookings": 0,
+        "total_spent": "0.00",
+        "first_booking_date": None,
+        "last_booking_date": None,
+        "upcoming_sessions_total": 0,
     }
-    assert detail["upcomingSessions"] == []
-    assert detail["bookings"] == {"items": [], "total": 0, "nextCursor": None}
+    assert detail["upcoming_sessions"] == []
+    assert (detail["bookings"], detail["bookings_total"], detail["bookings_next_cursor"]) == (
+        [],
+        0,
+        None,
+    )

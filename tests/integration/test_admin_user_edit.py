@@ -1,5 +1,7 @@
 """PATCH /api/admin/users/{id}: validated edits, unique emails, and an audit row for each.
 
+The body and the answer use the detail's snake_case names.
+
 Concurrency is tested at the domain level with real parallel connections (handlers
 of one process must not run concurrently: Powertools keeps the event on the class).
 """
@@ -15,10 +17,15 @@ import pytest
 from sqlalchemy import text
 
 from rft_common.admin.profiles import UserUpdate, update_user
+from rft_common.auth import Staff
 from rft_common.errors import Conflict
-from tests.admin_helpers import ADMIN_SUBJECT, add_user, call, token_for
+from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, add_user, call, token_for
 
 pytestmark = pytest.mark.usefixtures("admin_secret")
+
+
+def admin(number: int) -> Staff:
+    return Staff(id=number, email=f"admin{number}@reactfasttraining.co.uk", role="admin")
 
 
 @pytest.fixture
@@ -38,6 +45,10 @@ def patch(function, user_id: int, body, token: str | None = None):
     return call(function, "PATCH", f"/api/admin/users/{user_id}", body=body, token=token)
 
 
+def detail_of(function, user_id: int) -> dict:
+    return call(function, "GET", f"/api/admin/users/{user_id}")[1]
+
+
 def stored(db, user_id: int):
     with db.connect() as connection:
         return connection.execute(text("SELECT * FROM users WHERE id = :id"), {"id": user_id}).one()
@@ -48,25 +59,26 @@ def audit_rows(db) -> list:
         return connection.execute(text("SELECT * FROM user_audit_log ORDER BY id")).all()
 
 
-def test_an_edit_changes_only_the_fields_sent_and_returns_the_profile(
+def test_an_edit_changes_only_the_fields_sent_and_returns_the_detail(
     admin_users_function, db, user_id
 ):
     status, profile, _ = patch(
         admin_users_function,
         user_id,
-        {"name": "  Samira Patel ", "postcode": "s1 2he", "newsletterSubscribed": True},
+        {"name": "  Samira Patel ", "postcode": "s1 2he", "newsletter_subscribed": True},
     )
 
     assert status == 200
     row = stored(db, user_id)
     assert (row.name, row.postcode, row.newsletter_subscribed) == ("Samira Patel", "S1 2HE", True)
     assert (row.phone, row.city, row.email) == ("07700 900123", "Sheffield", "sam@example.com")
-    assert (profile["name"], profile["postcode"], profile["newsletterSubscribed"]) == (
+    assert (profile["name"], profile["postcode"], profile["newsletter_subscribed"]) == (
         "Samira Patel",
         "S1 2HE",
         True,
     )
-    assert profile["updatedAt"] > profile["customerSince"]
+    assert profile["updated_at"] > profile["created_at"]
+    assert set(profile) == set(detail_of(admin_users_function, user_id))
 
 
 def test_every_change_is_audited_with_who_and_the_old_and_new_values(
@@ -75,7 +87,7 @@ def test_every_change_is_audited_with_who_and_the_old_and_new_values(
     patch(admin_users_function, user_id, {"city": "Leeds", "phone": None, "name": "Sam Patel"})
 
     [audit] = audit_rows(db)
-    assert (audit.user_id, audit.actor) == (user_id, ADMIN_SUBJECT)
+    assert (audit.user_id, audit.actor_id, audit.actor) == (user_id, ADMIN_ID, ADMIN_EMAIL)
     assert audit.changes == {  # the unchanged name is not recorded
         "city": {"old": "Sheffield", "new": "Leeds"},
         "phone": {"old": "07700 900123", "new": None},
@@ -119,7 +131,9 @@ def test_an_email_of_another_user_is_409_naming_them_and_nothing_changes(
 
 
 def test_null_clears_an_optional_field(admin_users_function, db, user_id):
-    status, _, _ = patch(admin_users_function, user_id, {"customerType": None, "city": None})
+    status, _, _ = patch(
+        admin_users_function, user_id, {"customer_type": None, "city": None, "county": None}
+    )
 
     assert status == 200
     assert (stored(db, user_id).customer_type, stored(db, user_id).city) == (None, None)
@@ -129,17 +143,23 @@ def test_null_clears_an_optional_field(admin_users_function, db, user_id):
     ("body", "field"),
     [
         ({"role": "admin"}, "role"),
-        ({"totalSpent": "0.00"}, "totalSpent"),
-        ({"totalBookings": 0}, "totalBookings"),
-        ({"lastBookingDate": None}, "lastBookingDate"),
+        ({"total_spent": "0.00"}, "total_spent"),
+        ({"total_bookings": 0}, "total_bookings"),
+        ({"last_booking_date": None}, "last_booking_date"),
         ({"id": 1}, "id"),
-        ({"customerSince": "2020-01-01T00:00:00Z"}, "customerSince"),
-        ({"passwordHash": "x"}, "passwordHash"),
+        ({"created_at": "2020-01-01T00:00:00Z"}, "created_at"),
+        ({"password_hash": "x"}, "password_hash"),
         ({"favouriteColour": "blue"}, "favouriteColour"),
+        ({"companyName": "Acme"}, "companyName"),
+        ({"token_version": 0}, "token_version"),
+        ({"last_login": None}, "last_login"),
+        ({"is_active": None}, "is_active"),
+        ({"is_active": False}, "is_active"),
+        ({"county": "x" * 101}, "county"),
         ({"name": None}, "name"),
         ({"email": None}, "email"),
-        ({"newsletterSubscribed": None}, "newsletterSubscribed"),
-        ({"marketingConsent": None}, "marketingConsent"),
+        ({"newsletter_subscribed": None}, "newsletter_subscribed"),
+        ({"marketing_consent": None}, "marketing_consent"),
         ({"name": "   "}, "name"),
         ({"name": "x" * 256}, "name"),
         ({"name": "Sam\nPatel"}, "name"),
@@ -148,8 +168,8 @@ def test_null_clears_an_optional_field(admin_users_function, db, user_id):
         ({"phone": "call me"}, "phone"),
         ({"phone": "123"}, "phone"),
         ({"postcode": "90210"}, "postcode"),
-        ({"customerType": "charity"}, "customerType"),
-        ({"newsletterSubscribed": [True]}, "newsletterSubscribed"),
+        ({"customer_type": "charity"}, "customer_type"),
+        ({"newsletter_subscribed": [True]}, "newsletter_subscribed"),
         ({}, "body"),
         ([], "body"),
     ],
@@ -180,12 +200,14 @@ def test_an_unknown_user_is_404(admin_users_function, db):
 
 
 def test_the_audit_names_the_admin_whose_token_made_the_edit(admin_users_function, db, user_id):
-    patch(admin_users_function, user_id, {"city": "York"}, token=token_for(subject="admin-7"))
-    patch(admin_users_function, user_id, {"city": "Hull"}, token=token_for(subject="admin-8"))
+    york = token_for(user_id=7, email="ash@reactfasttraining.co.uk")
+    hull = token_for(user_id=8, email="bo@reactfasttraining.co.uk")
+    patch(admin_users_function, user_id, {"city": "York"}, token=york)
+    patch(admin_users_function, user_id, {"city": "Hull"}, token=hull)
 
-    assert [(row.actor, row.changes["city"]) for row in audit_rows(db)] == [
-        ("admin-7", {"old": "Sheffield", "new": "York"}),
-        ("admin-8", {"old": "York", "new": "Hull"}),
+    assert [(row.actor_id, row.actor, row.changes["city"]) for row in audit_rows(db)] == [
+        (7, "ash@reactfasttraining.co.uk", {"old": "Sheffield", "new": "York"}),
+        (8, "bo@reactfasttraining.co.uk", {"old": "York", "new": "Hull"}),
     ]
 
 
@@ -195,7 +217,7 @@ def test_concurrent_edits_of_one_user_are_each_audited_against_what_they_replace
 
     def edit(city: str) -> None:
         start.wait()
-        update_user(user_id, UserUpdate(city=city), actor=f"admin-{city}")
+        update_user(user_id, UserUpdate(city=city), actor=admin(cities.index(city) + 1))
 
     with ThreadPoolExecutor(len(cities)) as pool:
         list(pool.map(edit, cities))
@@ -216,7 +238,7 @@ def test_two_users_taking_one_email_at_once_one_wins_one_gets_409(db):
     def take(user: int) -> str:
         start.wait()
         try:
-            update_user(user, UserUpdate(email="wanted@example.com"), actor="admin-1")
+            update_user(user, UserUpdate(email="wanted@example.com"), actor=admin(1))
         except Conflict as conflict:
             return conflict.message
         return "ok"
@@ -235,11 +257,57 @@ def test_two_users_taking_one_email_at_once_one_wins_one_gets_409(db):
     assert len(audit_rows(db)) == 1
 
 
-def test_the_audit_row_is_valid_json_of_camel_case_fields(admin_users_function, db, user_id):
-    patch(admin_users_function, user_id, {"addressLine1": "2 Low Road", "marketingConsent": True})
+def test_the_audit_row_is_valid_json_of_the_details_field_names(admin_users_function, db, user_id):
+    patch(admin_users_function, user_id, {"address_line1": "2 Low Road", "marketing_consent": True})
 
     [audit] = audit_rows(db)
     assert json.loads(json.dumps(audit.changes)) == {
-        "addressLine1": {"old": None, "new": "2 Low Road"},
-        "marketingConsent": {"old": False, "new": True},
+        "address_line1": {"old": None, "new": "2 Low Road"},
+        "marketing_consent": {"old": False, "new": True},
     }
+
+
+# --- deactivating staff ------------------------------------------------------------------
+
+
+@pytest.fixture
+def instructor_id(db) -> int:
+    with db.begin() as connection:
+        return add_user(connection, "ivy@reactfasttraining.co.uk", name="Ivy", role="instructor")
+
+
+def test_a_staff_account_is_deactivated_audited_and_its_tokens_revoked(
+    admin_users_function, db, instructor_id
+):
+    version_before = stored(db, instructor_id).token_version
+
+    status, detail, _ = patch(admin_users_function, instructor_id, {"is_active": False})
+
+    assert (status, detail["is_active"]) == (200, False)
+    row = stored(db, instructor_id)
+    assert (row.is_active, row.token_version) == (False, version_before + 1)
+    [audit] = audit_rows(db)
+    assert audit.changes == {"is_active": {"old": True, "new": False}}
+
+
+def test_a_customer_cannot_be_deactivated(admin_users_function, db, user_id):
+    status, body, _ = patch(admin_users_function, user_id, {"is_active": False})
+
+    assert status == 422
+    assert body["errors"][0]["field"] == "is_active"
+    assert stored(db, user_id).is_active is True
+
+
+def test_an_admin_cannot_deactivate_themselves(admin_users_function, db):
+    with db.begin() as connection:
+        own_id = add_user(connection, "me@reactfasttraining.co.uk", name="Me", role="admin")
+
+    status, body, _ = patch(
+        admin_users_function,
+        own_id,
+        {"is_active": False},
+        token=token_for(user_id=own_id, email="me@reactfasttraining.co.uk"),
+    )
+
+    assert (status, body["errors"][0]["field"]) == (422, "is_active")
+    assert stored(db, own_id).is_active is True

@@ -1,4 +1,8 @@
-"""GET /api/admin/users/export: a CSV in S3 (moto), handed out as a presigned link."""
+"""GET /api/admin/users/export: the CSV itself, or via S3 (moto) when it is too big.
+
+Requests are sent as the dashboard sends them (``Content-Type: application/json`` on
+a GET, the default ``Accept``), unless a test says otherwise.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -15,9 +21,10 @@ from sqlalchemy import create_engine, text
 
 from rft_common import db as app_db
 from rft_common import settings
+from rft_common.admin import export as export_module
 from rft_common.admin.export import CSV_HEADER, PART_BYTES
 from rft_tools import migrations
-from tests.admin_helpers import add_user, call
+from tests.admin_helpers import add_user, call, token_for
 from tests.conftest import scratch_database
 from tests.factories import add_session, generate_customers, legacy_insert_booking
 
@@ -26,17 +33,35 @@ pytestmark = pytest.mark.usefixtures("admin_secret", "export_bucket")
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 
 
-def export(function, query: dict[str, str] | None = None) -> tuple[dict, str, str]:
-    """The response body, the CSV text and the object's ETag."""
-    status, body, raw = call(function, "GET", "/api/admin/users/export", query=query)
+def dashboard_headers(**extra: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token_for()}",
+        "Content-Type": "application/json",
+        "Accept": "*/*",
+        **extra,
+    }
+
+
+def headers_of(raw: dict) -> dict[str, str]:
+    return {name.lower(): values[0] for name, values in raw["multiValueHeaders"].items()}
+
+
+def export(function, query: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
+    """The response headers and the CSV text of an export answered in the response."""
+    status, body, raw = call(
+        function, "GET", "/api/admin/users/export", query=query, headers=dashboard_headers()
+    )
     assert status == 200, body
-    url = urlparse(body["downloadUrl"])
+    return headers_of(raw), body
+
+
+def stored_object(url: str) -> tuple[str, str]:
+    """The text and ETag of the export object a presigned URL points at."""
+    parsed = urlparse(url)
     bucket = settings.get_settings().admin_export_bucket
-    key = url.path.removeprefix(f"/{bucket}").lstrip("/")  # path or virtual-host style
+    key = parsed.path.removeprefix(f"/{bucket}").lstrip("/")  # path or virtual-host style
     stored = boto3.client("s3").get_object(Bucket=bucket, Key=key)
-    content = stored["Body"].read().decode("utf-8")
-    assert len(raw["body"]) < 2_000
-    return body, content, stored["ETag"]
+    return stored["Body"].read().decode("utf-8"), stored["ETag"]
 
 
 def records(content: str) -> list[list[str]]:
@@ -69,7 +94,7 @@ def test_the_csv_has_the_dashboards_columns_in_the_lists_order(admin_users_funct
         )
         add_user(connection, "zoe@example.com", name="Zoë Ångström", created_at="2025-01-01")
 
-    body, content, _ = export(admin_users_function)
+    headers, content = export(admin_users_function)
 
     assert records(content) == [
         list(CSV_HEADER),
@@ -82,9 +107,71 @@ def test_the_csv_has_the_dashboards_columns_in_the_lists_order(admin_users_funct
             "2025-01-01", "",
         ],
     ]  # fmt: skip
-    assert body["rows"] == 2
-    assert body["fileName"].startswith("users-") and body["fileName"].endswith(".csv")
+    today = datetime.now(ZoneInfo("Europe/London")).date().isoformat()
+    assert headers["content-type"] == "text/csv; charset=utf-8"
+    assert headers["content-disposition"] == f"attachment; filename=users-{today}.csv"
+
+
+def test_a_small_export_is_answered_inline_and_writes_nothing_to_s3(
+    admin_users_function, db, export_bucket
+):
+    with db.begin() as connection:
+        add_user(connection, "sam@example.com", name="Sam")
+
+    export(admin_users_function, {"role": "customer", "format": "csv"})
+
+    assert boto3.client("s3").list_objects_v2(Bucket=export_bucket)["KeyCount"] == 0
+
+
+def test_scripts_asking_for_json_still_get_a_download_link(admin_users_function, db):
+    with db.begin() as connection:
+        add_user(connection, "sam@example.com", name="Sam Patel")
+
+    status, body, _ = call(
+        admin_users_function,
+        "GET",
+        "/api/admin/users/export",
+        headers=dashboard_headers(Accept="application/json"),
+    )
+
+    assert status == 200
+    assert set(body) == {"downloadUrl", "expiresAt", "fileName", "rows"}
+    assert body["rows"] == 1
     assert "X-Amz-Signature=" in body["downloadUrl"]
+    content, _ = stored_object(body["downloadUrl"])
+    assert records(content)[1][:2] == ["Sam Patel", "sam@example.com"]
+    assert body["fileName"].startswith("users-") and body["fileName"].endswith(".csv")
+
+
+def test_a_file_too_big_for_a_response_is_a_303_to_its_s3_copy(
+    admin_users_function, db, monkeypatch
+):
+    with db.begin() as connection:
+        for number in range(30):
+            add_user(connection, f"user{number}@example.com", name=f"User {number}")
+    monkeypatch.setattr(export_module, "INLINE_LIMIT_BYTES", 1_000)
+
+    status, _, raw = call(
+        admin_users_function, "GET", "/api/admin/users/export", headers=dashboard_headers()
+    )
+
+    assert status == 303
+    content, _ = stored_object(headers_of(raw)["location"])
+    assert len(records(content)) == 31
+    assert len(raw["body"]) < 2_000
+
+
+@pytest.mark.parametrize("file_format", ["json", "xlsx", ""])
+def test_a_format_other_than_csv_is_422(admin_users_function, db, file_format):
+    status, body, _ = call(
+        admin_users_function,
+        "GET",
+        "/api/admin/users/export",
+        query={"format": file_format},
+        headers=dashboard_headers(),
+    )
+
+    assert (status, body["errors"][0]["field"]) == (422, "format")
 
 
 def test_quoting_follows_rfc_4180(admin_users_function, db):
@@ -92,7 +179,7 @@ def test_quoting_follows_rfc_4180(admin_users_function, db):
     with db.begin() as connection:
         add_user(connection, "ob@example.com", name="Seán O'Brien", company_name=awkward)
 
-    _, content, _ = export(admin_users_function)
+    _, content = export(admin_users_function)
 
     assert '"O""Brien, Ltd\r\nsecond line"' in content
     assert content.endswith("\r\n")
@@ -120,7 +207,7 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(admin_users_f
             postcode=formula,
         )
 
-    _, content, _ = export(admin_users_function)
+    _, content = export(admin_users_function)
 
     row = records(content)[1]
     assert [row[0], row[2], row[5], row[6], row[7]] == [f"'{formula}"] * 5
@@ -130,7 +217,7 @@ def test_a_phone_number_starting_with_plus_is_kept_as_text(admin_users_function,
     with db.begin() as connection:
         add_user(connection, "intl@example.com", name="Intl", phone="+44 7700 900123")
 
-    _, content, _ = export(admin_users_function)
+    _, content = export(admin_users_function)
 
     assert records(content)[1][2] == "'+44 7700 900123"
 
@@ -141,13 +228,12 @@ def test_the_export_takes_the_lists_filters_and_sort(admin_users_function, db):
             add_user(connection, f"{name.split()[0].lower()}@example.com", name=name)
         add_user(connection, "staff@example.com", name="Di Smith", role="admin")
 
-    body, content, _ = export(
+    _, content = export(
         admin_users_function,
-        {"search": "smith", "role": "customer", "sort": "name", "order": "asc"},
+        {"search": "smith", "role": "customer", "sort": "name", "order": "asc", "format": "csv"},
     )
 
     assert [row[0] for row in records(content)[1:]] == ["Al Smith", "Bea Smith"]
-    assert body["rows"] == 2
 
 
 def test_invalid_filters_are_422_and_write_nothing(admin_users_function, db, export_bucket):
@@ -192,13 +278,18 @@ def app_on_scale_database(scale_database, monkeypatch) -> Iterator[str]:
     app_db.reset_engine()
 
 
-def test_a_large_export_streams_to_s3_in_parts_and_the_response_stays_small(
+def test_a_large_export_streams_to_s3_in_parts_and_the_response_is_a_redirect(
     admin_users_function, app_on_scale_database
 ):
-    body, content, etag = export(admin_users_function)
+    status, _, raw = call(
+        admin_users_function, "GET", "/api/admin/users/export", headers=dashboard_headers()
+    )
 
+    assert status == 303
+    assert len(raw["body"]) < 2_000
+    content, etag = stored_object(headers_of(raw)["location"])
     rows = records(content)
-    assert body["rows"] == SCALE_CUSTOMERS == len(rows) - 1
+    assert len(rows) - 1 == SCALE_CUSTOMERS
     assert len(content.encode()) > LAMBDA_RESPONSE_LIMIT
     parts = int(json.loads(etag).rpartition("-")[2])  # a multipart ETag ends in -<parts>
     assert parts >= 2

@@ -150,7 +150,7 @@ def test_offset_pages_are_the_same_pages(admin_users_function, population, sort)
             query={"sort": sort, "limit": "25", "offset": str(offset)},
         )
         assert (status, page["offset"]) == (200, offset)
-        by_offset += [item["id"] for item in page["items"]]
+        by_offset += [item["id"] for item in page["data"]]
 
     assert by_offset == by_cursor
 
@@ -167,11 +167,11 @@ def test_users_added_while_paging_do_not_shift_the_pages(admin_users_function, p
         _, page, _ = call(
             admin_users_function, "GET", "/api/admin/users", query={"limit": "10", "cursor": cursor}
         )
-        rest += [item["id"] for item in page["items"]]
+        rest += [item["id"] for item in page["data"]]
         cursor = page["nextCursor"]
 
     assert status == 200
-    assert [item["id"] for item in first["items"]] + rest == reference_order(
+    assert [item["id"] for item in first["data"]] + rest == reference_order(
         population, "createdAt", "desc"
     )
 
@@ -182,7 +182,7 @@ def test_the_last_page_has_no_next_cursor(admin_users_function, population):
     )
 
     assert status == 200
-    assert len(page["items"]) == len(population) - 100
+    assert len(page["data"]) == len(population) - 100
     assert page["nextCursor"] is None
 
 
@@ -343,7 +343,7 @@ def test_items_carry_the_dashboard_fields_and_money_as_a_string(admin_users_func
     status, page, _ = call(admin_users_function, "GET", "/api/admin/users")
 
     assert status == 200
-    assert page["items"] == [
+    assert page["data"] == [
         {
             "id": user_id,
             "email": "sam@example.com",

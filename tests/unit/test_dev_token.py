@@ -17,14 +17,31 @@ def no_configured_secret(monkeypatch):
     monkeypatch.delenv("ADMIN_JWT_SECRET_ARN", raising=False)
 
 
-def test_it_prints_a_token_signed_with_the_local_secret(capsys):
-    exit_code = main(["dev", "token", "--role", "instructor", "--sub", "ivy", "--ttl", "120"])
+def test_it_prints_a_token_in_the_login_format_signed_with_the_local_secret(capsys):
+    exit_code = main(
+        ["dev", "token", "--role", "instructor", "--id", "7", "--email", "ivy@example.com",
+         "--ttl", "120"]
+    )  # fmt: skip
 
     token = capsys.readouterr().out.strip()
-    claims = jwt.decode(token, LOCAL_ADMIN_JWT_SECRET, algorithms=["HS256"])
+    claims = jwt.decode(
+        token,
+        LOCAL_ADMIN_JWT_SECRET,
+        algorithms=["HS256"],
+        audience="admin",
+        issuer="reactfasttraining.co.uk",
+    )
     assert exit_code == 0
-    assert (claims["role"], claims["sub"]) == ("instructor", "ivy")
+    assert (claims["id"], claims["email"], claims["role"]) == (7, "ivy@example.com", "instructor")
+    assert "sub" not in claims
     assert 115 <= claims["exp"] - time.time() <= 120
+
+
+def test_a_sub_is_added_only_when_asked_for(capsys):
+    main(["dev", "token", "--role", "admin", "--sub", "alex"])
+
+    token = capsys.readouterr().out.strip()
+    assert jwt.decode(token, options={"verify_signature": False})["sub"] == "alex"
 
 
 def test_the_stack_accepts_its_admin_token(capsys, monkeypatch):
@@ -39,7 +56,7 @@ def test_the_stack_accepts_its_admin_token(capsys, monkeypatch):
     finally:
         settings.get_settings.cache_clear()
 
-    assert admin.subject == "local-admin"
+    assert (admin.id, admin.role) == (1, "admin")
 
 
 @pytest.mark.parametrize(

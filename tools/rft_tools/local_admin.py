@@ -1,11 +1,12 @@
-"""The admin users API on the local stack: its export bucket and a dev-only signing secret.
+"""The admin API on the local stack: its export bucket and dev-only signing secrets.
 
 ``local_admin_environment`` is a ``LocalResource`` (``rft_tools.local_aws``): it creates
 the export bucket in the stack's moto server and returns what stands in locally for
-the template's ``AdminExportBucket`` and ``AdminJwtSecretArn``. The signing secret is
-fixed and public on purpose: it only ever signs tokens for a stack on this machine
-(``rft dev token``). In AWS the secret comes from Secrets Manager, and the functions
-never read ``ADMIN_JWT_SECRET`` when ``ADMIN_JWT_SECRET_ARN`` is set.
+the template's ``AdminExportBucket``, ``AdminJwtSecretArn`` and
+``AdminRefreshSecretArn``. The signing secrets are fixed and public on purpose: they
+only ever sign tokens for a stack on this machine (``rft dev token``, the local login).
+In AWS the secrets come from Secrets Manager, and the functions never read
+``ADMIN_JWT_SECRET`` / ``ADMIN_REFRESH_SECRET`` when the ``..._ARN`` is set.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 from typing import Any
 
 LOCAL_ADMIN_JWT_SECRET = "rft-local-stack-only-admin-jwt-secret-never-used-in-aws-0123456789"  # noqa: S105
+LOCAL_ADMIN_REFRESH_SECRET = "rft-local-stack-only-admin-refresh-secret-never-used-in-aws-987654"  # noqa: S105
 LOCAL_EXPORT_BUCKET = "rft-admin-exports-local"
 
 
@@ -29,4 +31,8 @@ def local_admin_environment(template: dict[str, Any]) -> dict[str, str]:
             Bucket=LOCAL_EXPORT_BUCKET,
             CreateBucketConfiguration={"LocationConstraint": os.environ["AWS_REGION"]},
         )
-    return {"ADMIN_EXPORT_BUCKET": LOCAL_EXPORT_BUCKET, "ADMIN_JWT_SECRET": LOCAL_ADMIN_JWT_SECRET}
+    return {
+        "ADMIN_EXPORT_BUCKET": LOCAL_EXPORT_BUCKET,
+        "ADMIN_JWT_SECRET": LOCAL_ADMIN_JWT_SECRET,
+        "ADMIN_REFRESH_SECRET": LOCAL_ADMIN_REFRESH_SECRET,
+    }

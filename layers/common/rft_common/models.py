@@ -88,6 +88,7 @@ users = Table(
     Column("address_line2", String(255)),
     Column("city", String(100)),
     Column("postcode", String(20)),
+    Column("county", String(100)),
     Column("marketing_consent", Boolean, nullable=False, server_default=text("false")),
     Column("newsletter_subscribed", Boolean, nullable=False, server_default=text("false")),
     Column("notes", Text),
@@ -95,6 +96,9 @@ users = Table(
     Column("total_spent", Money, nullable=False, server_default=text("0")),
     Column("first_booking_at", Timestamp),
     Column("last_booking_at", Timestamp),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("token_version", Integer, nullable=False, server_default=text("0")),
+    Column("last_login_at", Timestamp),
     _created_at(),
     _updated_at(),
     UniqueConstraint("email", name="users_email_key"),
@@ -200,13 +204,14 @@ user_audit_log = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
     Column("actor", String(255), nullable=False),
+    Column("actor_id", Integer),
     Column("changed_at", Timestamp, nullable=False, server_default=func.now()),
     Column("changes", JSONB, nullable=False),
 )
 """Who changed which profile fields of a user, and from what to what.
 
-``changes`` is ``{field: {"old": ..., "new": ...}}``. Audit rows may hold PII;
-logs never do.
+``changes`` is ``{field: {"old": ..., "new": ...}}``. ``actor`` is the signed-in
+admin's email and ``actor_id`` their user id. Audit rows may hold PII; logs never do.
 """
 
 Index(
@@ -307,3 +312,30 @@ Kept exact by a statement-level trigger on ``users`` (migration 0004), so the
 admin list's total needs no count over the whole table. Shards keep concurrent
 writers from queueing on one counter row.
 """
+
+
+# --- staff sign-in (migration 0006) ----------------------------------------------------
+
+admin_login_failures = Table(
+    "admin_login_failures",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("email_normalized", Text, nullable=False),
+    Column("attempted_at", Timestamp, nullable=False, server_default=func.now(), index=True),
+)
+"""A failed, or still running, staff sign-in attempt for a normalised email."""
+
+Index(
+    "ix_admin_login_failures_email_normalized_attempted_at",
+    admin_login_failures.c.email_normalized,
+    admin_login_failures.c.attempted_at,
+)
+
+admin_revoked_refresh_tokens = Table(
+    "admin_revoked_refresh_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("expires_at", Timestamp, nullable=False, index=True),
+)
+"""Refresh tokens signed out before their expiry (kept until then)."""

@@ -28,6 +28,12 @@ class Settings:
     """The admin login's HS256 secret itself; only the local stack and tests set it."""
     admin_jwt_secret_arn: str | None
     """Secrets Manager secret holding the admin login's HS256 secret (AWS)."""
+    admin_refresh_secret: str | None
+    """The admin refresh tokens' own HS256 secret; only the local stack and tests set it."""
+    admin_refresh_secret_arn: str | None
+    """Secrets Manager secret holding the refresh tokens' HS256 secret (AWS)."""
+    admin_jwt_issuer: str
+    admin_jwt_audience: str
     admin_export_bucket: str | None
     """S3 bucket the users CSV export is written to."""
 
@@ -49,5 +55,9 @@ def get_settings() -> Settings:
         flags_max_age_seconds=int(env.get("FLAGS_MAX_AGE_SECONDS", "5")),
         admin_jwt_secret=env.get("ADMIN_JWT_SECRET") or None,
         admin_jwt_secret_arn=env.get("ADMIN_JWT_SECRET_ARN") or None,
+        admin_refresh_secret=env.get("ADMIN_REFRESH_SECRET") or None,
+        admin_refresh_secret_arn=env.get("ADMIN_REFRESH_SECRET_ARN") or None,
+        admin_jwt_issuer=env.get("ADMIN_JWT_ISSUER") or "reactfasttraining.co.uk",
+        admin_jwt_audience=env.get("ADMIN_JWT_AUDIENCE") or "admin",
         admin_export_bucket=env.get("ADMIN_EXPORT_BUCKET") or None,
     )

@@ -1,6 +1,8 @@
-"""``rft dev token --role ROLE [--sub ID] [--ttl SECONDS]``: a token for the local stack.
+"""``rft dev token --role ROLE [--id N] [--email E] [--sub S] [--ttl SECONDS]``: a token
+for the local stack.
 
-It is signed with the local stack's fixed admin secret, in the admin login's format,
+It is signed with the local stack's fixed admin secret, in the admin login's format
+(``id``, ``email``, ``role``, issuer and audience; ``sub`` only when asked for),
 and printed on its own line (``TOKEN=$(rft dev token --role admin)``). It refuses, with
 exit status 2, when this shell is configured for another secret: a token from here
 must never work anywhere but on this machine.
@@ -12,7 +14,7 @@ import argparse
 import os
 import sys
 
-from rft_common.auth import issue_token
+from rft_common.auth import issue_access_token
 from rft_common.models import USER_ROLES
 from rft_tools.local_admin import LOCAL_ADMIN_JWT_SECRET
 
@@ -26,7 +28,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "token", help="print a token signed with the local stack's admin secret"
     )
     token.add_argument("--role", required=True, choices=USER_ROLES)
-    token.add_argument("--sub", default="local-admin", help="who the token is for (audit)")
+    token.add_argument("--id", type=int, default=1, help="the staff member's user id (audit)")
+    token.add_argument(
+        "--email", default="local-admin@example.com", help="the staff member's email (audit)"
+    )
+    token.add_argument("--sub", help="an optional sub claim (the admin API does not need one)")
     token.add_argument("--ttl", type=_seconds, default=3600, help="lifetime in seconds")
     token.set_defaults(handler=_token)
 
@@ -44,11 +50,13 @@ def _token(arguments: argparse.Namespace) -> int:
     if os.environ.get("ADMIN_JWT_SECRET", LOCAL_ADMIN_JWT_SECRET) != LOCAL_ADMIN_JWT_SECRET:
         return _refuse("ADMIN_JWT_SECRET is set to a secret that is not the local stack's")
     print(
-        issue_token(
+        issue_access_token(
             LOCAL_ADMIN_JWT_SECRET,
+            user_id=arguments.id,
+            email=arguments.email,
             role=arguments.role,
-            subject=arguments.sub,
             ttl_seconds=arguments.ttl,
+            **({"sub": arguments.sub} if arguments.sub else {}),
         )
     )
     return 0

@@ -1,11 +1,15 @@
-"""CSV export of the filtered users list: streamed into S3, handed out as a short-lived link.
+"""CSV export of the filtered users list: in the response when it fits, else via S3.
 
-A synchronous Lambda response is capped at 6 MB and 300,000 customers make about
-45 MB of CSV, so the export never travels in the response. Rows stream from
-PostgreSQL through a server-side cursor (``EXPORT_BATCH_ROWS`` at a time) into an S3
-multipart upload (``PART_BYTES`` parts), so memory stays flat whatever the size,
-and the response carries a presigned GET URL valid for ``LINK_SECONDS``. The bucket
-deletes exports after a day (template.yaml).
+The admin dashboard saves whatever body the export answers as ``users-YYYY-MM-DD.csv``,
+so the CSV itself is the answer. A synchronous Lambda response is capped at 6 MB
+(of JSON, in which the CSV is one escaped string) and 300,000 customers make about
+45 MB of CSV, so a file whose escaped size passes ``INLINE_LIMIT_BYTES`` goes to S3
+instead and the caller is sent there (303 to a presigned GET URL valid for
+``LINK_SECONDS``). Rows stream from PostgreSQL through a server-side cursor
+(``EXPORT_BATCH_ROWS`` at a time); once a file is known to be too big, what was read
+so far and every further batch go into an S3 multipart upload (``PART_BYTES``
+parts), so memory stays flat whatever the size. Scripts that ask for JSON always get
+the link. The bucket deletes exports after a day (template.yaml).
 
 The file is what the dashboard's export has always had: its columns, UTF-8 (with
 a byte-order mark, so that Excel reads the accents in names), RFC 4180 quoting from
@@ -18,12 +22,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -48,6 +55,9 @@ PART_BYTES = 8 * 1024 * 1024  # S3's minimum part is 5 MiB
 LINK_SECONDS = 15 * 60
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 BYTE_ORDER_MARK = "\ufeff"
+INLINE_LIMIT_BYTES = 5_500_000
+"""Most CSV (JSON-escaped) a response carries: Lambda's 6 MB less room for headers."""
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 
 CSV_HEADER = (
     "Name",
@@ -100,6 +110,15 @@ class UsersExport(BaseModel):
     expires_at: datetime = Field(description="When the download URL stops working")
     file_name: str
     rows: int = Field(description="Users in the file (the header line not counted)")
+
+
+@dataclass(frozen=True)
+class InlineCsv:
+    """An export small enough to be the response itself."""
+
+    text: str
+    file_name: str
+    rows: int
 
 
 def neutralise(cell: str) -> str:
@@ -191,19 +210,28 @@ class MultipartUpload:
         )
 
 
-def export_users(filters: UserFilters, sort: UserSort, order: SortOrder) -> UsersExport:
-    """Write every user matching ``filters``, in the list's order, as CSV to S3."""
-    bucket = get_settings().admin_export_bucket
-    if not bucket:
-        raise FeatureDisabled("the users export has no bucket configured (ADMIN_EXPORT_BUCKET)")
+def export_file_name(now: datetime) -> str:
+    """``users-YYYY-MM-DD.csv`` with the company's date: the name the dashboard saves."""
+    return f"users-{now.astimezone(ZoneInfo(BUSINESS_TIME_ZONE)):%Y-%m-%d}.csv"
+
+
+def _escaped_size(chunk: str) -> int:
+    return len(json.dumps(chunk)) - 2
+
+
+def export_users(
+    filters: UserFilters, sort: UserSort, order: SortOrder, *, inline: bool = True
+) -> InlineCsv | UsersExport:
+    """Every user matching ``filters``, in the list's order, as CSV: the text itself when
+    ``inline`` and it fits in a response, otherwise a file in S3 and a link to it."""
     now = datetime.now(UTC)
-    file_name = f"users-{now:%Y%m%d-%H%M%S}.csv"
+    file_name = export_file_name(now)
     key = f"exports/users/{now:%Y/%m/%d}/{uuid.uuid4().hex}/{file_name}"
     statement = ordered(
         select(*EXPORT_COLUMNS).where(*filter_conditions(filters)), sort, order
     ).execution_options(yield_per=EXPORT_BATCH_ROWS)
 
-    def write(connection: Connection) -> int:
+    def write(connection: Connection) -> tuple[int, str | None]:
         connection.execute(READ_ONLY_SNAPSHOT)
         rows = 0
 
@@ -213,23 +241,47 @@ def export_users(filters: UserFilters, sort: UserSort, order: SortOrder) -> User
                 rows += len(batch)
                 yield batch
 
-        with MultipartUpload(
-            bucket,
-            key,
-            content_type="text/csv; charset=utf-8",
-            content_disposition=f'attachment; filename="{file_name}"',
-        ) as upload:
+        held: list[str] = []
+        held_size = 0
+        upload: MultipartUpload | None = None
+        with ExitStack() as stack:
             for chunk in csv_chunks(batches()):
+                if upload is None and inline:
+                    held.append(chunk)
+                    held_size += _escaped_size(chunk)
+                    if held_size <= INLINE_LIMIT_BYTES:
+                        continue
+                if upload is None:
+                    upload = stack.enter_context(_upload(key, file_name))
+                    chunk, held = "".join(held) if held else chunk, []
                 upload.write(chunk.encode("utf-8"))
-        return rows
+        return rows, None if upload is not None else "".join(held)
 
-    rows = run_transaction(write, attempts=1)
+    rows, text = run_transaction(write, attempts=1)
+    if text is not None:
+        return InlineCsv(text=text, file_name=file_name, rows=rows)
     url = s3_client().generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=LINK_SECONDS
+        "get_object", Params={"Bucket": _bucket(), "Key": key}, ExpiresIn=LINK_SECONDS
     )
     return UsersExport(
         download_url=url,
         expires_at=now + timedelta(seconds=LINK_SECONDS),
         file_name=file_name,
         rows=rows,
+    )
+
+
+def _bucket() -> str:
+    bucket = get_settings().admin_export_bucket
+    if not bucket:
+        raise FeatureDisabled("the users export has no bucket configured (ADMIN_EXPORT_BUCKET)")
+    return bucket
+
+
+def _upload(key: str, file_name: str) -> MultipartUpload:
+    return MultipartUpload(
+        _bucket(),
+        key,
+        content_type=CSV_CONTENT_TYPE,
+        content_disposition=f"attachment; filename={file_name}",
     )

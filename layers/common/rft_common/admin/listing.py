@@ -162,7 +162,7 @@ class UserSummary(BaseModel):
 class UserPage(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
-    items: list[UserSummary]
+    data: list[UserSummary] = Field(description="The page's users (the dashboard reads `data`)")
     total: int = Field(description="Every user matching the filters, not just this page")
     limit: int
     offset: int | None = Field(description="Echoed in offset paging; null with a cursor")
@@ -393,7 +393,7 @@ def read_page(connection: Connection, query: UserListQuery) -> UserPage:
         else None
     )
     return UserPage(
-        items=[summary_from_row(row) for row in page],
+        data=[summary_from_row(row) for row in page],
         total=int(connection.execute(count_statement(query.filters)).scalar_one()),
         limit=query.limit,
         offset=None if query.cursor is not None else (query.offset or 0),

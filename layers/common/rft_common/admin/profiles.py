@@ -1,4 +1,9 @@
-"""One user for the admin: profile, statistics, upcoming sessions, booking history, edits.
+"""One user for the admin: the detail page's object, booking history, edits.
+
+The detail is ONE flat snake_case object, because that is what the admin dashboard's
+user page reads (``user.created_at``, ``user.bookings[i].start_datetime``...); the list
+keeps camelCase rows, as the list page reads those. The history and edits use the
+detail's snake_case names.
 
 Reads run in one read-only snapshot, so the statistics and the history agree. An
 edit runs in one transaction with the user's row locked: the audit row is written
@@ -21,7 +26,6 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
-from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
@@ -30,84 +34,91 @@ from rft_common.admin.listing import (
     DEFAULT_PAGE_SIZE,
     READ_ONLY_SNAPSHOT,
     CustomerType,
-    UserSummary,
+    Role,
     money,
-    summary_from_row,
 )
+from rft_common.auth import Staff
 from rft_common.db import run_transaction, sqlstate
 from rft_common.emails import normalize_email
 from rft_common.errors import Conflict, InvalidRequest, NotFound
 
 UNIQUE_VIOLATION = "23505"
 UPCOMING_SESSIONS_SHOWN = 10
+STAFF_ROLES = ("admin", "instructor")
 
 
-class UserProfile(UserSummary):
-    """Everything the dashboard may show or edit about a user; never credentials."""
+class UserBooking(BaseModel):
+    """A booking as the detail page's history table reads it."""
 
-    address_line1: str | None
-    address_line2: str | None
-    marketing_consent: bool
-    notes: str | None
-    updated_at: datetime
-
-
-class UserStatistics(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-    total_bookings: int = Field(description="Bookings whose status is not cancelled")
-    total_spent: str = Field(description="GBP paid and not refunded", examples=["150.00"])
-    first_booking_date: datetime | None
-    last_booking_date: datetime | None
-    upcoming_sessions: int = Field(description="Active bookings on sessions yet to start")
-
-
-class BookingSummary(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-    booking_id: int
+    id: int
     booking_reference: str
     course_name: str
-    session_start: datetime
-    session_end: datetime
-    venue: str
-    status: str
+    start_datetime: datetime = Field(description="When the session starts")
+    end_datetime: datetime
+    venue_name: str
+    payment_amount: str = Field(description="GBP, a decimal string", examples=["75.00"])
     payment_status: str
-    amount: str = Field(description="GBP, a decimal string", examples=["75.00"])
-    attendees: int
-    booked_at: datetime
+    status: str
+    number_of_attendees: int
+    created_at: datetime = Field(description="When the booking was made")
 
 
 class BookingPage(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-    items: list[BookingSummary] = Field(description="Newest booking first")
+    data: list[UserBooking] = Field(description="Newest booking first")
     total: int = Field(description="Every booking of the user, cancelled ones included")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
 class UserDetail(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    """Everything the admin may see about a user, flat; never credentials."""
 
-    profile: UserProfile
-    statistics: UserStatistics
-    upcoming_sessions: list[BookingSummary] = Field(
+    id: int
+    email: str
+    name: str | None
+    role: Role
+    phone: str | None
+    company_name: str | None
+    customer_type: CustomerType | None
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    county: str | None
+    postcode: str | None
+    newsletter_subscribed: bool
+    marketing_consent: bool
+    notes: str | None
+    is_active: bool = Field(description="Staff can be deactivated; customers are active")
+    last_login: datetime | None = Field(description="Latest admin sign-in (staff only)")
+    created_at: datetime
+    updated_at: datetime
+    total_bookings: int = Field(description="Bookings whose status is not cancelled")
+    total_spent: str = Field(description="GBP paid and not refunded", examples=["150.00"])
+    first_booking_date: datetime | None
+    last_booking_date: datetime | None
+    upcoming_sessions: list[UserBooking] = Field(
         description=f"The next {UPCOMING_SESSIONS_SHOWN} sessions booked, soonest first"
     )
-    bookings: BookingPage = Field(description="The first page of the booking history")
+    upcoming_sessions_total: int = Field(description="Active bookings on sessions yet to start")
+    bookings: list[UserBooking] = Field(
+        description="The first page of the booking history, newest first"
+    )
+    bookings_total: int = Field(description="Every booking of the user, cancelled ones included")
+    bookings_next_cursor: str | None = Field(
+        description="Pass as `cursor` to /bookings for the next page; null when that was all"
+    )
 
 
 PROFILE = text("""
-    SELECT id, email, name, phone, role, customer_type, company_name, city, postcode,
-           newsletter_subscribed, created_at, total_bookings, total_spent, last_booking_at,
-           address_line1, address_line2, marketing_consent, notes, updated_at,
-           first_booking_at
+    SELECT id, email, name, role, phone, company_name, customer_type, address_line1,
+           address_line2, city, county, postcode, newsletter_subscribed, marketing_consent,
+           notes, is_active, last_login_at, created_at, updated_at, total_bookings,
+           total_spent, first_booking_at, last_booking_at
     FROM users WHERE id = :user_id
 """)
 BOOKING_COLUMNS = """
-    b.id AS booking_id, b.booking_reference, c.name AS course_name,
-    s.start_datetime AS session_start, s.end_datetime AS session_end, s.venue,
-    b.status, b.payment_status, b.payment_amount, b.number_of_attendees, b.created_at
+    b.id, b.booking_reference, c.name AS course_name, s.start_datetime, s.end_datetime,
+    s.venue AS venue_name, b.status, b.payment_status, b.payment_amount,
+    b.number_of_attendees, b.created_at
 """
 BOOKINGS_FROM = """
     FROM bookings AS b
@@ -138,30 +149,19 @@ HISTORY_PAGE = text(f"""
 HISTORY_TOTAL = text("SELECT count(*) FROM bookings WHERE user_id = :user_id")
 
 
-def _booking(row: Any) -> BookingSummary:
-    return BookingSummary(
-        booking_id=row.booking_id,
+def _booking(row: Any) -> UserBooking:
+    return UserBooking(
+        id=row.id,
         booking_reference=row.booking_reference,
         course_name=row.course_name,
-        session_start=row.session_start,
-        session_end=row.session_end,
-        venue=row.venue,
-        status=row.status,
+        start_datetime=row.start_datetime,
+        end_datetime=row.end_datetime,
+        venue_name=row.venue_name,
+        payment_amount=money(row.payment_amount),
         payment_status=row.payment_status,
-        amount=money(row.payment_amount),
-        attendees=row.number_of_attendees,
-        booked_at=row.created_at,
-    )
-
-
-def _profile(row: Any) -> UserProfile:
-    return UserProfile(
-        **summary_from_row(row).model_dump(),
-        address_line1=row.address_line1,
-        address_line2=row.address_line2,
-        marketing_consent=row.marketing_consent,
-        notes=row.notes,
-        updated_at=row.updated_at,
+        status=row.status,
+        number_of_attendees=row.number_of_attendees,
+        created_at=row.created_at,
     )
 
 
@@ -200,34 +200,57 @@ def _history_page(
     ).all()
     page = rows[:limit]
     next_cursor = (
-        encode_cursor(_history_fingerprint(user_id), [page[-1].created_at, page[-1].booking_id])
+        encode_cursor(_history_fingerprint(user_id), [page[-1].created_at, page[-1].id])
         if len(rows) > limit
         else None
     )
     return BookingPage(
-        items=[_booking(row) for row in page],
+        data=[_booking(row) for row in page],
         total=connection.execute(HISTORY_TOTAL, {"user_id": user_id}).scalar_one(),
         next_cursor=next_cursor,
+    )
+
+
+def _read_detail(connection: Connection, user_id: int, bookings_limit: int) -> UserDetail:
+    user = _read_profile(connection, user_id)
+    upcoming = connection.execute(UPCOMING, {"user_id": user_id}).all()
+    history = _history_page(connection, user_id, bookings_limit, None)
+    return UserDetail(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        phone=user.phone,
+        company_name=user.company_name,
+        customer_type=user.customer_type,
+        address_line1=user.address_line1,
+        address_line2=user.address_line2,
+        city=user.city,
+        county=user.county,
+        postcode=user.postcode,
+        newsletter_subscribed=user.newsletter_subscribed,
+        marketing_consent=user.marketing_consent,
+        notes=user.notes,
+        is_active=user.is_active,
+        last_login=user.last_login_at,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        total_bookings=user.total_bookings,
+        total_spent=money(user.total_spent),
+        first_booking_date=user.first_booking_at,
+        last_booking_date=user.last_booking_at,
+        upcoming_sessions=[_booking(row) for row in upcoming],
+        upcoming_sessions_total=upcoming[0].upcoming if upcoming else 0,
+        bookings=history.data,
+        bookings_total=history.total,
+        bookings_next_cursor=history.next_cursor,
     )
 
 
 def get_user_detail(user_id: int, *, bookings_limit: int = DEFAULT_PAGE_SIZE) -> UserDetail:
     def read(connection: Connection) -> UserDetail:
         connection.execute(READ_ONLY_SNAPSHOT)
-        user = _read_profile(connection, user_id)
-        upcoming = connection.execute(UPCOMING, {"user_id": user_id}).all()
-        return UserDetail(
-            profile=_profile(user),
-            statistics=UserStatistics(
-                total_bookings=user.total_bookings,
-                total_spent=money(user.total_spent),
-                first_booking_date=user.first_booking_at,
-                last_booking_date=user.last_booking_at,
-                upcoming_sessions=upcoming[0].upcoming if upcoming else 0,
-            ),
-            upcoming_sessions=[_booking(row) for row in upcoming],
-            bookings=_history_page(connection, user_id, bookings_limit, None),
-        )
+        return _read_detail(connection, user_id, bookings_limit)
 
     return run_transaction(read)
 
@@ -284,18 +307,21 @@ Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 Text254 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
 Text255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 ONE_LINE_FIELDS = (
-    "name", "email", "phone", "company_name", "address_line1", "address_line2", "city", "postcode",
+    "name", "email", "phone", "company_name", "address_line1", "address_line2", "city", "county",
+    "postcode",
 )  # fmt: skip
 
 
 class UserUpdate(BaseModel):
-    """Contact and preference fields an admin may change; only those sent are changed.
+    """Contact and preference fields an admin may change, named as in the detail;
+    only those sent are changed.
 
-    ``null`` clears an optional field. Anything else (role, statistics, ids, dates,
-    unknown names) is refused with 422 naming the field.
+    ``null`` clears an optional field. ``is_active`` deactivates (or reactivates) a
+    staff account. Anything else (role, statistics, ids, dates, unknown names) is
+    refused with 422 naming the field.
     """
 
-    model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     name: Text255 | None = None
     email: Annotated[Text254, AfterValidator(_email)] | None = Field(
@@ -307,11 +333,16 @@ class UserUpdate(BaseModel):
     address_line1: Text255 | None = None
     address_line2: Text255 | None = None
     city: Text100 | None = None
+    county: Text100 | None = None
     postcode: Annotated[Text50, AfterValidator(_postcode)] | None = Field(
         default=None, description="A UK postcode, stored as e.g. S1 2HE"
     )
     marketing_consent: bool | None = None
     newsletter_subscribed: bool | None = None
+    is_active: bool | None = Field(
+        default=None,
+        description="Staff only; deactivating signs the staff member out everywhere",
+    )
     notes: (
         Annotated[
             str,
@@ -326,7 +357,7 @@ class UserUpdate(BaseModel):
     def _one_line(cls, value: Any) -> Any:
         return _one_printable_line(value) if isinstance(value, str) else value
 
-    @field_validator("name", "email", "marketing_consent", "newsletter_subscribed")
+    @field_validator("name", "email", "marketing_consent", "newsletter_subscribed", "is_active")
     @classmethod
     def _required_fields_cannot_be_cleared(cls, value: Any) -> Any:
         if value is None:
@@ -343,20 +374,21 @@ class UserUpdate(BaseModel):
 LOCK_FOR_EDIT = text("SELECT * FROM users WHERE id = :user_id FOR NO KEY UPDATE")
 HOLDER_OF_EMAIL = text("SELECT id FROM users WHERE email_normalized = :email")
 AUDIT = text("""
-    INSERT INTO user_audit_log (user_id, actor, changes)
-    VALUES (:user_id, :actor, CAST(:changes AS jsonb))
+    INSERT INTO user_audit_log (user_id, actor, actor_id, changes)
+    VALUES (:user_id, :actor, :actor_id, CAST(:changes AS jsonb))
 """)
 
 
-def update_user(user_id: int, update: UserUpdate, *, actor: str) -> UserProfile:
-    """Apply ``update`` and audit it, in one transaction; return the new profile.
+def update_user(user_id: int, update: UserUpdate, *, actor: Staff) -> UserDetail:
+    """Apply ``update`` and audit it (``actor``'s email and id), in one transaction;
+    return the detail after it.
 
     Unchanged values are not written or audited; an edit that changes nothing
-    returns the profile as it is.
+    returns the detail as it is.
     """
     requested = update.changes_requested()
 
-    def edit(connection: Connection) -> UserProfile:
+    def edit(connection: Connection) -> UserDetail:
         current = connection.execute(LOCK_FOR_EDIT, {"user_id": user_id}).first()
         if current is None:
             raise NotFound(f"user {user_id} does not exist")
@@ -365,18 +397,36 @@ def update_user(user_id: int, update: UserUpdate, *, actor: str) -> UserProfile:
             for column, value in requested.items()
             if getattr(current, column) != value
         }
+        if "is_active" in changes:
+            _check_deactivation(current, actor, active=changes["is_active"])
         if changes:
             _write(connection, user_id, changes)
             audit = {
-                to_camel(column): {"old": getattr(current, column), "new": value}
+                column: {"old": getattr(current, column), "new": value}
                 for column, value in sorted(changes.items())
             }
             connection.execute(
-                AUDIT, {"user_id": user_id, "actor": actor, "changes": json.dumps(audit)}
+                AUDIT,
+                {
+                    "user_id": user_id,
+                    "actor": actor.email,
+                    "actor_id": actor.id,
+                    "changes": json.dumps(audit),
+                },
             )
-        return _profile(_read_profile(connection, user_id))
+        return _read_detail(connection, user_id, DEFAULT_PAGE_SIZE)
 
     return run_transaction(edit)
+
+
+def _check_deactivation(current: Any, actor: Staff, *, active: bool) -> None:
+    if current.role not in STAFF_ROLES:
+        raise InvalidRequest(
+            "only staff accounts can be deactivated; customers are always active",
+            field="is_active",
+        )
+    if not active and current.id == actor.id:
+        raise InvalidRequest("you cannot deactivate your own account", field="is_active")
 
 
 def _write(connection: Connection, user_id: int, changes: dict[str, Any]) -> None:

@@ -6,22 +6,27 @@ rather than in a route middleware, matters because Powertools validates paramete
 before middlewares run: an anonymous caller must get 401, not a 422 describing the
 inputs. ``admit`` records the admin in ``requestContext.authorizer``, where an API
 Gateway authorizer would put it, and ``acting_admin`` reads it back (refusing, should
-a route ever be reached without ``admit``). Logs name the admin by a fingerprint of
-the token's subject, which may be an email address.
+a route ever be reached without ``admit``). Logs name the admin by their user id
+(never their email).
+
+The shapes are the admin dashboard's (its Users pages are deployed and are this API's
+only client): the list is ``{data, total, limit, offset, nextCursor}`` with camelCase
+rows, the detail one flat snake_case object, and the export the CSV file itself.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BeforeValidator
 
-from rft_common.admin.export import UsersExport, export_users
+from rft_common.admin.export import CSV_CONTENT_TYPE, InlineCsv, UsersExport, export_users
 from rft_common.admin.listing import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -37,15 +42,13 @@ from rft_common.admin.listing import (
 from rft_common.admin.profiles import (
     BookingPage,
     UserDetail,
-    UserProfile,
     UserUpdate,
     get_user_detail,
     list_user_bookings,
     update_user,
 )
 from rft_common.api import ERROR_RESPONSES, ErrorResponse
-from rft_common.auth import ADMIN_ROLE, authenticate_admin
-from rft_common.emails import email_fingerprint
+from rft_common.auth import ADMIN_ROLE, Staff, authenticate_admin
 from rft_common.errors import FeatureDisabled, Unauthorized
 from rft_common.flags import ADMIN_USERS_API, is_enabled
 from rft_common.observability import logger
@@ -82,17 +85,17 @@ def admit(event: dict[str, Any]) -> dict[str, Any]:
         raise FeatureDisabled("the admin users API is switched off (feature flag admin_users_api)")
     admin = authenticate_admin(APIGatewayProxyEvent(event).headers.get("authorization"))
     request_context = event.get("requestContext") or {}
-    authorizer = {"principalId": admin.subject, "role": ADMIN_ROLE}
+    authorizer = {"principalId": str(admin.id), "email": admin.email, "role": ADMIN_ROLE}
     return {**event, "requestContext": {**request_context, "authorizer": authorizer}}
 
 
-def acting_admin() -> str:
-    """The subject of the admin token ``admit`` accepted for this request."""
+def acting_admin() -> Staff:
+    """The admin whose token ``admit`` accepted for this request."""
     event = cast(APIGatewayProxyEvent, router.current_event)
     authorizer = event.request_context.authorizer
     if authorizer.get("role") != ADMIN_ROLE or not authorizer.principal_id:
         raise Unauthorized("sign in as an admin: send Authorization: Bearer <token>")
-    return authorizer.principal_id
+    return Staff(id=int(authorizer.principal_id), email=authorizer["email"], role=ADMIN_ROLE)
 
 
 # --- parameters shared by the list and the export --------------------------------------
@@ -184,14 +187,41 @@ def get_users(
     return list_users(query)
 
 
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The CSV file itself (`Content-Disposition: attachment; "
+        "filename=users-YYYY-MM-DD.csv`); with `Accept: application/json`, a download link",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"model": UsersExport},
+        },
+    },
+    303: {
+        "description": "The file is too big for a response (about 6 MB): `Location` is a "
+        "presigned S3 URL of it, valid for 15 minutes (the bucket allows the admin origin)",
+    },
+}
+
+
+def _wants_json(accept: str | None) -> bool:
+    """Whether the caller asked for JSON rather than the file (scripts, not the dashboard)."""
+    types = {part.split(";")[0].strip().lower() for part in (accept or "").split(",")}
+    return "application/json" in types and "text/csv" not in types
+
+
 @router.get(
     "/api/admin/users/export",
     summary="Export the filtered users as CSV",
-    description="Writes the CSV (the dashboard's columns, in the list's order) to S3 and "
-    "answers with a download link valid for 15 minutes. Takes the list's filters and sort.",
+    description="Answers the CSV file itself, in the list's order with the list's filters "
+    "and sort: the admin dashboard saves the response body as the file without looking "
+    "at the status or the headers, so the file must be the body (the dashboard's "
+    "contract, over our earlier choice of always answering a JSON link). A file too "
+    "big for a Lambda response is written to S3 and answered with 303 to it, which the "
+    "browser follows. `Accept: application/json` (without `text/csv`) always gets the "
+    "JSON link instead, for scripts.",
     tags=TAGS,
     security=SECURITY,
-    responses={**_ok("Where to download the CSV", UsersExport), **READ_ERRORS},
+    responses={**CSV_RESPONSE, **READ_ERRORS},
 )
 def get_users_export(
     search: Search = None,
@@ -204,7 +234,10 @@ def get_users_export(
     last_booking_to: LastBookingTo = None,
     sort: Sort = UserSort.CREATED_AT,
     order: Order = SortOrder.DESC,
-) -> UsersExport:
+    file_format: Annotated[
+        Literal["csv"] | None, Query(alias="format", description="Only `csv` (the default)")
+    ] = None,
+) -> Response[Any]:
     filters = UserFilters(
         search=search,
         role=role,
@@ -215,21 +248,45 @@ def get_users_export(
         last_booking_from=last_booking_from,
         last_booking_to=last_booking_to,
     )
-    exported = export_users(filters, sort, order)
+    as_link = _wants_json(router.current_event.headers.get("accept"))
+    exported = export_users(filters, sort, order, inline=not as_link)
     logger.info(
         "users exported",
         extra={
-            "admin_fingerprint": email_fingerprint(acting_admin()),
+            "admin_id": acting_admin().id,
             "rows": exported.rows,
             "file_name": exported.file_name,
+            "inline": isinstance(exported, InlineCsv),
         },
     )
-    return exported
+    if isinstance(exported, InlineCsv):
+        return Response(
+            status_code=200,
+            content_type=CSV_CONTENT_TYPE,
+            body=exported.text,
+            headers={"Content-Disposition": f"attachment; filename={exported.file_name}"},
+        )
+    if as_link:
+        return Response(
+            status_code=200,
+            content_type="application/json",
+            body=exported.model_dump_json(by_alias=True),
+        )
+    return Response(
+        status_code=303,
+        content_type="text/plain; charset=utf-8",
+        body=f"The export is at {exported.download_url}",
+        headers={"Location": exported.download_url},
+    )
 
 
 @router.get(
     "/api/admin/users/<user_id>",
-    summary="A user's profile, statistics, upcoming sessions and latest bookings",
+    summary="One user, as the dashboard's user page reads it",
+    description="One flat snake_case object with no envelope: profile, `is_active`, "
+    "statistics, the next upcoming sessions and the first page of bookings (newest "
+    "first; `bookings_next_cursor` continues at /bookings). The dashboard's user page "
+    "reads exactly this shape, so it wins over the camelCase of the list.",
     tags=TAGS,
     security=SECURITY,
     responses={**_ok("The user", UserDetail), **NOT_FOUND, **READ_ERRORS},
@@ -241,6 +298,7 @@ def get_user(user_id: UserId) -> UserDetail:
 @router.get(
     "/api/admin/users/<user_id>/bookings",
     summary="A user's booking history, newest first, a page at a time",
+    description="Snake_case, like the detail whose `bookings_next_cursor` it continues.",
     tags=TAGS,
     security=SECURITY,
     responses={**_ok("A page of bookings", BookingPage), **NOT_FOUND, **READ_ERRORS},
@@ -253,28 +311,29 @@ def get_user_bookings(
 
 @router.patch(
     "/api/admin/users/<user_id>",
-    summary="Edit a user's contact details and preferences",
-    description="Only the fields sent change; `null` clears an optional one. Role and "
-    "statistics cannot be set here. Every change is recorded in the audit log with the "
-    "token's subject, the old and the new values.",
+    summary="Edit a user's contact details and preferences, or deactivate a staff account",
+    description="Takes and returns the detail's snake_case field names. Only the fields "
+    "sent change; `null` clears an optional one. Role and statistics cannot be set here; "
+    "`is_active` only for staff, and never your own. Every change is recorded in the "
+    "audit log with the signed-in admin's id and email, the old and the new values.",
     tags=TAGS,
     security=SECURITY,
     responses={
-        **_ok("The profile after the edit", UserProfile),
+        **_ok("The user after the edit", UserDetail),
         **NOT_FOUND,
         409: _error("The new email already belongs to another user (named in the message)"),
         **ADMIN_ERRORS,
     },
 )
-def patch_user(user_id: UserId, update: UserUpdate) -> UserProfile:
+def patch_user(user_id: UserId, update: UserUpdate) -> UserDetail:
     admin = acting_admin()
-    profile = update_user(user_id, update, actor=admin)
+    detail = update_user(user_id, update, actor=admin)
     logger.info(
         "user edited",
         extra={
-            "admin_fingerprint": email_fingerprint(admin),
+            "admin_id": admin.id,
             "user_id": user_id,
             "fields": sorted(update.model_fields_set),
         },
     )
-    return profile
+    return detail
