@@ -30,13 +30,16 @@ VERSION = "1.0.0"
 DESCRIPTION = (
     "The booking site's checkout (`/api/bookings`) and the admin dashboard's users API "
     "(`/api/admin/users`). Every error has the body `{message, errors: [{field, message}]}`. "
-    "Admin routes need `Authorization: Bearer <token>` from the admin login (HS256 JWT, "
-    "`role: admin`); locally, `rft dev token --role admin` prints one."
+    "Admin routes need `Authorization: Bearer <token>` from the admin login (HS256 JWT with "
+    "`id`, `email`, `role: admin`, `iss` and `aud`); locally, `rft dev token --role admin` "
+    "prints one."
 )
 SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     BEARER_SCHEME: HTTPBearer(
         bearerFormat="JWT",
-        description="The admin login's HS256 token: `exp`, `sub` and `role: admin` required.",
+        description="The admin login's access token (HS256): `exp`, `iss` "
+        "(`reactfasttraining.co.uk`), `aud` (`admin`), `id`, `email` and `role: admin` "
+        "required; no `sub` needed. A refresh token is never accepted here.",
     )
 }
 SWAGGER_FILES = Path(swagger_files.__file__).parent
