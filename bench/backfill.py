@@ -331,7 +331,7 @@ the new ones is the whole of the find-or-create.
 
 def link_everything(connection: Connection) -> None:
     """``FLOOR`` in the caller's transaction."""
-    parameters = EMAIL_RULE_PARAMETERS | {"first_booking_id": 1, "last_booking_id": MAX_BOOKING_ID}
+    parameters = EMAIL_RULE_PARAMETERS | {"first": 1, "last": MAX_BOOKING_ID}
     for statement in FLOOR:
         connection.execute(text(statement), parameters)
 

@@ -12,7 +12,12 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import Connection, Engine, text
 
-from rft_common.backfill import BackfillMessage
+from rft_common.backfill import (
+    MAX_EMAIL_KEY,
+    MIN_EMAIL_KEY,
+    BookingRangeMessage,
+    EmailKeyRangeMessage,
+)
 from rft_tools.cfn_template import load_template
 from rft_tools.local_sqs import (
     LocalQueue,
@@ -60,8 +65,18 @@ def contact(email: str | None, name: str | None = "Legacy Person", **more: Any) 
     return {"name": name, "email": email, **more}
 
 
-def message(first: int, last: int, batch_id: str = "batch-1") -> BackfillMessage:
-    return BackfillMessage(version=1, batchId=batch_id, firstBookingId=first, lastBookingId=last)
+def message(first: int, last: int, batch_id: str = "batch-1") -> BookingRangeMessage:
+    """A version 1 message: a range of booking ids (still accepted from the queue)."""
+    return BookingRangeMessage(
+        version=1, batchId=batch_id, firstBookingId=first, lastBookingId=last
+    )
+
+
+def key_message(
+    first: int = MIN_EMAIL_KEY, last: int = MAX_EMAIL_KEY, batch_id: str = "batch-1"
+) -> EmailKeyRangeMessage:
+    """A version 2 message: a range of email keys (by default all of them)."""
+    return EmailKeyRangeMessage(version=2, batchId=batch_id, firstEmailKey=first, lastEmailKey=last)
 
 
 def state(engine: Engine) -> dict[str, list[tuple]]:

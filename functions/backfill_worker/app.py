@@ -81,8 +81,9 @@ def record_handler(record: SQSRecord) -> None:
         extra=delivery
         | {
             "batch_id": result.batch_id,
-            "first_booking_id": message.first_booking_id,
-            "last_booking_id": message.last_booking_id,
+            "version": message.version,
+            "range_first": message.range[0],
+            "range_last": message.range[1],
             "bookings_linked": result.bookings_linked,
             "customers_created": result.customers_created,
             "unlinkable": result.unlinkable,

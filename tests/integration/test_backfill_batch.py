@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from rft_common import backfill
 from rft_common.backfill import BatchRangeMismatch, process_batch
-from tests.backfill_helpers import contact, insert_legacy_bookings, message, state
+from tests.backfill_helpers import contact, insert_legacy_bookings, key_message, message, state
 from tests.factories import add_session, add_staff_user, stats_mismatches
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -27,12 +27,24 @@ def add_bookings(db, session_id, contacts, **fields) -> list[int]:
         return insert_legacy_bookings(connection, session_id, contacts, **fields)
 
 
+@pytest.fixture(params=[2, 1], ids=["version 2", "version 1"])
+def whole_batch(request):
+    """A message covering every booking given: all email keys, or the ids' range."""
+
+    def make(ids: list[int], batch_id: str = "batch-1"):
+        if request.param == 1:
+            return message(ids[0], ids[-1], batch_id)
+        return key_message(batch_id=batch_id)
+
+    return make
+
+
 def scalar(db, sql: str, **parameters):
     with db.connect() as connection:
         return connection.execute(text(sql), parameters).scalar_one()
 
 
-def test_email_variants_of_one_person_link_to_one_customer(db, session_id):
+def test_email_variants_of_one_person_link_to_one_customer(db, session_id, whole_batch):
     ids = add_bookings(
         db,
         session_id,
@@ -44,7 +56,7 @@ def test_email_variants_of_one_person_link_to_one_customer(db, session_id):
         ],
     )
 
-    result = process_batch(message(ids[0], ids[-1]))
+    result = process_batch(whole_batch(ids))
 
     with db.connect() as connection:
         customers = connection.execute(text("SELECT * FROM users")).all()
@@ -72,7 +84,9 @@ def test_statistics_equal_a_recomputation_with_cancelled_and_refunded_bookings(d
     assert (customer.total_bookings, customer.total_spent) == (4, Decimal("300.00"))
 
 
-def test_bookings_without_a_usable_email_are_recorded_once_with_the_reason(db, session_id):
+def test_bookings_without_a_usable_email_are_recorded_once_with_the_reason(
+    db, session_id, whole_batch
+):
     ids = add_bookings(
         db,
         session_id,
@@ -86,8 +100,8 @@ def test_bookings_without_a_usable_email_are_recorded_once_with_the_reason(db, s
         ],
     )
 
-    first = process_batch(message(ids[0], ids[-1]))
-    second = process_batch(message(ids[0], ids[-1]))
+    first = process_batch(whole_batch(ids))
+    second = process_batch(whole_batch(ids))
 
     with db.connect() as connection:
         recorded = connection.execute(
@@ -107,7 +121,7 @@ def test_bookings_without_a_usable_email_are_recorded_once_with_the_reason(db, s
     assert (first.unlinkable, second.unlinkable) == (5, 0)
 
 
-def test_a_customer_keeps_non_blank_details_and_gets_blank_ones_filled(db, session_id):
+def test_a_customer_keeps_non_blank_details_and_gets_blank_ones_filled(db, session_id, whole_batch):
     with db.begin() as connection:
         connection.execute(
             text(
@@ -124,7 +138,7 @@ def test_a_customer_keeps_non_blank_details_and_gets_blank_ones_filled(db, sessi
         ],
     )
 
-    result = process_batch(message(ids[0], ids[-1]))
+    result = process_batch(whole_batch(ids))
 
     with db.connect() as connection:
         customer = connection.execute(text("SELECT * FROM users")).one()
@@ -137,7 +151,9 @@ def test_a_customer_keeps_non_blank_details_and_gets_blank_ones_filled(db, sessi
     assert customer.customer_type == "individual"
 
 
-def test_a_new_customer_takes_each_detail_from_its_earliest_booking_that_has_it(db, session_id):
+def test_a_new_customer_takes_each_detail_from_its_earliest_booking_that_has_it(
+    db, session_id, whole_batch
+):
     ids = add_bookings(
         db,
         session_id,
@@ -148,7 +164,7 @@ def test_a_new_customer_takes_each_detail_from_its_earliest_booking_that_has_it(
         ],
     )
 
-    process_batch(message(ids[0], ids[-1]))
+    process_batch(whole_batch(ids))
 
     with db.connect() as connection:
         customer = connection.execute(text("SELECT * FROM users")).one()
@@ -160,7 +176,7 @@ def test_a_new_customer_takes_each_detail_from_its_earliest_booking_that_has_it(
     )
 
 
-def test_a_staff_email_links_to_the_staff_user_unchanged(db, session_id):
+def test_a_staff_email_links_to_the_staff_user_unchanged(db, session_id, whole_batch):
     with db.begin() as connection:
         staff_id = add_staff_user(connection, "Trainer@ReactFast.co.uk", role="instructor")
     before = state(db)["users"]
@@ -168,7 +184,7 @@ def test_a_staff_email_links_to_the_staff_user_unchanged(db, session_id):
         db, session_id, [contact(" trainer@reactfast.co.uk", name="Other Name", phone="0")]
     )
 
-    result = process_batch(message(ids[0], ids[-1]))
+    result = process_batch(whole_batch(ids))
 
     with db.connect() as connection:
         staff = connection.execute(text("SELECT * FROM users")).one()
@@ -184,7 +200,7 @@ def test_a_staff_email_links_to_the_staff_user_unchanged(db, session_id):
     assert [row[:7] for row in state(db)["users"]] == [row[:7] for row in before]
 
 
-def test_already_linked_bookings_in_the_range_are_left_alone(db, session_id):
+def test_already_linked_bookings_in_the_range_are_left_alone(db, session_id, whole_batch):
     with db.begin() as connection:
         other = add_staff_user(connection, "admin@reactfast.co.uk")
     ids = add_bookings(db, session_id, [contact("jo@example.com"), contact("jo@example.com")])
@@ -194,23 +210,23 @@ def test_already_linked_bookings_in_the_range_are_left_alone(db, session_id):
             {"other": other, "id": ids[0]},
         )
 
-    result = process_batch(message(ids[0], ids[-1]))
+    result = process_batch(whole_batch(ids))
 
     assert result.bookings_linked == 1
     assert scalar(db, "SELECT user_id FROM bookings WHERE id = :id", id=ids[0]) == other
 
 
-def test_a_redelivered_batch_leaves_the_state_of_one_clean_run(db, session_id):
+def test_a_redelivered_batch_leaves_the_state_of_one_clean_run(db, session_id, whole_batch):
     ids = add_bookings(
         db,
         session_id,
         [contact(f"person{i % 7}@example.com", phone=f"0{i}") for i in range(40)]
         + [contact(None), contact("bad@@example.com")],
     )
-    process_batch(message(ids[0], ids[-1]))
+    process_batch(whole_batch(ids))
     after_one_run = state(db)
 
-    again = process_batch(message(ids[0], ids[-1]))
+    again = process_batch(whole_batch(ids))
 
     assert state(db) == after_one_run
     assert (again.bookings_linked, again.customers_created, again.unlinkable) == (0, 0, 0)
@@ -219,7 +235,7 @@ def test_a_redelivered_batch_leaves_the_state_of_one_clean_run(db, session_id):
 
 
 def test_a_batch_dying_after_creating_customers_and_links_leaves_nothing_and_its_retry_completes(
-    db, session_id, monkeypatch
+    db, session_id, monkeypatch, whole_batch
 ):
     ids = add_bookings(db, session_id, [contact(f"p{i % 5}@example.com") for i in range(20)])
     untouched = state(db)
@@ -231,11 +247,11 @@ def test_a_batch_dying_after_creating_customers_and_links_leaves_nothing_and_its
     with monkeypatch.context() as patch:
         patch.setattr(backfill, "_finish_batch", crash)
         with pytest.raises(RuntimeError):
-            process_batch(message(ids[0], ids[-1]))
+            process_batch(whole_batch(ids))
     assert state(db) == untouched
     assert scalar(db, "SELECT count(*) FROM backfill_batches") == 0
 
-    result = process_batch(message(ids[0], ids[-1]))
+    result = process_batch(whole_batch(ids))
 
     assert (result.bookings_linked, result.customers_created) == (20, 5)
     with db.connect() as connection:

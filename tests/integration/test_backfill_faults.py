@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from rft_tools.backfill_operations import enqueue
 from rft_tools.legacy_data import seed_legacy
-from tests.backfill_helpers import queue_depth, queues_in_moto, worker_poller
+from tests.backfill_helpers import message, queue_depth, queues_in_moto, worker_poller
 from tests.conftest import ALL_TABLES
 from tests.factories import stats_mismatches
 
@@ -95,8 +95,27 @@ def dead_letter_depth(queues) -> int:
     return queue_depth(queues["BackfillDeadLetterQueue"])
 
 
+LEFTOVER = {"first": 1, "last": 300}
+"""A version 1 batch still queued from before the upgrade: booking ids 1..300."""
+
+
+def leave_a_version_1_batch(db: Engine, queue_url: str) -> None:
+    """What an enqueue before the upgrade left: its batch recorded and its message sent."""
+    with db.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO backfill_batches (id, first_booking_id, last_booking_id) "
+                "VALUES ('before-upgrade', :first, :last)"
+            ),
+            LEFTOVER,
+        )
+    body = message(LEFTOVER["first"], LEFTOVER["last"], "before-upgrade").to_json()
+    boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
+
+
+@pytest.mark.parametrize("version_1_left", [False, True], ids=["", "version 1 left in queue"])
 def test_redelivery_concurrent_enqueues_and_late_bookings_end_as_a_clean_run(
-    db, monkeypatch, set_flags
+    db, monkeypatch, set_flags, version_1_left
 ):
     set_flags({"backfill": {"default": True}})
     with queues_in_moto(monkeypatch) as queues:
@@ -112,6 +131,8 @@ def test_redelivery_concurrent_enqueues_and_late_bookings_end_as_a_clean_run(
         assert dead_letter_depth(queues) == 0
 
         seed(db)
+        if version_1_left:
+            leave_a_version_1_batch(db, queue.url)
         start = threading.Barrier(2)
         sent: list[int] = []
 
@@ -132,7 +153,7 @@ def test_redelivery_concurrent_enqueues_and_late_bookings_end_as_a_clean_run(
         deliver_each_message(queue.url, times=3)
         poller.drain()
 
-        assert sorted(sent)[0] == 0 and messages == sum(sent)
+        assert sorted(sent)[0] == 0 and messages == sum(sent) + version_1_left
         assert late_messages >= 1
         assert outcome(db) == clean
         assert dead_letter_depth(queues) == 0

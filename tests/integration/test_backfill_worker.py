@@ -10,12 +10,14 @@ import boto3
 import pytest
 from sqlalchemy import text
 
+from rft_common.backfill import MAX_EMAIL_KEY, MIN_EMAIL_KEY
 from rft_common.queues import send_messages
 from rft_tools.local_sqs import LocalQueue, SqsPoller, sqs_event
 from tests.backfill_helpers import (
     MAX_RECEIVE_COUNT,
     contact,
     insert_legacy_bookings,
+    key_message,
     message,
     queue_depth,
     queues_in_moto,
@@ -60,10 +62,26 @@ def enqueue(queue: LocalQueue, bodies: list[str]) -> None:
     assert send_messages(queue.url, bodies) == []
 
 
-def batches(ids: list[int], size: int) -> list[str]:
+@pytest.fixture(params=[2, 1], ids=["version 2", "version 1 left in the queue"])
+def version(request) -> int:
+    return request.param
+
+
+def batches(ids: list[int], size: int, version: int) -> list[str]:
+    """Messages of about ``size`` bookings: version 2 cuts the key space into equal
+    ranges, version 1 (as sent before the upgrade) the ids."""
+    if version == 1:
+        return [
+            message(ids[start], ids[min(start + size, len(ids)) - 1], f"b{start}").to_json()
+            for start in range(0, len(ids), size)
+        ]
+    count = -(-len(ids) // size)
+    width = (MAX_EMAIL_KEY - MIN_EMAIL_KEY + 1) // count
+    starts = [MIN_EMAIL_KEY + index * width for index in range(count)]
+    ends = [start - 1 for start in starts[1:]] + [MAX_EMAIL_KEY]
     return [
-        message(ids[start], ids[min(start + size, len(ids)) - 1], f"b{start}").to_json()
-        for start in range(0, len(ids), size)
+        key_message(start, end, f"k{index}").to_json()
+        for index, (start, end) in enumerate(zip(starts, ends, strict=True))
     ]
 
 
@@ -86,8 +104,10 @@ def unlinked(db) -> int:
         ).scalar_one()
 
 
-def test_the_worker_links_every_batch_in_the_queue(db, queues, poller, bookings, backfill_on):
-    enqueue(queues["BackfillQueue"], batches(bookings, 4))
+def test_the_worker_links_every_batch_in_the_queue(
+    db, queues, poller, bookings, backfill_on, version
+):
+    enqueue(queues["BackfillQueue"], batches(bookings, 4, version))
 
     poller.drain()
 
@@ -134,7 +154,7 @@ def test_poison_messages_reach_the_dead_letter_queue_after_max_receive_count(
         json.dumps({"version": 2, "batchId": "future", "firstBookingId": 1, "lastBookingId": 2}),
         json.dumps({"version": 1, "batchId": "backwards", "firstBookingId": 9, "lastBookingId": 1}),
     ]
-    enqueue(queues["BackfillQueue"], [*poison, *batches(bookings, 6)])
+    enqueue(queues["BackfillQueue"], [*poison, *batches(bookings, 6, version=2)])
 
     poller.drain()
 
@@ -164,10 +184,10 @@ def test_a_batch_that_keeps_failing_in_the_database_is_parked_in_the_dead_letter
 
 
 def test_while_paused_messages_are_kept_without_processing_or_dead_lettering(
-    db, queues, poller, bookings, set_flags
+    db, queues, poller, bookings, set_flags, version
 ):
     set_flags({"backfill": {"default": False}})
-    bodies = batches(bookings, 4)
+    bodies = batches(bookings, 4, version)
     enqueue(queues["BackfillQueue"], bodies)
     before = state(db)
 
@@ -182,9 +202,11 @@ def test_while_paused_messages_are_kept_without_processing_or_dead_lettering(
     assert dead_letters(queues) == []
 
 
-def test_processing_resumes_when_the_flag_is_on_again(db, queues, poller, bookings, set_flags):
+def test_processing_resumes_when_the_flag_is_on_again(
+    db, queues, poller, bookings, set_flags, version
+):
     set_flags({"backfill": {"default": False}})
-    enqueue(queues["BackfillQueue"], batches(bookings, 4))
+    enqueue(queues["BackfillQueue"], batches(bookings, 4, version))
     poller.invoke(poller.handlers[0], poller.receive_batch(wait_seconds=0))
 
     set_flags({"backfill": {"default": True}})
@@ -198,7 +220,7 @@ def test_processing_resumes_when_the_flag_is_on_again(db, queues, poller, bookin
 def test_each_batch_logs_its_id_counts_and_duration_and_never_an_email(
     queues, poller, bookings, backfill_on, captured_logs
 ):
-    enqueue(queues["BackfillQueue"], [message(bookings[0], bookings[-1], "logged").to_json()])
+    enqueue(queues["BackfillQueue"], [key_message(batch_id="logged").to_json()])
 
     poller.drain()
 

@@ -13,8 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import text
 
+from rft_common import backfill
+from rft_common.backfill import process_batch
 from rft_common.bookings import BookingRequest, place_booking
+from rft_tools.legacy_data import seed_legacy
 from tests.admin_helpers import add_user
+from tests.backfill_helpers import contact, insert_legacy_bookings, key_message, message
 from tests.factories import (
     add_session,
     add_staff_user,
@@ -116,3 +120,78 @@ def test_counts_stay_exact_under_many_concurrent_checkouts_by_new_customers(db):
     stored, recounted = counts(db)
     assert stored == recounted
     assert sum(total for *_, total in stored) == 48
+
+
+@pytest.mark.usefixtures("customer_accounts_on")
+def test_parallel_backfill_batches_and_checkouts_keep_counts_exact(db):
+    """Batches defer their counter changes to their last statement; the totals stay
+    equal to a recount while batches of both versions and checkouts by the same
+    customers (and new ones) run at once."""
+    with db.begin() as connection:
+        seed_legacy(connection, bookings=1500, customers=400)
+        session_id = add_session(connection, max_capacity=100)
+        legacy_emails = connection.execute(
+            text("SELECT DISTINCT contact_details ->> 'email' FROM bookings WHERE id % 50 = 7")
+        ).scalars()
+        emails = [email.strip() for email in legacy_emails if email and "@" in email][:8]
+        add_staff_user(connection, "trainer@reactfast.example", role="instructor")
+        connection.execute(
+            text(
+                "UPDATE bookings SET contact_details = json_build_object("
+                "'email', 'Trainer@ReactFast.example', 'name', 'T') WHERE id % 97 = 0"
+            )
+        )
+    quarter = 2**30
+    messages = [
+        key_message(-(2**31) + index * quarter, -(2**31) + (index + 1) * quarter - 1, f"k{index}")
+        for index in range(4)
+    ] + [message(1, 400, "old-v1")]
+    start = threading.Barrier(len(messages) + 4)
+
+    def batch(item) -> None:
+        start.wait()
+        process_batch(item)
+
+    def checkout(number: int) -> None:
+        start.wait()
+        for email in [*emails[number::4], f"buyer{number}@example.com"]:
+            place_booking(BookingRequest.model_validate(booking_body(session_id, email=email)))
+
+    with ThreadPoolExecutor(max_workers=len(messages) + 4) as pool:
+        jobs = [pool.submit(batch, item) for item in messages]
+        jobs += [pool.submit(checkout, number) for number in range(4)]
+        for job in jobs:
+            job.result()
+
+    stored, recounted = counts(db)
+    assert stored == recounted
+    with db.connect() as connection:
+        assert (
+            connection.execute(
+                text("SELECT count(*) FROM bookings WHERE user_id IS NULL")
+            ).scalar_one()
+            == connection.execute(text("SELECT count(*) FROM backfill_unlinkable")).scalar_one()
+        )
+
+
+def test_a_batch_touches_no_counter_row_before_its_last_statement(db, monkeypatch):
+    with db.begin() as connection:
+        session_id = add_session(connection)
+        insert_legacy_bookings(
+            connection, session_id, [contact(f"new{i}@example.com") for i in range(5)]
+        )
+    seen: list[int] = []
+
+    def finish_and_look(connection, parameters):
+        seen.append(connection.execute(text("SELECT count(*) FROM user_counts")).scalar_one())
+        finish(connection, parameters)
+        seen.append(connection.execute(text("SELECT count(*) FROM user_counts")).scalar_one())
+
+    finish = backfill._finish_batch
+    monkeypatch.setattr(backfill, "_finish_batch", finish_and_look)
+
+    process_batch(key_message())
+
+    assert seen[0] == 0 and seen[1] > 0
+    stored, recounted = counts(db)
+    assert stored == recounted

@@ -1,5 +1,6 @@
 """The backfill message contract: the committed JSON Schema, the example operators
-send, and what the worker refuses."""
+send, and what the worker refuses. Version 2 (a range of email keys) is what enqueue
+sends; version 1 (a range of booking ids) is still accepted from the queue."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from rft_common.backfill import BackfillMessage, message_json_schema
+from rft_common.backfill import (
+    BookingRangeMessage,
+    EmailKeyRangeMessage,
+    message_json_schema,
+    parse_message,
+)
 from tests.conftest import PROJECT_ROOT
 
 SCHEMA_FILE = PROJECT_ROOT / "docs" / "backfill-message.schema.json"
 EXAMPLE_FILE = PROJECT_ROOT / "docs" / "backfill-message.example.json"
-VALID = {"version": 1, "batchId": "b-1", "firstBookingId": 1, "lastBookingId": 10}
+VALID_V2 = {"version": 2, "batchId": "b-2", "firstEmailKey": -5, "lastEmailKey": 10}
+VALID_V1 = {"version": 1, "batchId": "b-1", "firstBookingId": 1, "lastBookingId": 10}
 
 
 def test_the_committed_schema_is_the_one_the_worker_validates_with():
@@ -25,48 +32,73 @@ def test_the_committed_schema_is_the_one_the_worker_validates_with():
     )
 
 
-def test_the_operators_example_is_a_valid_message():
+def test_the_operators_example_is_a_valid_version_2_message():
     example = EXAMPLE_FILE.read_text()
 
     jsonschema.validate(json.loads(example), json.loads(SCHEMA_FILE.read_text()))
-    assert BackfillMessage.model_validate_json(example).batch_id == "manual-2026-11-25-001"
-
-
-def test_a_message_round_trips_through_its_json():
-    message = BackfillMessage.model_validate(VALID)
-
-    assert json.loads(message.to_json()) == VALID
+    message = parse_message(example)
+    assert isinstance(message, EmailKeyRangeMessage)
+    assert message.batch_id == "manual-2026-11-25-001"
 
 
 @pytest.mark.parametrize(
-    "change",
-    [
-        {"version": 2},
-        {"version": "1"},
-        {"firstBookingId": "1"},
-        {"firstBookingId": 0},
-        {"lastBookingId": 2**31},
-        {"batchId": ""},
-        {"batchId": "has space"},
-        {"batchId": "x" * 65},
-        {"priority": "high"},
-    ],
-    ids=lambda change: json.dumps(change)[:40],
+    ("body", "kind"),
+    [(VALID_V2, EmailKeyRangeMessage), (VALID_V1, BookingRangeMessage)],
+    ids=["version 2", "version 1"],
 )
-def test_messages_outside_the_schema_are_refused_by_schema_and_worker_alike(change):
-    body = VALID | change
+def test_both_versions_round_trip_through_their_json(body, kind):
+    message = parse_message(json.dumps(body))
 
+    assert isinstance(message, kind)
+    assert json.loads(message.to_json()) == body
+    jsonschema.validate(body, message_json_schema())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        VALID_V2 | {"version": 3},
+        VALID_V2 | {"version": "2"},
+        VALID_V2 | {"firstEmailKey": "1"},
+        VALID_V2 | {"firstEmailKey": -(2**31) - 1},
+        VALID_V2 | {"lastEmailKey": 2**31},
+        VALID_V2 | {"firstEmailKey": 11},
+        {"version": 2, "batchId": "b-2", "firstBookingId": 1, "lastBookingId": 10},
+        VALID_V1 | {"version": "1"},
+        VALID_V1 | {"firstBookingId": "1"},
+        VALID_V1 | {"firstBookingId": 0},
+        VALID_V1 | {"lastBookingId": 2**31},
+        VALID_V1 | {"firstBookingId": 11},
+        {"version": 1, "batchId": "b-1", "firstEmailKey": 1, "lastEmailKey": 2},
+        VALID_V2 | {"batchId": ""},
+        VALID_V2 | {"batchId": "has space"},
+        VALID_V1 | {"batchId": "x" * 65},
+        VALID_V2 | {"priority": "high"},
+        {"version": 2, "batchId": "b-1"},
+    ],
+    ids=lambda body: json.dumps(body)[:60],
+)
+def test_messages_outside_the_contract_are_refused_by_the_worker(body):
     with pytest.raises(ValidationError):
-        BackfillMessage.model_validate_json(json.dumps(body))
+        parse_message(json.dumps(body))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        VALID_V2 | {"version": 3},
+        VALID_V2 | {"lastEmailKey": 2**31},
+        VALID_V1 | {"firstBookingId": 0},
+        VALID_V2 | {"priority": "high"},
+        {"version": 1, "batchId": "b-1", "firstEmailKey": 1, "lastEmailKey": 2},
+    ],
+    ids=lambda body: json.dumps(body)[:60],
+)
+def test_the_schema_refuses_them_too(body):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(body, message_json_schema())
 
 
-def test_a_backwards_range_is_refused():
-    with pytest.raises(ValidationError, match="must not exceed"):
-        BackfillMessage.model_validate(VALID | {"firstBookingId": 11})
-
-
-def test_a_message_without_a_range_is_refused():
-    with pytest.raises(ValidationError):
-        BackfillMessage.model_validate({"version": 1, "batchId": "b-1"})
+def test_a_backwards_range_names_its_fields():
+    with pytest.raises(ValidationError, match="firstEmailKey must not exceed lastEmailKey"):
+        parse_message(json.dumps(VALID_V2 | {"firstEmailKey": 11}))

@@ -1,14 +1,18 @@
 """Operating the backfill: enqueue batches of unlinked bookings, report progress.
 
-Enqueue partitions the bookings still to do into keyset ranges with one SQL
-statement (window functions over the partial index of unlinked ids, never OFFSET),
-records each range in ``backfill_batches`` and sends it, all in one transaction
-under an advisory lock:
+Enqueue partitions the bookings still to do by customer with one SQL statement:
+ranges of email keys (``rft_backfill_email_key``, a hash of the normalised email),
+each holding about ``batch_size`` bookings, a key never split between two ranges
+(window functions over the keys, never OFFSET). It records each range in
+``backfill_batches`` and sends it as a version 2 message, all in one transaction
+under an advisory lock. So every customer's bookings are in exactly one batch, and
+no two batches of an enqueue share a customer:
 
 - "still to do" means unlinked, not recorded as unlinkable, and not inside a range
-  that is queued and not yet done. So a second enqueue, or one while workers run,
-  sends only what no queued batch covers: no double work. Ranges never span a queued
-  range either (they are cut at its edges).
+  that is queued and not yet done (a version 2 range of keys, or a version 1 range
+  of booking ids). So a second enqueue, or one while workers run, sends only what no
+  queued batch covers: no double work. New ranges never span a queued range of keys
+  (they are cut where it starts).
 - Rows are recorded before sending and committed after: if sending fails the rows
   are dropped for the messages SQS refused (or rolled back entirely), so a recorded
   batch always has a message. A message whose row did not commit (a crash between
@@ -27,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from rft_common.backfill import BackfillMessage
+from rft_common.backfill import AnyMessage, BookingRangeMessage, EmailKeyRangeMessage
 from rft_common.queues import send_messages
 
 ENQUEUE_LOCK = 7_046_121_805_337_001
@@ -36,43 +40,82 @@ RATE_WINDOW_SECONDS = 60
 
 PLAN = """
     WITH queued AS (
-        SELECT range_agg(int4range(first_booking_id, last_booking_id, '[]')) AS ranges
+        SELECT range_agg(int4range(first_booking_id, last_booking_id, '[]'))
+                   FILTER (WHERE first_booking_id IS NOT NULL) AS id_ranges,
+               range_agg(int4range(first_email_key, last_email_key, '[]'))
+                   FILTER (WHERE first_email_key IS NOT NULL) AS key_ranges
         FROM backfill_batches WHERE status = 'queued'
-    ), unlinked AS (
-        SELECT b.id, coalesce(q.ranges @> b.id, false) AS covered
-        FROM bookings AS b CROSS JOIN queued AS q
+    ), keys AS (
+        SELECT k.key, count(*) AS bookings
+        FROM bookings AS b
+        CROSS JOIN queued AS q
+        CROSS JOIN LATERAL (
+            SELECT rft_backfill_email_key(b.contact_details ->> 'email') AS key
+        ) AS k
         WHERE b.user_id IS NULL
           AND NOT EXISTS (SELECT 1 FROM backfill_unlinkable AS u WHERE u.booking_id = b.id)
+          AND NOT coalesce(q.id_ranges @> b.id, false)
+          AND NOT coalesce(q.key_ranges @> k.key, false)
+        GROUP BY k.key
+    ), points AS (
+        SELECT key, bookings, false AS fence FROM keys
+        UNION ALL
+        -- where a queued range of keys starts: no new range may span it
+        SELECT lower(r), 0, true FROM queued CROSS JOIN unnest(queued.key_ranges) AS r
     ), stretches AS (
-        -- consecutive uncovered ids share a stretch number (gaps and islands)
-        SELECT id, covered,
-               row_number() OVER (ORDER BY id)
-               - row_number() OVER (PARTITION BY covered ORDER BY id) AS stretch
-        FROM unlinked
+        SELECT key, bookings, fence,
+               count(*) FILTER (WHERE fence) OVER (ORDER BY key, fence) AS stretch
+        FROM points
     ), numbered AS (
-        SELECT id, stretch, row_number() OVER (PARTITION BY stretch ORDER BY id) - 1 AS position
-        FROM stretches WHERE NOT covered
+        -- a key's bookings all go to one batch: cut by the bookings before the key
+        SELECT key, bookings, stretch,
+               (sum(bookings) OVER (PARTITION BY stretch ORDER BY key) - bookings)::bigint
+                   / :batch_size AS batch
+        FROM stretches WHERE NOT fence
     )
-    SELECT min(id) AS first_booking_id, max(id) AS last_booking_id, count(*) AS bookings
+    SELECT min(key) AS first_email_key, max(key) AS last_email_key,
+           sum(bookings)::integer AS bookings
     FROM numbered
-    GROUP BY stretch, position / :batch_size
+    GROUP BY stretch, batch
 """
+"""Ranges of email keys over the bookings still to do, about ``batch_size`` bookings
+each. Still to do: unlinked, not recorded as unlinkable, not in a queued batch (a
+version 1 batch's ids, or a version 2 batch's keys)."""
 RECORD_PLAN = text(f"""
-    INSERT INTO backfill_batches (id, first_booking_id, last_booking_id, planned_bookings)
-    SELECT gen_random_uuid()::text, first_booking_id, last_booking_id, bookings
+    INSERT INTO backfill_batches (id, first_email_key, last_email_key, planned_bookings)
+    SELECT gen_random_uuid()::text, first_email_key, last_email_key, bookings
     FROM ({PLAN}) AS plan
-    ORDER BY first_booking_id
-    RETURNING id, first_booking_id, last_booking_id, planned_bookings
+    ORDER BY first_email_key
+    RETURNING id, NULL::integer AS first_booking_id, NULL::integer AS last_booking_id,
+              first_email_key, last_email_key, planned_bookings
 """)
 DRY_RUN_PLAN = text(f"""
-    SELECT 'dry-run' AS id, first_booking_id, last_booking_id, bookings AS planned_bookings
-    FROM ({PLAN}) AS plan ORDER BY first_booking_id
+    SELECT 'dry-run' AS id, first_email_key, last_email_key, bookings AS planned_bookings
+    FROM ({PLAN}) AS plan ORDER BY first_email_key
 """)
 QUEUED_BATCHES = text("""
-    SELECT id, first_booking_id, last_booking_id, planned_bookings
-    FROM backfill_batches WHERE status = 'queued' ORDER BY first_booking_id
+    SELECT id, first_booking_id, last_booking_id, first_email_key, last_email_key,
+           planned_bookings
+    FROM backfill_batches WHERE status = 'queued' ORDER BY enqueued_at, id
 """)
 DROP_UNSENT = text("DELETE FROM backfill_batches WHERE id = ANY(:ids)")
+
+
+def batch_message(row: Any) -> AnyMessage:
+    """The message of a recorded batch: version 2, or 1 for a range of booking ids."""
+    if row.first_email_key is not None:
+        return EmailKeyRangeMessage(
+            version=2,
+            batchId=row.id,
+            firstEmailKey=row.first_email_key,
+            lastEmailKey=row.last_email_key,
+        )
+    return BookingRangeMessage(
+        version=1,
+        batchId=row.id,
+        firstBookingId=row.first_booking_id,
+        lastBookingId=row.last_booking_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -106,15 +149,7 @@ def enqueue(
     assert queue_url is not None
     resent = connection.execute(QUEUED_BATCHES).all() if resend_queued else []
     planned = connection.execute(RECORD_PLAN, parameters).all()
-    bodies = [
-        BackfillMessage(
-            version=1,
-            batchId=row.id,
-            firstBookingId=row.first_booking_id,
-            lastBookingId=row.last_booking_id,
-        ).to_json()
-        for row in resent + planned
-    ]
+    bodies = [batch_message(row).to_json() for row in resent + planned]
     failed = set(send_messages(queue_url, bodies, client=client))
     sent_plan = [row for index, row in enumerate(planned, len(resent)) if index not in failed]
     if len(sent_plan) < len(planned):

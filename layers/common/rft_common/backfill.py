@@ -1,37 +1,49 @@
-"""Backfill: link historical bookings to their customers, one batch of ids at a time.
+"""Backfill: link historical bookings to their customers, one batch of customers at a time.
 
-A batch is a range of booking ids (``BackfillMessage``). Processing it is one
-transaction of three statements, whatever the batch size:
+A batch (``BackfillMessage``) is a range of email keys (version 2): the key is a
+stable hash of the normalised email (``email_key``; ``rft_backfill_email_key`` in
+SQL, migration 0008), so a batch holds every unlinked booking of its customers and
+no other batch of the same enqueue holds any of them. Version 1 messages, a range of
+booking ids, are still processed the same way. A batch is one transaction of four
+statements, whatever its size:
 
 1. claim the batch row (``backfill_batches``), which also serialises two deliveries
    of the same batch;
-2. one statement whose parts share the batch's unlinked bookings, read once through
-   the partial index on unlinked ids, with their normalised emails:
+2. defer this transaction's ``user_counts`` changes (``rft_defer_user_counts``);
+3. one statement whose parts share the batch's unlinked bookings, read once through
+   a partial index (on email keys, or on ids for version 1), with their normalised
+   emails:
 
    - record those that cannot be linked (no or malformed email) in
      ``backfill_unlinkable``, once (``ON CONFLICT DO NOTHING``);
    - upsert one customer per normalised email, in email order, with the booking
-     path's identity rules (``customers.fill_blanks_on_conflict``), which returns
-     every customer, created or found;
+     path's identity rules (``customers.fill_blanks_on_conflict``): new customers
+     are inserted, found ones rewritten only if a blank detail gets filled;
+     ``customers.found_or_created`` adds those left as they were;
    - link the bookings to those customers; the statement-level triggers on
-     ``bookings`` then recompute the statistics of exactly the customers touched
-     (migration 0002).
+     ``bookings`` then recompute the statistics of exactly the customers touched,
+     writing only values that changed (migration 0002).
 
-   Joining the bookings to the upsert's own output, not to ``users``, keeps the plan
-   independent of how many users the planner believes there are: early in a backfill
-   that estimate is stale by orders of magnitude;
-3. mark the batch done and add what this run did to its counters.
+   The customers found are looked up one by one through the unique email index and
+   the bookings joined to the upsert's own output, so the plan does not depend on
+   how many users the planner believes there are: early in a backfill that estimate
+   is stale by orders of magnitude;
+4. apply the counter changes (``rft_flush_user_counts``: a counter row is locked
+   only from here to the commit), mark the batch done and add what this run did to
+   its counters.
 
 Why it is safe to run anywhere, any number of times:
 
 - Only bookings with ``user_id IS NULL`` are read or updated, so a redelivered batch,
   or one that died halfway (its transaction rolled back), finishes with the same
-  state as one clean run; a second run links nothing and creates nobody.
-- Concurrent batches that share customers lock those customers in email order in
-  the upsert (and every later lock is on customers already held), so they wait for each
-  other instead of deadlocking; ``run_transaction`` retries deadlocks, serialisation
-  failures and lost races to insert one new customer anyway. The unique normalised
-  email rules out duplicates.
+  state as one clean run; a second run links nothing and creates nobody. That is
+  also why a batch whose statement outlives the socket timeout is retried once on a
+  fresh connection (``run_transaction(idempotent=True)``, ``backfill_timeouts``).
+- Batches of one enqueue share no customer. Those that do (a version 1 batch, a
+  checkout) lock the customers in email order in the upsert (and every later lock is
+  on customers already held), so they wait for each other instead of deadlocking;
+  ``run_transaction`` retries deadlocks, serialisation failures and lost races to
+  insert one new customer anyway. The unique normalised email rules out duplicates.
 - New bookings arriving meanwhile are either linked by the booking path or remain
   unlinked for a later enqueue; nothing here depends on them.
 
@@ -49,12 +61,13 @@ for a person to review, never linked to a guess.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from sqlalchemy import (
     Connection,
     Integer,
@@ -71,12 +84,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert
 
-from rft_common.customers import FILLABLE_FIELDS, fill_blanks_on_conflict, users
+from rft_common.customers import (
+    FILLABLE_FIELDS,
+    RETURNING,
+    fill_blanks_on_conflict,
+    found_or_created,
+    users,
+)
 from rft_common.db import run_transaction
 from rft_common.models import backfill_unlinkable as unlinkable_bookings
 from rft_common.models import bookings
 
 MAX_BOOKING_ID = 2**31 - 1
+MIN_EMAIL_KEY, MAX_EMAIL_KEY = -(2**31), 2**31 - 1
 
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
@@ -139,79 +159,160 @@ def normalized_email_or_reason(raw: str | None) -> tuple[str | None, str | None]
     return (email, None) if valid else (None, MALFORMED_EMAIL)
 
 
-class BackfillMessage(BaseModel):
-    """One backfill batch: link the unlinked bookings whose ids lie in a range.
+def email_key(raw: str | None) -> int:
+    """The SQL function ``rft_backfill_email_key`` in Python: a stable 32-bit hash of
+    the normalised email, the first four bytes of its MD5 as a signed integer.
 
-    Version 1. Sent by rft backfill enqueue, or by an operator with aws sqs
-    send-message; processed by the backfill worker. The range is inclusive, and
-    firstBookingId must not exceed lastBookingId. batchId names the batch in the
-    backfill_batches table; a batch id already recorded must come with its range.
+    Every booking of one customer has the same key, so a range of keys holds all of
+    a customer's bookings. Used by tests and operators; batches use the SQL one,
+    which ``ix_bookings_unlinked_email_key`` indexes.
     """
-
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        populate_by_name=True,
-        title="BackfillMessage",
-        json_schema_extra={
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://reactfasttraining.co.uk/schemas/backfill-message.schema.json",
-            "examples": [
-                {
-                    "version": 1,
-                    "batchId": "manual-2026-11-25-001",
-                    "firstBookingId": 1,
-                    "lastBookingId": 2000,
-                }
-            ],
-        },
+    email = (raw or "").strip(EMAIL_WHITESPACE).lower()
+    return int.from_bytes(
+        hashlib.md5(email.encode(), usedforsecurity=False).digest()[:4], "big", signed=True
     )
 
-    version: Literal[1] = Field(title="Version", description="Message format version.")
-    batch_id: Annotated[
-        str,
-        Field(
-            alias="batchId",
-            title="Batch id",
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
-            description="Names the batch: letters, digits and _.:- (at most 64).",
-            examples=["manual-2026-11-25-001"],
+
+MESSAGE_MODEL_CONFIG = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+BATCH_ID = Annotated[
+    str,
+    Field(
+        alias="batchId",
+        title="Batch id",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        description="Names the batch: letters, digits and _.:- (at most 64).",
+        examples=["manual-2026-11-25-001"],
+    ),
+]
+
+
+def _bound(alias: str, title: str, low: int, high: int, description: str) -> Any:
+    return Field(alias=alias, title=title, ge=low, le=high, description=description)
+
+
+class EmailKeyRangeMessage(BaseModel):
+    """Version 2: link the unlinked bookings whose email key lies in a range.
+
+    The key is ``rft_backfill_email_key``, a hash of the normalised email, so a batch
+    holds every unlinked booking of its customers and no other batch of the same
+    enqueue holds any of them.
+    """
+
+    model_config = MESSAGE_MODEL_CONFIG | ConfigDict(title="EmailKeyRangeMessage")
+
+    version: Literal[2] = Field(title="Version", description="Message format version.")
+    batch_id: BATCH_ID
+    first_email_key: Annotated[
+        int,
+        _bound(
+            "firstEmailKey",
+            "First email key",
+            MIN_EMAIL_KEY,
+            MAX_EMAIL_KEY,
+            "First key of the range, inclusive (a signed 32-bit hash of the normalised email).",
         ),
     ]
-    first_booking_id: Annotated[
+    last_email_key: Annotated[
         int,
-        Field(
-            alias="firstBookingId",
-            title="First booking id",
-            ge=1,
-            le=MAX_BOOKING_ID,
-            description="First id of the range, inclusive.",
-        ),
-    ]
-    last_booking_id: Annotated[
-        int,
-        Field(
-            alias="lastBookingId",
-            title="Last booking id",
-            ge=1,
-            le=MAX_BOOKING_ID,
-            description="Last id of the range, inclusive; not below firstBookingId.",
+        _bound(
+            "lastEmailKey",
+            "Last email key",
+            MIN_EMAIL_KEY,
+            MAX_EMAIL_KEY,
+            "Last key of the range, inclusive; not below firstEmailKey.",
         ),
     ]
 
     @model_validator(mode="after")
-    def _range_is_ordered(self) -> BackfillMessage:
-        if self.first_booking_id > self.last_booking_id:
-            raise ValueError("firstBookingId must not exceed lastBookingId")
+    def _range_is_ordered(self) -> EmailKeyRangeMessage:
+        if self.first_email_key > self.last_email_key:
+            raise ValueError("firstEmailKey must not exceed lastEmailKey")
         return self
+
+    @property
+    def range(self) -> tuple[int, int]:
+        return self.first_email_key, self.last_email_key
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
 
 
+class BookingRangeMessage(BaseModel):
+    """Version 1: link the unlinked bookings whose ids lie in a range.
+
+    Still accepted, so that messages already in a queue are processed; enqueue
+    sends version 2. A customer's bookings may be spread over several such batches.
+    """
+
+    model_config = MESSAGE_MODEL_CONFIG | ConfigDict(title="BookingRangeMessage")
+
+    version: Literal[1] = Field(title="Version", description="Message format version.")
+    batch_id: BATCH_ID
+    first_booking_id: Annotated[
+        int,
+        _bound("firstBookingId", "First booking id", 1, MAX_BOOKING_ID, "First id, inclusive."),
+    ]
+    last_booking_id: Annotated[
+        int,
+        _bound(
+            "lastBookingId",
+            "Last booking id",
+            1,
+            MAX_BOOKING_ID,
+            "Last id, inclusive; not below firstBookingId.",
+        ),
+    ]
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> BookingRangeMessage:
+        if self.first_booking_id > self.last_booking_id:
+            raise ValueError("firstBookingId must not exceed lastBookingId")
+        return self
+
+    @property
+    def range(self) -> tuple[int, int]:
+        return self.first_booking_id, self.last_booking_id
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+BackfillMessage = Annotated[
+    EmailKeyRangeMessage | BookingRangeMessage, Field(discriminator="version")
+]
+MESSAGE_DESCRIPTION = (
+    "One backfill batch, sent by rft backfill enqueue (version 2) or by an operator with "
+    "aws sqs send-message. batchId names the batch in the backfill_batches table; a batch "
+    "id already recorded must come with its range. Ranges are inclusive."
+)
+MESSAGE_ADAPTER: TypeAdapter[EmailKeyRangeMessage | BookingRangeMessage] = TypeAdapter(
+    BackfillMessage
+)
+MESSAGE_EXAMPLE = {
+    "version": 2,
+    "batchId": "manual-2026-11-25-001",
+    "firstEmailKey": -2147483648,
+    "lastEmailKey": -2147000000,
+}
+
+
+AnyMessage = EmailKeyRangeMessage | BookingRangeMessage
+
+
+def parse_message(body: str | bytes) -> EmailKeyRangeMessage | BookingRangeMessage:
+    return MESSAGE_ADAPTER.validate_json(body)
+
+
 def message_json_schema() -> dict[str, Any]:
     """The JSON Schema committed as ``docs/backfill-message.schema.json``."""
-    return BackfillMessage.model_json_schema(by_alias=True)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://reactfasttraining.co.uk/schemas/backfill-message.schema.json",
+        "title": "BackfillMessage",
+        "description": MESSAGE_DESCRIPTION,
+        **MESSAGE_ADAPTER.json_schema(by_alias=True),
+        "examples": [MESSAGE_EXAMPLE],
+    }
 
 
 @dataclass(frozen=True)
@@ -229,7 +330,15 @@ class BatchRangeMismatch(ValueError):
 
 
 CUSTOMER_COLUMNS = ("email", "role", "customer_type", "name", "phone", "company_name")
-CANDIDATES = f"""
+BOOKING_ID_RANGE = "b.id BETWEEN :first AND :last"
+EMAIL_KEY_RANGE = "rft_backfill_email_key(b.contact_details ->> 'email') BETWEEN :first AND :last"
+"""The expression of ``ix_bookings_unlinked_email_key`` (migration 0008)."""
+
+
+def candidates_sql(in_range: str) -> str:
+    """The unlinked bookings ``in_range`` (``:first``..``:last``): normalised email,
+    why it cannot link, details."""
+    return f"""
     SELECT b.id, e.email, {unlinkable_reason_sql("e.email")} AS reason,
            left(nullif(btrim(b.contact_details ->> 'name', :whitespace), ''), 255) AS name,
            left(nullif(btrim(b.contact_details ->> 'phone', :whitespace), ''), 50) AS phone,
@@ -239,24 +348,32 @@ CANDIDATES = f"""
     CROSS JOIN LATERAL (
         SELECT {normalized_email_sql("b.contact_details ->> 'email'")} AS email
     ) AS e
-    WHERE b.id BETWEEN :first_booking_id AND :last_booking_id AND b.user_id IS NULL
+    WHERE {in_range} AND b.user_id IS NULL
 """
-"""The batch's unlinked bookings: normalised email, why it cannot link, details."""
+
+
+CANDIDATES = candidates_sql(BOOKING_ID_RANGE)
+"""Every unlinked booking with an id from ``:first`` to ``:last``."""
 
 CLAIM_BATCH = text("""
-    INSERT INTO backfill_batches (id, first_booking_id, last_booking_id)
-    VALUES (:batch_id, :first_booking_id, :last_booking_id)
+    INSERT INTO backfill_batches
+        (id, first_booking_id, last_booking_id, first_email_key, last_email_key)
+    VALUES (:batch_id, :first_booking_id, :last_booking_id, :first_email_key, :last_email_key)
     ON CONFLICT (id) DO UPDATE SET runs = backfill_batches.runs
-    RETURNING first_booking_id, last_booking_id
+    RETURNING first_booking_id, last_booking_id, first_email_key, last_email_key
 """)
+DEFER_USER_COUNTS = text("SELECT rft_defer_user_counts()")
 FINISH_BATCH = text("""
+    WITH counted AS (SELECT rft_flush_user_counts())
     UPDATE backfill_batches
     SET status = 'done', completed_at = now(), runs = runs + 1,
         bookings_linked = bookings_linked + :bookings_linked,
         customers_created = customers_created + :customers_created,
         unlinkable = unlinkable + :unlinkable
+    FROM counted
     WHERE id = :batch_id
 """)
+"""Also applies the batch's pending ``user_counts`` changes, just before the commit."""
 
 
 def _first_non_blank(candidates: Any, field: str) -> Any:
@@ -268,9 +385,9 @@ def _first_non_blank(candidates: Any, field: str) -> Any:
     ).label(field)
 
 
-def _link_batch_statement() -> Any:
+def _link_batch_statement(in_range: str) -> Any:
     candidates = (
-        text(CANDIDATES)
+        text(candidates_sql(in_range))
         .columns(
             column("id", Integer),
             *(column(name, String) for name in ("email", "reason")),
@@ -295,7 +412,7 @@ def _link_batch_statement() -> Any:
         select(candidates.c.email, *(_first_non_blank(candidates, f) for f in FILLABLE_FIELDS))
         .where(candidates.c.reason.is_(None))
         .group_by(candidates.c.email)
-        .subquery("merged")
+        .cte("merged")
     )
     customers = select(
         merged.c.email,
@@ -307,18 +424,17 @@ def _link_batch_statement() -> Any:
     ).order_by(merged.c.email)
     upserted = (
         fill_blanks_on_conflict(insert(users).from_select(list(CUSTOMER_COLUMNS), customers))
-        .returning(
-            users.c.id, users.c.email_normalized, literal_column("xmax = 0").label("created")
-        )
+        .returning(*RETURNING)
         .cte("upserted")
     )
+    resolved = found_or_created(upserted, merged.c.email).cte("resolved")
     linked = (
         update(bookings)
-        .values(user_id=upserted.c.id)
+        .values(user_id=resolved.c.id)
         .where(
             bookings.c.id == candidates.c.id,
             bookings.c.user_id.is_(None),
-            upserted.c.email_normalized == candidates.c.email,
+            resolved.c.email_normalized == candidates.c.email,
         )
         .returning(bookings.c.id)
         .cte("linked")
@@ -334,20 +450,22 @@ def _link_batch_statement() -> Any:
     )
 
 
-LINK_BATCH = _link_batch_statement()
-"""Step 2: record the unlinkable, upsert the customers, link the bookings; the counts."""
+LINK_BATCH = {
+    EmailKeyRangeMessage: _link_batch_statement(EMAIL_KEY_RANGE),
+    BookingRangeMessage: _link_batch_statement(BOOKING_ID_RANGE),
+}
+"""Step 2 per message version: record the unlinkable, upsert the customers, link the
+bookings; the counts."""
 
 
-def _claim_batch(connection: Connection, message: BackfillMessage, parameters: dict) -> None:
+def _claim_batch(connection: Connection, message: AnyMessage, parameters: dict) -> None:
     recorded = connection.execute(CLAIM_BATCH, parameters).one()
-    if (recorded.first_booking_id, recorded.last_booking_id) != (
-        message.first_booking_id,
-        message.last_booking_id,
-    ):
+    if tuple(recorded) != tuple(parameters[name] for name in RANGE_COLUMNS):
+        kind = "email keys" if recorded.first_booking_id is None else "bookings"
+        first, last = (value for value in recorded if value is not None)
         raise BatchRangeMismatch(
-            f"batch {message.batch_id} is recorded for bookings "
-            f"{recorded.first_booking_id}..{recorded.last_booking_id}, not "
-            f"{message.first_booking_id}..{message.last_booking_id}"
+            f"batch {message.batch_id} is recorded for {kind} {first}..{last}, "
+            f"not this message's range {message.range[0]}..{message.range[1]}"
         )
 
 
@@ -355,16 +473,30 @@ def _finish_batch(connection: Connection, parameters: dict) -> None:
     connection.execute(FINISH_BATCH, parameters)
 
 
-def link_batch(connection: Connection, message: BackfillMessage) -> BatchResult:
-    """Process one batch inside the caller's transaction (the three statements above)."""
-    started = time.perf_counter()
-    parameters = EMAIL_RULE_PARAMETERS | {
+RANGE_COLUMNS = ("first_booking_id", "last_booking_id", "first_email_key", "last_email_key")
+
+
+def batch_parameters(message: AnyMessage) -> dict[str, Any]:
+    by_key = isinstance(message, EmailKeyRangeMessage)
+    first, last = message.range
+    return EMAIL_RULE_PARAMETERS | {
         "batch_id": message.batch_id,
-        "first_booking_id": message.first_booking_id,
-        "last_booking_id": message.last_booking_id,
+        "first": first,
+        "last": last,
+        "first_booking_id": None if by_key else first,
+        "last_booking_id": None if by_key else last,
+        "first_email_key": first if by_key else None,
+        "last_email_key": last if by_key else None,
     }
+
+
+def link_batch(connection: Connection, message: AnyMessage) -> BatchResult:
+    """Process one batch inside the caller's transaction (the statements above)."""
+    started = time.perf_counter()
+    parameters = batch_parameters(message)
     _claim_batch(connection, message, parameters)
-    counts = connection.execute(LINK_BATCH, parameters).one()
+    connection.execute(DEFER_USER_COUNTS)
+    counts = connection.execute(LINK_BATCH[type(message)], parameters).one()
     _finish_batch(connection, parameters | counts._asdict())
     return BatchResult(
         batch_id=message.batch_id,
@@ -375,7 +507,8 @@ def link_batch(connection: Connection, message: BackfillMessage) -> BatchResult:
     )
 
 
-def process_batch(message: BackfillMessage) -> BatchResult:
+def process_batch(message: AnyMessage) -> BatchResult:
     """One batch in its own transaction, retried by ``run_transaction`` on deadlocks,
-    serialisation failures and lost races to insert the same new customer."""
-    return run_transaction(lambda connection: link_batch(connection, message))
+    serialisation failures, lost races to insert the same new customer and (once, on
+    a fresh connection) a socket timeout."""
+    return run_transaction(lambda connection: link_batch(connection, message), idempotent=True)

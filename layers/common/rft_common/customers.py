@@ -12,11 +12,23 @@ Identity rules, shared by the booking path and the backfill:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, case, func, literal_column, or_
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Connection,
+    Select,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import Insert, insert
 
 from rft_common.models import users
@@ -40,25 +52,52 @@ def _is_blank(column: ColumnElement[Any]) -> ColumnElement[bool]:
 def fill_blanks_on_conflict(statement: Insert) -> Insert:
     """``ON CONFLICT (email_normalized) DO UPDATE`` applying the identity rules.
 
-    The update always happens (so ``RETURNING`` yields every row, created or
-    found, and the row is locked until commit), but it only changes blank fields
-    of customers; staff rows are rewritten with their own values.
+    A found customer is rewritten only when a blank name, phone or company would be
+    filled; staff rows never are. A row that would not change is still locked until
+    commit (PostgreSQL locks every conflicting row of a ``DO UPDATE``), but it is not
+    rewritten, so neither its indexes nor its counters are touched, and ``RETURNING``
+    leaves it out: ``found_or_created`` adds those rows back from the snapshot.
+
+    One exception keeps that complete: a customer committed by a concurrent
+    transaction after this statement's snapshot was taken is not in the snapshot, so
+    it is "updated" anyway (to its own values) and returned.
     """
     excluded = statement.excluded
+    fills = {
+        field: (users.c.role == "customer")
+        & _is_blank(users.c[field])
+        & ~_is_blank(excluded[field])
+        for field in FILLABLE_FIELDS
+    }
+    seen = users.alias("seen")
+    # ``excluded`` spelt out: SQLAlchemy would add the alias to the subquery's FROM.
+    in_snapshot = exists().where(
+        seen.c.email_normalized == literal_column("excluded.email_normalized")
+    )
     return statement.on_conflict_do_update(
         index_elements=[users.c.email_normalized],
         set_={
-            field: case(
-                (
-                    (users.c.role == "customer")
-                    & _is_blank(users.c[field])
-                    & ~_is_blank(excluded[field]),
-                    excluded[field],
-                ),
-                else_=users.c[field],
-            )
-            for field in FILLABLE_FIELDS
+            field: case((fill, excluded[field]), else_=users.c[field])
+            for field, fill in fills.items()
         },
+        where=or_(*fills.values(), ~in_snapshot),
+    )
+
+
+def found_or_created(upserted: CTE, email: ColumnElement[str]) -> Select[Any]:
+    """``(email_normalized, id, created)`` of every customer of an upsert.
+
+    ``upserted`` is a ``fill_blanks_on_conflict`` upsert with ``RETURNING`` as a CTE;
+    ``email`` the normalised emails it was given (a column of a CTE, or a bound
+    value). The customers it did not return were in this statement's snapshot,
+    unchanged: each is looked up by the unique email index (a subquery per email,
+    whatever the planner believes about the size of ``users``).
+    """
+    existing_id = select(users.c.id).where(users.c.email_normalized == email).scalar_subquery()
+    return select(upserted.c.email_normalized, upserted.c.id, upserted.c.created).union_all(
+        select(email.label("email_normalized"), existing_id.label("id"), false()).where(
+            ~exists().where(upserted.c.email_normalized == email)
+        )
     )
 
 
@@ -78,46 +117,27 @@ def _new_customer_row(customer: CustomerDetails) -> dict[str, Any]:
     return row
 
 
-def _merge(first: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
-    """Keep each fillable field's first non-blank value."""
-    merged = first | {field: first[field] or later[field] for field in FILLABLE_FIELDS}
-    merged["customer_type"] = "corporate" if merged["company_name"] else "individual"
-    return merged
-
-
 RETURNING = (users.c.email_normalized, users.c.id, literal_column("xmax = 0").label("created"))
 
-UPSERT_ONE = fill_blanks_on_conflict(
-    insert(users).values(
-        {
-            column: bindparam(column)
-            for column in ("email", "role", "customer_type", *FILLABLE_FIELDS)
-        }
-    )
-).returning(*RETURNING)
-"""Built once, so SQLAlchemy compiles it once; the booking path runs it per checkout."""
 
-
-def find_or_create_customers(
-    connection: Connection, customers: Iterable[CustomerDetails]
-) -> Mapping[str, tuple[int, bool]]:
-    """Upsert customers in one statement; ``{email: (user_id, created)}``.
-
-    Rows are sent in email order so that concurrent transactions lock the same users
-    in the same order (no deadlocks between overlapping batches). Duplicate emails
-    are merged first, keeping each field's first non-blank value.
-    """
-    merged: dict[str, dict[str, Any]] = {}
-    for customer in customers:
-        row = _new_customer_row(customer)
-        merged[customer.email] = (
-            _merge(merged[customer.email], row) if customer.email in merged else row
+def _upsert_one() -> Select[Any]:
+    upserted = (
+        fill_blanks_on_conflict(
+            insert(users).values(
+                {
+                    column: bindparam(column)
+                    for column in ("email", "role", "customer_type", *FILLABLE_FIELDS)
+                }
+            )
         )
-    if not merged:
-        return {}
-    rows = [merged[email] for email in sorted(merged)]
-    statement = fill_blanks_on_conflict(insert(users).values(rows)).returning(*RETURNING)
-    return {row.email_normalized: (row.id, row.created) for row in connection.execute(statement)}
+        .returning(*RETURNING)
+        .cte("upserted")
+    )
+    return found_or_created(upserted, func.lower(func.btrim(bindparam("email"))))
+
+
+UPSERT_ONE = _upsert_one()
+"""Built once, so SQLAlchemy compiles it once; the booking path runs it per checkout."""
 
 
 def find_or_create_customer(connection: Connection, customer: CustomerDetails) -> tuple[int, bool]:

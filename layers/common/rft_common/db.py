@@ -153,17 +153,38 @@ def is_connection_error(error: DBAPIError) -> bool:
     return error.connection_invalidated or sqlstate(error) is None
 
 
-def run_transaction(work: Callable[[Connection], T], *, attempts: int = 5) -> T:
+def run_transaction(
+    work: Callable[[Connection], T], *, attempts: int = 5, idempotent: bool = False
+) -> T:
     """Run ``work`` in one transaction, retrying serialisation failures, deadlocks and
     lost insert races (``RETRYABLE_UNIQUE_CONSTRAINTS``).
 
     ``work`` must be safe to re-run from the start: everything it did is rolled back
     before a retry. Connection failures become ``DatabaseUnavailable``.
+
+    A statement that outlives the socket timeout (``DB_SOCKET_TIMEOUT_SECONDS``)
+    raises ``TimeoutError``; its connection is discarded, never returned to the pool.
+    With ``idempotent``, that is retried once on a fresh connection: only for work
+    whose second run is harmless even if the first one committed (the timeout may hit
+    the COMMIT itself), such as a backfill batch. A checkout is not: it fails.
     """
-    for attempt in range(1, attempts + 1):
+    timeouts_left = 1 if idempotent else 0
+    attempt = 0
+    while True:
+        attempt += 1
         try:
-            with get_engine().begin() as connection:
-                return work(connection)
+            with get_engine().connect() as connection, connection.begin():
+                try:
+                    return work(connection)
+                except TimeoutError:
+                    # Before the rollback: the socket is mid-reply and cannot be reused.
+                    connection.invalidate()
+                    raise
+        except TimeoutError:
+            if timeouts_left:
+                timeouts_left -= 1
+                continue
+            raise
         except DBAPIError as error:
             if is_retryable(error) and attempt < attempts:
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter only
@@ -171,4 +192,3 @@ def run_transaction(work: Callable[[Connection], T], *, attempts: int = 5) -> T:
             if is_connection_error(error):
                 raise DatabaseUnavailable("the database is not reachable") from error
             raise
-    raise AssertionError("unreachable")

@@ -228,8 +228,10 @@ backfill_batches = Table(
     "backfill_batches",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("first_booking_id", Integer, nullable=False),
-    Column("last_booking_id", Integer, nullable=False),
+    Column("first_booking_id", Integer),
+    Column("last_booking_id", Integer),
+    Column("first_email_key", Integer),
+    Column("last_email_key", Integer),
     Column("planned_bookings", Integer),
     Column("status", String(10), nullable=False, server_default=text("'queued'")),
     Column("enqueued_at", Timestamp, nullable=False, server_default=func.now()),
@@ -240,8 +242,17 @@ backfill_batches = Table(
     Column("unlinkable", Integer, nullable=False, server_default=text("0")),
     CheckConstraint(_in("status", BACKFILL_BATCH_STATUSES), name="status"),
     CheckConstraint("first_booking_id <= last_booking_id", name="range"),
+    CheckConstraint(
+        "(first_booking_id IS NOT NULL AND last_booking_id IS NOT NULL"
+        " AND first_email_key IS NULL AND last_email_key IS NULL)"
+        " OR (first_booking_id IS NULL AND last_booking_id IS NULL"
+        " AND first_email_key IS NOT NULL AND last_email_key IS NOT NULL"
+        " AND first_email_key <= last_email_key)",
+        name="one_range",
+    ),
 )
-"""One backfill message: a range of booking ids, and what processing it did.
+"""One backfill message: a range of email keys (version 2) or of booking ids
+(version 1), and what processing it did.
 
 ``queued`` from enqueue until a worker commits the batch (``done``); the counters
 add up every committed run, so a redelivered batch adds zeros.
@@ -270,6 +281,14 @@ backfill_unlinkable = Table(
 """A booking the backfill cannot link, recorded once with the reason."""
 
 Index("ix_bookings_id_unlinked", bookings.c.id, postgresql_where=bookings.c.user_id.is_(None))
+BOOKING_EMAIL_KEY = func.rft_backfill_email_key(bookings.c.contact_details["email"].as_string())
+"""The stable hash of a booking's normalised email that backfill batches are ranges of
+(migration 0008)."""
+Index(
+    "ix_bookings_unlinked_email_key",
+    BOOKING_EMAIL_KEY,
+    postgresql_where=bookings.c.user_id.is_(None),
+)
 
 
 # --- admin users list: the expressions it filters and sorts by, and their indexes ----

@@ -1,0 +1,95 @@
+"""A statement that outlives the socket timeout: a backfill batch is retried once on a
+fresh connection; other work fails; no timed-out connection goes back to the pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from rft_common import backfill
+from rft_common.backfill import process_batch
+from rft_common.db import reset_engine, run_transaction
+from tests.backfill_helpers import contact, insert_legacy_bookings, key_message, state
+from tests.factories import add_session, stats_mismatches
+
+SOCKET_TIMEOUT_SECONDS = 1
+STALL = text(f"SELECT pg_sleep({SOCKET_TIMEOUT_SECONDS + 0.5})")
+"""Longer than the socket timeout: pg8000 raises ``TimeoutError`` while it waits."""
+BACKEND = text("SELECT pg_backend_pid()")
+
+
+@pytest.fixture
+def short_socket_timeout(db, monkeypatch) -> Iterator[None]:
+    monkeypatch.setenv("DB_SOCKET_TIMEOUT_SECONDS", str(SOCKET_TIMEOUT_SECONDS))
+    monkeypatch.setenv("DB_POOL_SIZE", "1")
+    reset_engine()
+    yield
+    reset_engine()
+
+
+@pytest.mark.usefixtures("short_socket_timeout")
+def test_a_batch_whose_statement_times_out_is_retried_once_on_a_fresh_connection(db, monkeypatch):
+    with db.begin() as connection:
+        session_id = add_session(connection)
+        insert_legacy_bookings(
+            connection, session_id, [contact(f"p{i % 4}@example.com") for i in range(12)]
+        )
+    backends: list[int] = []
+    claim = backfill._claim_batch
+
+    def claim_then_stall_the_first_time(connection, message, parameters):
+        claim(connection, message, parameters)
+        backends.append(connection.execute(BACKEND).scalar_one())
+        if len(backends) == 1:
+            connection.execute(STALL)
+
+    monkeypatch.setattr(backfill, "_claim_batch", claim_then_stall_the_first_time)
+
+    result = process_batch(key_message(batch_id="stalled"))
+
+    assert (result.bookings_linked, result.customers_created) == (12, 4)
+    assert len(backends) == 2 and backends[0] != backends[1]
+    with db.connect() as connection:
+        runs = connection.execute(text("SELECT runs, status FROM backfill_batches")).one()
+        assert stats_mismatches(connection) == []
+    assert tuple(runs) == (1, "done")
+
+
+@pytest.mark.usefixtures("short_socket_timeout")
+def test_a_batch_that_times_out_twice_fails_and_leaves_nothing(db, monkeypatch):
+    with db.begin() as connection:
+        session_id = add_session(connection)
+        insert_legacy_bookings(connection, session_id, [contact("jo@example.com")])
+    before = state(db)
+    calls: list[int] = []
+    claim = backfill._claim_batch
+
+    def always_stall(connection, message, parameters):
+        calls.append(1)
+        claim(connection, message, parameters)
+        connection.execute(STALL)
+
+    monkeypatch.setattr(backfill, "_claim_batch", always_stall)
+
+    with pytest.raises(TimeoutError):
+        process_batch(key_message())
+
+    assert len(calls) == 2
+    assert state(db) == before
+
+
+@pytest.mark.usefixtures("short_socket_timeout")
+def test_other_work_is_not_retried_and_the_pool_hands_out_a_working_connection(db):
+    calls: list[int] = []
+
+    def stall(connection):
+        calls.append(1)
+        connection.execute(STALL)
+
+    with pytest.raises(TimeoutError):
+        run_transaction(stall)
+
+    assert calls == [1]
+    assert run_transaction(lambda c: c.execute(text("SELECT 1")).scalar_one()) == 1
