@@ -154,7 +154,9 @@ def downgrade() -> None:
     previous = op.get_context().script.get_revision("0004_admin_users").module
     op.execute("DROP FUNCTION rft_flush_user_counts()")
     op.execute("DROP FUNCTION rft_defer_user_counts()")
-    op.execute(previous.COUNT_TRIGGER_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
+    op.execute(
+        previous.COUNT_TRIGGER_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+    )
     op.execute("DROP FUNCTION rft_apply_user_counts(user_counts[])")
     op.drop_constraint("ck_backfill_batches_one_range", "backfill_batches", type_="check")
     op.execute("DELETE FROM backfill_batches WHERE first_booking_id IS NULL")

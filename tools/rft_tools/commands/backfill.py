@@ -47,6 +47,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     status = verbs.add_parser("status", help="progress, unlinkable bookings, queue depth, ETA")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument(
+        "--watch",
+        action="store_true",
+        help="redraw a progress bar with rate and ETA until done (Ctrl-C to stop)",
+    )
+    status.add_argument(
         "--check", action="store_true", help="exit 1 while linkable bookings remain unlinked"
     )
     status.add_argument("--queue-url", help="the backfill queue (default: see above)")
@@ -138,26 +143,42 @@ def _enqueue(arguments: argparse.Namespace) -> int:
 
 def _status(arguments: argparse.Namespace) -> int:
     from rft_common.queues import sqs_client
-    from rft_tools.backfill_operations import queue_depth, read_status
+    from rft_tools.backfill_operations import BackfillStatus, queue_depth, read_status
+
+    queue_url = resolve_queue_url(arguments.queue_url)
+    warned: set[str] = set()
+
+    def read(connection: Any) -> BackfillStatus:
+        status = read_status(connection)
+        connection.rollback()
+        if queue_url is not None:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                status.queue = queue_depth(queue_url, sqs_client())
+            except (BotoCoreError, ClientError) as error:
+                if queue_url not in warned:
+                    print(_sqs_unreachable(queue_url, error), file=sys.stderr)
+                    warned.add(queue_url)
+        return status
 
     with local_database() as url:
         engine = create_engine(url)
         try:
             with engine.connect() as connection:
-                status = read_status(connection)
+                if arguments.watch:
+                    from rich.console import Console
+
+                    from rft_tools.backfill_progress import watch
+
+                    status = watch(lambda: read(connection), Console())
+                else:
+                    status = read(connection)
         finally:
             engine.dispose()
-    queue_url = resolve_queue_url(arguments.queue_url)
-    if queue_url is not None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            status.queue = queue_depth(queue_url, sqs_client())
-        except (BotoCoreError, ClientError) as error:
-            print(_sqs_unreachable(queue_url, error), file=sys.stderr)
     if arguments.json:
         print(json.dumps(status.as_dict(), indent=2))
-    else:
+    elif not arguments.watch:
         print(_describe(status.as_dict()))
     return 1 if arguments.check and status.remaining_linkable > 0 else 0
 
