@@ -46,7 +46,7 @@ TEST_DATA_DIR = LOCAL_DIR / f"pgtest-{os.getpid()}"
 ALL_TABLES = (
     "users, courses, course_schedules, bookings, payments, idempotency_keys, user_audit_log, "
     "user_counts, backfill_batches, backfill_unlinkable, admin_login_failures, "
-    "admin_revoked_refresh_tokens"
+    "admin_revoked_refresh_tokens, payment_checkouts, stripe_events"
 )
 
 
@@ -367,4 +367,29 @@ def export_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         export.s3_client.cache_clear()
         yield "rft-admin-exports-test"
     export.s3_client.cache_clear()
+    settings.get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def localstripe_url() -> Iterator[str]:
+    """A localstripe of the run's own on a free port, like the embedded PostgreSQL."""
+    from rft_tools.local_stripe import localstripe
+
+    with localstripe() as url:
+        yield url
+
+
+@pytest.fixture
+def stripe_keys(localstripe_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The app talks to the run's localstripe with the local test keys."""
+    from rft_common import settings, stripe_api
+    from rft_tools.local_stripe import local_stripe_environment
+
+    for name, value in local_stripe_environment(localstripe_url).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("STRIPE_SECRET_KEY_ARN", raising=False)
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET_ARN", raising=False)
+    settings.get_settings.cache_clear()
+    stripe_api._client.cache_clear()
+    yield localstripe_url
     settings.get_settings.cache_clear()

@@ -88,7 +88,6 @@ def booking_body(session_id: int, **overrides: Any) -> dict[str, Any]:
     """The booking site's checkout body (legacy-system.md), one participant at 75.00."""
     body: dict[str, Any] = {
         "courseSessionId": session_id,
-        "paymentIntentId": "pi_3Nabc",
         "firstName": "Sam",
         "lastName": "Patel",
         "email": "Sam.Patel@Example.com ",

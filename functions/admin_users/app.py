@@ -12,10 +12,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from rft_common.api import create_resolver, domain_error_response, proxy_result
 from rft_common.errors import DomainError
 from rft_common.observability import logger, metrics
+from rft_common.routes import admin_payments
 from rft_common.routes.admin_users import admit, router
 
 app = create_resolver()
 app.include_router(router)
+app.include_router(admin_payments.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

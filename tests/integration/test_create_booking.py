@@ -48,7 +48,7 @@ class TestBookingWithCustomerAccounts:
         assert status == 201
         assert body["customerId"] is not None
         assert body["amount"] == "150.00"
-        assert body["status"] == "confirmed" and body["paymentStatus"] == "paid"
+        assert body["status"] == "pending" and body["paymentStatus"] == "pending"
         assert body["bookingReference"].startswith("RFT-")
         with db.connect() as connection:
             customer = connection.execute(text("SELECT * FROM users")).one()
@@ -61,7 +61,7 @@ class TestBookingWithCustomerAccounts:
         )
         assert customer.role == "customer" and customer.customer_type == "corporate"
         assert customer.password_hash is None
-        assert (customer.total_bookings, customer.total_spent) == (1, Decimal("150.00"))
+        assert (customer.total_bookings, customer.total_spent) == (1, Decimal("0.00"))
         assert booking.user_id == customer.id == body["customerId"]
         assert booking.contact_details["email"] == "Sam.Patel@Example.com"
 

@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
 from rft_common.errors import (
+    BadSignature,
     Conflict,
     DatabaseUnavailable,
     DomainError,
@@ -30,6 +31,8 @@ from rft_common.errors import (
     Forbidden,
     InvalidRequest,
     NotFound,
+    PaymentProviderUnavailable,
+    PaymentRequired,
     Unauthorized,
 )
 from rft_common.observability import logger
@@ -53,6 +56,9 @@ STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
     InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
     DatabaseUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     FeatureDisabled: HTTPStatus.SERVICE_UNAVAILABLE,
+    PaymentRequired: HTTPStatus.PAYMENT_REQUIRED,
+    BadSignature: HTTPStatus.BAD_REQUEST,
+    PaymentProviderUnavailable: HTTPStatus.BAD_GATEWAY,
 }
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -107,7 +113,7 @@ def proxy_result(response: Response[Any]) -> dict[str, Any]:
     }
 
 
-def _field_error(detail: dict[str, Any]) -> FieldError:
+def field_error(detail: dict[str, Any]) -> FieldError:
     """``loc ("body", "email")`` -> ``email``; an unparsable body -> ``body``."""
     location = detail.get("loc", ())
     if detail.get("type") == "json_invalid" or len(location) < 2:
@@ -204,7 +210,7 @@ def create_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[ErrorResponse]:
-        errors = [_field_error(detail) for detail in error.errors()]
+        errors = [field_error(detail) for detail in error.errors()]
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid request", errors)
 
     @app.exception_handler(DomainError)

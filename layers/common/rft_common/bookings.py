@@ -12,6 +12,13 @@ One transaction per booking, in this order (at most five statements):
 
 Only successful bookings are remembered under a key: a failed attempt rolls back
 entirely, so a retry with the same key runs again.
+
+A paid booking (``payment``: a PaymentIntent Stripe confirmed, see ``rft_common.payments``)
+must match the server's price, and its intent must not back another booking; the
+session lock orders the browser's post and Stripe's webhook for one intent, so the
+second finds the first's booking. The webhook (``record_unplaced``) never drops a
+payment: a paid booking with no seat is stored ``pending`` + ``paid`` with an
+``unplaced_reason``, takes no seat and waits for staff.
 """
 
 from __future__ import annotations
@@ -36,9 +43,14 @@ from rft_common.customers import CustomerDetails, find_or_create_customer
 from rft_common.db import run_transaction
 from rft_common.emails import normalize_email
 from rft_common.errors import Conflict, InvalidRequest, NotFound
+from rft_common.payments import confirmed_payment
+from rft_common.pricing import SESSION_PRICE_SQL, booking_price, to_pence
+from rft_common.sessions import PLACED, SEATS_TAKEN_SQL
+from rft_common.stripe_api import PaymentIntent
 
 ACTIVE_STATUSES = ("pending", "confirmed")
 """A second booking in one of these statuses for the same email and session is a 409."""
+
 
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 OptionalText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -46,7 +58,6 @@ OptionalText = Annotated[str | None, StringConstraints(strip_whitespace=True, ma
 
 CHECKOUT_EXAMPLE = {
     "courseSessionId": 1,
-    "paymentIntentId": "pi_123",
     "firstName": "Sam",
     "lastName": "Patel",
     "email": "Sam.Patel@Example.com ",
@@ -133,6 +144,7 @@ class BookingOutcome:
     replayed: bool
     link_customer: bool = False
     customer_created: bool = False
+    unplaced_reason: str | None = None
 
 
 BASE36 = string.digits + string.ascii_uppercase
@@ -166,8 +178,8 @@ REMEMBER_RESPONSE = text("""
     SET booking_id = :booking_id, response_status = 201, response_body = CAST(:body AS jsonb)
     WHERE key = :key
 """)
-LOCK_SESSION = text("""
-    SELECT s.id, s.status, coalesce(s.price, c.price) AS price, s.max_capacity
+LOCK_SESSION = text(f"""
+    SELECT s.id, s.status, {SESSION_PRICE_SQL} AS price, s.max_capacity
     FROM course_schedules AS s JOIN courses AS c ON c.id = s.course_id
     WHERE s.id = :session_id
     FOR UPDATE OF s
@@ -175,45 +187,75 @@ LOCK_SESSION = text("""
 # Runs after LOCK_SESSION, so its snapshot includes every committed booking of the
 # session. Seats are summed from the bookings themselves rather than trusted from
 # course_schedules.current_capacity, which the legacy app may not maintain.
+# A booking that does not fit is refused (no row), or, with :record_unplaced (a paid
+# booking from Stripe's webhook), stored pending with the reason and no seat.
 INSERT_IF_IT_FITS = text(f"""
     WITH session_state AS (
-        SELECT coalesce(sum(number_of_attendees) FILTER (WHERE status <> 'cancelled'), 0)
-                   AS seats_taken,
-               coalesce(bool_or(status IN {ACTIVE_STATUSES!r}
+        SELECT {SEATS_TAKEN_SQL} AS seats_taken,
+               coalesce(bool_or(status IN {ACTIVE_STATUSES!r} AND {PLACED}
                                 AND lower(btrim(contact_details ->> 'email')) = :email),
                         false) AS already_booked
         FROM bookings WHERE course_schedule_id = :session_id
+    ), decision AS (
+        SELECT seats_taken, already_booked,
+               coalesce(CAST(:forced_refusal AS text),
+                        CASE WHEN already_booked THEN 'already_booked'
+                             WHEN seats_taken + :attendees > :max_capacity THEN 'session_full'
+                        END) AS refusal
+        FROM session_state
     ), new_booking AS (
         INSERT INTO bookings (
             booking_reference, course_schedule_id, user_id, status, payment_status,
             payment_amount, payment_method, stripe_payment_intent_id, number_of_attendees,
-            contact_details)
-        SELECT :reference, :session_id, :user_id, :status, :payment_status,
+            contact_details, payment_verified_at, unplaced_reason)
+        SELECT :reference, :session_id, :user_id,
+               CASE WHEN refusal IS NULL THEN :status ELSE 'pending' END,
+               CASE WHEN EXISTS (SELECT 1 FROM stripe_events AS e
+                                 WHERE e.payment_intent_id = CAST(:payment_intent_id AS text)
+                                   AND e.outcome IN ('refunded', 'refunded_before_booking'))
+                    THEN 'refunded' ELSE :payment_status END,
                :amount, :payment_method, :payment_intent_id, :attendees,
-               CAST(:contact_details AS json)
-        FROM session_state
-        WHERE NOT already_booked AND seats_taken + :attendees <= :max_capacity
+               CAST(:contact_details AS json),
+               CASE WHEN CAST(:payment_verified AS boolean) THEN now() END, refusal
+        FROM decision
+        WHERE refusal IS NULL OR CAST(:record_unplaced AS boolean)
         RETURNING id, booking_reference, user_id, status, payment_status, payment_amount,
-                  number_of_attendees, created_at
+                  number_of_attendees, created_at, unplaced_reason
     ), seats AS (
         UPDATE course_schedules
         SET current_capacity = (SELECT seats_taken FROM session_state) + :attendees,
             status = CASE WHEN (SELECT seats_taken FROM session_state) + :attendees
                                >= max_capacity THEN 'full' ELSE status END,
             updated_at = now()
-        WHERE id = :session_id AND EXISTS (SELECT 1 FROM new_booking)
+        WHERE id = :session_id AND EXISTS (SELECT 1 FROM new_booking WHERE {PLACED})
     )
-    SELECT s.seats_taken, s.already_booked, b.*
-    FROM session_state AS s LEFT JOIN new_booking AS b ON true
+    SELECT d.seats_taken, d.already_booked, d.refusal, b.*
+    FROM decision AS d LEFT JOIN new_booking AS b ON true
+""")
+LOCK_INTENT = text("SELECT pg_advisory_xact_lock(hashtextextended(:payment_intent_id, 11))")
+"""Orders everything done for one PaymentIntent (booking it, refunding it), whichever
+request or event arrives: each sees what the one before it committed."""
+BOOKING_OF_INTENT = text("""
+    SELECT id, booking_reference, user_id, course_schedule_id, status, payment_status,
+           payment_amount, number_of_attendees, created_at, unplaced_reason,
+           lower(btrim(contact_details ->> 'email')) AS email
+    FROM bookings WHERE stripe_payment_intent_id = :payment_intent_id
+    ORDER BY id LIMIT 1
 """)
 
 
 def place_booking(request: BookingRequest, *, idempotency_key: str | None = None) -> BookingOutcome:
-    """Everything a checkout does after parsing: read the flag, then one transaction."""
+    """Everything a checkout does after parsing: confirm its payment with Stripe (if it
+    names one), read the flag, then one transaction."""
+    payment = confirmed_payment(request) if request.payment_intent_id is not None else None
     link_customer = flags.customer_accounts_enabled(request.normalized_email)
     return run_transaction(
         lambda connection: create_booking(
-            connection, request, link_customer=link_customer, idempotency_key=idempotency_key
+            connection,
+            request,
+            link_customer=link_customer,
+            idempotency_key=idempotency_key,
+            payment=payment,
         )
     )
 
@@ -224,8 +266,15 @@ def create_booking(
     *,
     link_customer: bool,
     idempotency_key: str | None = None,
+    payment: PaymentIntent | None = None,
+    record_unplaced: bool = False,
 ) -> BookingOutcome:
-    """Create one booking inside the caller's transaction; raise a ``DomainError`` if not."""
+    """Create one booking inside the caller's transaction; raise a ``DomainError`` if not.
+
+    ``payment``: the succeeded PaymentIntent behind the booking (``confirmed``/``paid``);
+    a booking already holding it is replayed if it is this checkout's, else refused.
+    ``record_unplaced``: store a paid booking that gets no seat instead of refusing it.
+    """
     if idempotency_key is not None:
         replay = _claim_or_replay(
             connection, idempotency_key, request.fingerprint(), link_customer=link_customer
@@ -233,19 +282,31 @@ def create_booking(
         if replay is not None:
             return replay
 
+    if payment is not None:
+        connection.execute(LOCK_INTENT, {"payment_intent_id": payment.id})
     session = connection.execute(LOCK_SESSION, {"session_id": request.course_session_id}).first()
-    if session is None or session.status == "cancelled":
+    if session is None or (session.status == "cancelled" and not record_unplaced):
         raise NotFound(
             f"course session {request.course_session_id} does not exist or is cancelled",
             field="courseSessionId",
         )
-    expected = (session.price * request.number_of_participants).quantize(Decimal("0.01"))
+    expected = booking_price(session.price, request.number_of_participants)
     if request.total_amount != expected:
         raise InvalidRequest(
-            f"totalAmount {request.total_amount} does not match the session price: "
-            f"{request.number_of_participants} x {session.price} = {expected}",
+            f"totalAmount {request.total_amount} does not match the price of "
+            f"{request.number_of_participants} place(s) at {session.price} "
+            f"each, less any group discount: {expected}",
             field="totalAmount",
         )
+    if payment is not None:
+        if payment.amount != to_pence(expected):
+            raise InvalidRequest(
+                f"the payment is for {payment.amount / 100:.2f}, not this booking's {expected}",
+                field="paymentIntentId",
+            )
+        holder = connection.execute(BOOKING_OF_INTENT, {"payment_intent_id": payment.id}).first()
+        if holder is not None:
+            return _replay_paid_booking(holder, request, link_customer=link_customer)
 
     email = request.normalized_email
     customer_id, customer_created = None, False
@@ -260,7 +321,7 @@ def create_booking(
             ),
         )
 
-    paid = request.payment_intent_id is not None
+    paid = payment is not None
     row = connection.execute(
         INSERT_IF_IT_FITS,
         {
@@ -272,13 +333,16 @@ def create_booking(
             "payment_status": "paid" if paid else "pending",
             "amount": expected,
             "payment_method": "card" if paid else None,
-            "payment_intent_id": request.payment_intent_id,
+            "payment_intent_id": payment.id if paid else None,
+            "payment_verified": paid,
+            "record_unplaced": paid and record_unplaced,
+            "forced_refusal": "session_cancelled" if session.status == "cancelled" else None,
             "attendees": request.number_of_participants,
             "max_capacity": session.max_capacity,
             "contact_details": json.dumps(request.contact_details()),
         },
     ).one()
-    if row.already_booked:
+    if row.id is None and row.refusal == "already_booked":
         raise Conflict("this email already has an active booking on this session", field="email")
     if row.id is None:
         seats_left = max(session.max_capacity - row.seats_taken, 0)
@@ -287,24 +351,52 @@ def create_booking(
             field="numberOfParticipants",
         )
 
-    body = BookingCreated(
-        booking_id=row.id,
-        booking_reference=row.booking_reference,
-        customer_id=row.user_id,
-        course_session_id=session.id,
-        status=row.status,
-        payment_status=row.payment_status,
-        amount=f"{row.payment_amount:.2f}",
-        number_of_participants=row.number_of_attendees,
-        created_at=row.created_at,
-    ).model_dump(mode="json", by_alias=True)
+    body = _created_body(row, session.id)
     if idempotency_key is not None:
         connection.execute(
             REMEMBER_RESPONSE,
             {"key": idempotency_key, "booking_id": row.id, "body": json.dumps(body)},
         )
     return BookingOutcome(
-        body=body, replayed=False, link_customer=link_customer, customer_created=customer_created
+        body=body,
+        replayed=False,
+        link_customer=link_customer,
+        customer_created=customer_created,
+        unplaced_reason=row.unplaced_reason,
+    )
+
+
+def _created_body(row: Any, session_id: int) -> dict[str, Any]:
+    return BookingCreated(
+        booking_id=row.id,
+        booking_reference=row.booking_reference,
+        customer_id=row.user_id,
+        course_session_id=session_id,
+        status=row.status,
+        payment_status=row.payment_status,
+        amount=f"{row.payment_amount:.2f}",
+        number_of_participants=row.number_of_attendees,
+        created_at=row.created_at,
+    ).model_dump(mode="json", by_alias=True)
+
+
+def _replay_paid_booking(
+    holder: Any, request: BookingRequest, *, link_customer: bool
+) -> BookingOutcome:
+    """The booking that already holds this checkout's payment (the browser's post and
+    Stripe's webhook each try to make it), or a 409 if another checkout holds it."""
+    same_checkout = (
+        holder.course_schedule_id == request.course_session_id
+        and holder.number_of_attendees == request.number_of_participants
+        and holder.email == request.normalized_email
+    )
+    if not same_checkout:
+        raise Conflict("this payment already paid for another booking", field="paymentIntentId")
+    return BookingOutcome(
+        body=_created_body(holder, holder.course_schedule_id),
+        replayed=True,
+        link_customer=link_customer,
+        unplaced_reason=holder.unplaced_reason,
     )
 
 

@@ -27,14 +27,18 @@ SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 UNIQUE_VIOLATION = "23505"
 RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
-RETRYABLE_UNIQUE_CONSTRAINTS = frozenset({"users_email_key"})
+RETRYABLE_UNIQUE_CONSTRAINTS = frozenset(
+    {"users_email_key", "uq_bookings_stripe_payment_intent_id_verified"}
+)
 """Unique constraints whose violation means "lost a race", not "bad input".
 
 The customer upsert resolves conflicts on ``email_normalized``; the legacy unique
 constraint on the raw ``email`` is not its arbiter. When two first bookings of one
 new customer insert at the same instant, PostgreSQL may check the legacy index
 first and raise instead of taking the ``DO UPDATE`` path. Run again, the upsert
-finds the committed row.
+finds the committed row. Two bookings of one PaymentIntent are ordered by a lock
+before either inserts, so that index should never fire; if it does, the retry finds
+the first booking and replays it.
 """
 
 _engine: Engine | None = None

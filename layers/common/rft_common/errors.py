@@ -38,3 +38,15 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     """Trusted credentials that do not allow this (403)."""
+
+
+class PaymentRequired(DomainError):
+    """No payment that Stripe confirms as succeeded stands behind the request (402)."""
+
+
+class BadSignature(DomainError):
+    """A webhook whose signature does not verify (400)."""
+
+
+class PaymentProviderUnavailable(DomainError):
+    """Stripe could not be reached or failed (502)."""

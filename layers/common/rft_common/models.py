@@ -52,6 +52,7 @@ CUSTOMER_TYPES = ("individual", "corporate")
 BOOKING_STATUSES = ("pending", "confirmed", "cancelled", "completed", "no_show")
 PAYMENT_STATUSES = ("pending", "paid", "refunded", "failed")
 SESSION_STATUSES = ("published", "full", "cancelled")
+UNPLACED_REASONS = ("session_full", "already_booked", "session_cancelled")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -162,10 +163,37 @@ bookings = Table(
     Column("contact_details", JSON, nullable=False),
     _created_at(),
     _updated_at(),
+    Column("payment_verified_at", Timestamp),
+    Column("unplaced_reason", String(30)),
     UniqueConstraint("booking_reference", name="bookings_booking_reference_key"),
     CheckConstraint(_in("status", BOOKING_STATUSES), name="status"),
     CheckConstraint(_in("payment_status", PAYMENT_STATUSES), name="payment_status"),
     CheckConstraint("number_of_attendees BETWEEN 1 AND 12", name="number_of_attendees"),
+    CheckConstraint(
+        f"unplaced_reason IS NULL OR {_in('unplaced_reason', UNPLACED_REASONS)}",
+        name="unplaced_reason",
+    ),
+)
+"""``payment_verified_at``: when this system confirmed the payment with Stripe (migration
+0007); null for legacy bookings and unpaid ones. ``unplaced_reason``: set on a paid
+booking that got no seat (the session filled up or was cancelled, or the email already
+held a booking on it): it is ``pending`` + ``paid``, takes no seat and waits for staff
+(``GET /api/admin/payments/unplaced``)."""
+
+Index(
+    "ix_bookings_stripe_payment_intent_id",
+    bookings.c.stripe_payment_intent_id,
+)
+Index(
+    "uq_bookings_stripe_payment_intent_id_verified",
+    bookings.c.stripe_payment_intent_id,
+    unique=True,
+    postgresql_where=bookings.c.payment_verified_at.is_not(None),
+)
+Index(
+    "ix_bookings_unplaced_created_at",
+    bookings.c.created_at,
+    postgresql_where=bookings.c.unplaced_reason.is_not(None),
 )
 
 payments = Table(
@@ -358,3 +386,41 @@ admin_revoked_refresh_tokens = Table(
     Column("expires_at", Timestamp, nullable=False, index=True),
 )
 """Refresh tokens signed out before their expiry (kept until then)."""
+
+payment_checkouts = Table(
+    "payment_checkouts",
+    metadata,
+    Column("checkout_key", String(64), primary_key=True),
+    Column("generation", Integer, primary_key=True),
+    Column("payment_intent_id", String(255), nullable=False, unique=True),
+    Column(
+        "course_schedule_id",
+        Integer,
+        ForeignKey("course_schedules.id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("number_of_attendees", Integer, nullable=False),
+    Column("amount_pence", Integer, nullable=False),
+    _created_at(),
+)
+"""The PaymentIntent made for a checkout, so that a repeated checkout gets it back.
+
+``checkout_key`` is a SHA-256 over session, normalised email, participants and amount:
+no contact detail is stored here. A checkout repeated within 24 hours reuses the
+newest generation's intent; later, or if that intent was cancelled, a new generation
+(and intent) is made. The generation is part of the Stripe Idempotency-Key.
+"""
+
+stripe_events = Table(
+    "stripe_events",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("payment_intent_id", String(255), index=True),
+    Column("booking_id", Integer, ForeignKey("bookings.id")),
+    Column("outcome", String(30), nullable=False),
+    Column("received_at", Timestamp, nullable=False, server_default=func.now()),
+)
+"""Each Stripe webhook event processed, recorded in the transaction that acted on it,
+so a redelivered event finds its id here and changes nothing."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 
 
@@ -36,6 +37,19 @@ class Settings:
     admin_jwt_audience: str
     admin_export_bucket: str | None
     """S3 bucket the users CSV export is written to."""
+    group_discount_percent: Decimal
+    """Percent off a booking of ``group_discount_min_participants`` or more (``pricing``)."""
+    group_discount_min_participants: int
+    stripe_secret_key: str | None
+    """Stripe's secret API key itself; only the local stack and tests set it."""
+    stripe_secret_key_arn: str | None
+    """Secrets Manager secret holding Stripe's secret API key (AWS)."""
+    stripe_webhook_secret: str | None
+    """The webhook endpoint's signing secret itself (local stack and tests)."""
+    stripe_webhook_secret_arn: str | None
+    """Secrets Manager secret holding the webhook endpoint's signing secret (AWS)."""
+    stripe_api_base: str | None
+    """Another Stripe API server (localstripe); Stripe's own when unset."""
 
 
 @cache
@@ -60,4 +74,11 @@ def get_settings() -> Settings:
         admin_jwt_issuer=env.get("ADMIN_JWT_ISSUER") or "reactfasttraining.co.uk",
         admin_jwt_audience=env.get("ADMIN_JWT_AUDIENCE") or "admin",
         admin_export_bucket=env.get("ADMIN_EXPORT_BUCKET") or None,
+        group_discount_percent=Decimal(env.get("GROUP_DISCOUNT_PERCENT", "10")),
+        group_discount_min_participants=int(env.get("GROUP_DISCOUNT_MIN_PARTICIPANTS", "5")),
+        stripe_secret_key=env.get("STRIPE_SECRET_KEY") or None,
+        stripe_secret_key_arn=env.get("STRIPE_SECRET_KEY_ARN") or None,
+        stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
+        stripe_webhook_secret_arn=env.get("STRIPE_WEBHOOK_SECRET_ARN") or None,
+        stripe_api_base=env.get("STRIPE_API_BASE") or None,
     )

@@ -16,6 +16,7 @@ from rft_common.api import ERROR_RESPONSES, ErrorResponse
 from rft_common.bookings import BookingCreated, BookingRequest, place_booking
 from rft_common.db import run_transaction
 from rft_common.emails import email_fingerprint
+from rft_common.errors import Conflict
 from rft_common.observability import logger, metrics
 
 router = Router()
@@ -30,15 +31,25 @@ router = Router()
             "description": "Booking created, or replayed for a repeated Idempotency-Key",
             "content": {"application/json": {"model": BookingCreated}},
         },
+        402: {
+            "description": "`paymentIntentId` names no payment Stripe knows, or one not succeeded",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
         404: {
             "description": "Unknown or cancelled course session",
             "content": {"application/json": {"model": ErrorResponse}},
         },
         409: {
-            "description": "Session full, or this email already booked it",
+            "description": "Session full, this email already booked it, or the payment "
+            "already paid for another booking (or for this one, which got no seat: staff "
+            "have it)",
             "content": {"application/json": {"model": ErrorResponse}},
         },
         **ERROR_RESPONSES,
+        502: {
+            "description": "Stripe failed or could not be reached",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
     },
 )
 def post_booking(
@@ -55,6 +66,12 @@ def post_booking(
 ) -> Response[BookingCreated]:
     outcome = place_booking(booking, idempotency_key=idempotency_key)
     body = outcome.body
+    if outcome.unplaced_reason is not None:
+        raise Conflict(
+            "your payment is recorded but the session has no place for this booking "
+            f"({outcome.unplaced_reason.replace('_', ' ')}); our staff will contact you",
+            field="courseSessionId",
+        )
     logger.info(
         "booking replayed" if outcome.replayed else "booking created",
         extra={

@@ -46,9 +46,16 @@ SWAGGER_FILES = Path(swagger_files.__file__).parent
 
 
 def _all_routers() -> list[Router]:
-    from rft_common.routes import admin_users, bookings
+    from rft_common.routes import admin_payments, admin_users, bookings, checkout, stripe_webhook
 
-    return [bookings.router, admin_users.router, router]
+    return [
+        checkout.router,
+        bookings.router,
+        stripe_webhook.router,
+        admin_users.router,
+        admin_payments.router,
+        router,
+    ]
 
 
 @cache
