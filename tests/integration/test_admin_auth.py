@@ -35,6 +35,7 @@ ROUTES = [
     ("GET", "/api/admin/users/{id}", None),
     ("GET", "/api/admin/users/{id}/bookings", None),
     ("PATCH", "/api/admin/users/{id}", {"city": "Leeds"}),
+    ("GET", "/api/admin/payments/unplaced", None),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ROUTES]
 

@@ -77,11 +77,24 @@ def test_every_error_response_has_the_shared_error_shape(document):
         if int(status) >= 400
     }
 
+    # The booking site reads {success, error} from the PaymentIntent route (the client
+    # wins); its error shape is ours plus those two fields.
+    site_shape = {"$ref": "#/components/schemas/CheckoutIntentError"}
+    schemas = document["components"]["schemas"]
+
     assert errors
-    assert {where: schema for where, schema in errors.items() if schema != error_shape} == {}
-    assert set(document["components"]["schemas"]["ErrorResponse"]["properties"]) == {
+    assert {
+        where: schema for where, schema in errors.items() if schema not in (error_shape, site_shape)
+    } == {}
+    assert {path for (_, path, _), schema in errors.items() if schema == site_shape} == {
+        "/api/bookings/create-payment-intent"
+    }
+    assert set(schemas["ErrorResponse"]["properties"]) == {"message", "errors"}
+    assert set(schemas["CheckoutIntentError"]["properties"]) == {
         "message",
         "errors",
+        "success",
+        "error",
     }
 
 

@@ -1,4 +1,5 @@
-"""The local stack behind ``make run``: database, migrations, flags, local AWS, the API.
+"""The local stack behind ``make run``: database, migrations, flags, local AWS,
+localstripe (with its webhook pointed at the local API), the API.
 
 The API is served by ``local_api`` straight from ``template.yaml``. SIGINT (Ctrl-C)
 and SIGTERM stop everything this process started, the embedded database included.
@@ -21,8 +22,14 @@ from rft_tools.flag_document import flags_file
 from rft_tools.local_admin import local_admin_environment
 from rft_tools.local_api import make_server
 from rft_tools.local_aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
-from rft_tools.local_db import PROJECT_ROOT, local_database
+from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT, local_database
 from rft_tools.local_sqs import create_backfill_queues, start_sqs_pollers
+from rft_tools.local_stripe import (
+    LOCAL_STRIPE_WEBHOOK_SECRET,
+    local_stripe_environment,
+    localstripe,
+    register_webhook,
+)
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 LOCAL_RESOURCES.append(create_backfill_queues)
@@ -75,7 +82,8 @@ def run(host: str, port: int) -> None:
         _seed_on_first_start(url)
         aws, aws_endpoint = start_moto_server()
         stack.callback(aws.stop)
-        environment = local_environment(url, aws_endpoint)
+        stripe_url = stack.enter_context(localstripe(LOCAL_DIR / "localstripe.log"))
+        environment = local_environment(url, aws_endpoint) | local_stripe_environment(stripe_url)
         environment |= _create_local_resources(environment)
         # SQS event sources (the backfill worker), polled like Lambda does
         stack.callback(start_sqs_pollers(TEMPLATE, environment).stop)
@@ -83,7 +91,9 @@ def run(host: str, port: int) -> None:
         stack.callback(server.server_close)
         routes = sorted({f"{r.method} {r.path}" for r in server.api.routes})
         api_url = f"http://{host}:{server.server_address[1]}"
-        print(json.dumps({"api": api_url, "aws_endpoint": aws_endpoint, "routes": routes}))
+        register_webhook(stripe_url, f"{api_url}/api/stripe/webhook", LOCAL_STRIPE_WEBHOOK_SECRET)
+        banner = {"api": api_url, "aws_endpoint": aws_endpoint, "stripe": stripe_url}
+        print(json.dumps(banner | {"routes": routes}))
         print("press Ctrl-C to stop", flush=True)
         try:
             server.serve_forever()

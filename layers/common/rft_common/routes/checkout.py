@@ -78,10 +78,13 @@ class CheckoutIntentCreated(BaseModel):
 
 
 class CheckoutIntentError(ErrorResponse):
-    """The site reads ``success`` and ``error``; ``message``/``errors`` are our usual shape."""
+    """The site reads ``success`` and ``error``; ``message``/``errors`` are our usual shape.
 
-    success: bool = Field(examples=[False])
-    error: str
+    Every refusal of this route carries both, except a body that is not JSON at all,
+    which gets only the usual shape (415, or 422 from the shared parser)."""
+
+    success: bool = Field(default=False, examples=[False])
+    error: str | None = None
 
 
 def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
