@@ -1,34 +1,58 @@
-"""Cold start: import-and-init time of each handler in a fresh interpreter; build sizes.
+"""Cold start: each handler's import-and-init and first request in a fresh interpreter,
+the imports that cost most, and the build sizes.
 
-The headline figure runs the ``sam build`` artifacts (function + layer) on Python 3.13
-with only boto3 besides, as Lambda does; the dev-venv figure is for comparison.
+The headline figures run the ``sam build`` artifacts (function + layer) on Python 3.13
+with only boto3 besides, as Lambda does: one fresh interpreter per run imports the
+handler (import + init) and then serves one first request against the bench database
+(first request = import + init + that request). The dev-venv figure (import only) is
+for comparison. The import profile is ``python -X importtime`` of the built handler.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
 import sys
+import uuid
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.booking import _add_sessions, _event
+from bench.environment import fresh_database
 from rft_tools.cfn_template import load_template
 from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 BUILD_DIR = PROJECT_ROOT / ".aws-sam" / "build"
 SAM_PYENV_VERSION = "3.11.7:3.13.0"
+BENCH_ADMIN_SECRET = "bench-only-admin-jwt-secret-0123456789abcdef"  # noqa: S105 - local bench
 MEASURE = """
-import importlib.util, sys, time
+import importlib.util, json, sys, time
 started = time.perf_counter()
 spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-print((time.perf_counter() - started) * 1000)
+imported = time.perf_counter()
+result = {"import_ms": (imported - started) * 1000}
+if len(sys.argv) > 2:
+    class Context:
+        function_name = "cold-start"
+        function_version = "$LATEST"
+        memory_limit_in_mb = 512
+        invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:cold-start"
+        aws_request_id = "cold-start"
+        def get_remaining_time_in_millis(self):
+            return 10_000
+    response = module.lambda_handler(json.loads(sys.argv[2]), Context())
+    result["first_request_ms"] = (time.perf_counter() - started) * 1000
+    result["status"] = response.get("statusCode", 200)
+    result["failures"] = len(response.get("batchItemFailures", []))
+print("\\n" + json.dumps(result))
 """
-
+TOP_IMPORTS = 10
 
 RUNTIME_ENV = LOCAL_DIR / "python3.13-runtime"
 """Python 3.13 with only boto3, standing in for the Lambda runtime."""
@@ -63,22 +87,130 @@ def runtime_python() -> Path:
     return python
 
 
-def import_ms(
-    python: Path | str, handler_file: Path, environment: dict[str, str], runs: int
-) -> float:
-    samples = [
-        float(
-            subprocess.run(
-                [python, "-c", MEASURE, str(handler_file)],
-                env=environment,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+def _rest_event(method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {key: [value] for key, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "requestId": "cold-start",
+            "resourcePath": path,
+            "path": f"/bench{path}",
+            "httpMethod": method,
+            "protocol": "HTTP/1.1",
+            "stage": "bench",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def first_requests(session_id: int) -> dict[str, Any]:
+    """The first request of each function: ``{name: callable(run) -> event}``.
+
+    Every request does what a customer's or operator's would: the checkout books a
+    seat, the admin list runs its query with its total, the worker links a batch.
+    A function not listed here is measured without a first request.
+    """
+    from rft_common.auth import issue_token
+
+    token = issue_token(BENCH_ADMIN_SECRET, role="admin", subject="bench", ttl_seconds=3600)
+    return {
+        "create_booking": lambda run: _event(session_id, f"cold-{run}@example.com"),
+        "admin_users": lambda run: _rest_event(
+            "GET", "/api/admin/users", {"Authorization": f"Bearer {token}"}
+        ),
+        "api_docs": lambda run: _rest_event("GET", "/api/openapi.json", {}),
+        "backfill_worker": lambda run: {
+            "Records": [
+                {
+                    "messageId": str(uuid.uuid4()),
+                    "receiptHandle": "cold-start",
+                    "body": json.dumps(
+                        {
+                            "version": 1,
+                            "batchId": f"cold-start-{run}-{uuid.uuid4().hex[:8]}",
+                            "firstBookingId": 1,
+                            "lastBookingId": 2000,
+                        }
+                    ),
+                    "attributes": {
+                        "ApproximateReceiveCount": "1",
+                        "ApproximateFirstReceiveTimestamp": "1764000000000",
+                        "SenderId": "AIDAEXAMPLE",
+                        "SentTimestamp": "1764000000000",
+                    },
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:eu-west-2:123456789012:cold-start",
+                    "awsRegion": "eu-west-2",
+                }
+            ]
+        },
+    }
+
+
+def measure(
+    python: Path | str,
+    handler_file: Path,
+    environment: dict[str, str],
+    runs: int,
+    first_request: Any = None,
+) -> dict[str, float]:
+    """Medians over ``runs`` fresh interpreters: ``import_ms`` and ``first_request_ms``."""
+    samples: list[dict[str, Any]] = []
+    for run in range(runs):
+        arguments = [python, "-c", MEASURE, str(handler_file)]
+        if first_request is not None:
+            arguments.append(json.dumps(first_request(run)))
+        completed = subprocess.run(
+            arguments, env=environment, capture_output=True, text=True, check=True
         )
-        for _ in range(runs)
-    ]
-    return round(statistics.median(samples), 1)
+        sample = json.loads(completed.stdout.strip().splitlines()[-1])
+        if sample.get("status", 200) >= 500 or sample.get("failures"):
+            raise RuntimeError(f"{handler_file}: the first request failed: {completed.stdout}")
+        samples.append(sample)
+    medians = {"import_ms": round(statistics.median(s["import_ms"] for s in samples), 1)}
+    if first_request is not None:
+        medians["first_request_ms"] = round(
+            statistics.median(s["first_request_ms"] for s in samples), 1
+        )
+    return medians
+
+
+def import_profile(python: Path, handler_file: Path, environment: dict[str, str]) -> list[dict]:
+    """The ``TOP_IMPORTS`` modules with the largest cumulative import time (a nested module's
+    time is part of its importer's), from ``python -X importtime``."""
+    completed = subprocess.run(
+        [python, "-X", "importtime", "-c", MEASURE, str(handler_file)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = []
+    for line in completed.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line.removeprefix("import time:").split("|")
+        rows.append(
+            {
+                "module": name.strip(),
+                "cumulative_ms": round(int(cumulative_us) / 1000, 1),
+                "self_ms": round(int(self_us) / 1000, 1),
+            }
+        )
+    return sorted(rows, key=lambda row: -row["cumulative_ms"])[:TOP_IMPORTS]
 
 
 def _size_mb(path: Path) -> float:
@@ -98,27 +230,41 @@ def build_sizes() -> dict[str, Any]:
     return {"layer_mb": _size_mb(BUILD_DIR / "CommonLayer"), "function_mb": sizes}
 
 
-def run(database_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
+def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
+    database_url = fresh_database(server_url, "bench_cold_start")
+    [session_id] = _add_sessions(database_url, 1, capacity=10**6)
     environment = os.environ | {
         "DATABASE_URL": database_url,
         "RFT_FLAGS_FILE": str(flags_file),
-        "POWERTOOLS_TRACE_DISABLED": "true",
+        "ADMIN_JWT_SECRET": BENCH_ADMIN_SECRET,
+        "POWERTOOLS_METRICS_NAMESPACE": "RFT/Customers",
         "AWS_DEFAULT_REGION": "eu-west-2",
     }
     runs = 3 if quick else 7
     sizes = build_sizes()
     built = environment | {"PYTHONPATH": str(BUILD_DIR / "CommonLayer" / "python")}
     python = runtime_python()
+    requests = first_requests(session_id)
+    found = {
+        name: measure(python, BUILD_DIR / logical_id / handler, built, runs, requests.get(name))
+        for name, (logical_id, handler) in functions().items()
+    }
     return {
-        "cold_start_ms": {
-            name: import_ms(python, BUILD_DIR / logical_id / handler, built, runs)
-            for name, (logical_id, handler) in functions().items()
+        "cold_start_ms": {name: figures["import_ms"] for name, figures in found.items()},
+        "first_request_ms": {
+            name: figures["first_request_ms"]
+            for name, figures in found.items()
+            if "first_request_ms" in figures
         },
         "cold_start_dev_venv_ms": {
-            name: import_ms(
+            name: measure(
                 sys.executable, PROJECT_ROOT / "functions" / name / handler, environment, runs
-            )
+            )["import_ms"]
             for name, (_, handler) in functions().items()
+        },
+        "import_profile": {
+            name: import_profile(python, BUILD_DIR / logical_id / handler, built)
+            for name, (logical_id, handler) in functions().items()
         },
         "cold_start_runs": runs,
         **sizes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -127,3 +128,21 @@ def test_the_server_is_the_stage_the_page_was_served_from(api_docs):
     result = api_docs.lambda_handler(event, FakeLambdaContext())
 
     assert json.loads(result["body"])["servers"] == [{"url": "/prod"}]
+
+
+def test_swagger_ui_works_from_the_gzipped_files_the_layer_ships(api_docs, tmp_path, monkeypatch):
+    from rft_common.routes import docs
+
+    for name in ("swagger-ui-bundle.min.js", "swagger-ui.min.css"):
+        (tmp_path / f"{name}.gz").write_bytes(
+            gzip.compress((docs.SWAGGER_FILES / name).read_bytes())
+        )
+    monkeypatch.setattr(docs, "SWAGGER_FILES", tmp_path)
+    docs.swagger_asset.cache_clear()
+
+    result = api_docs.lambda_handler(rest_event("GET", "/api/docs"), FakeLambdaContext())
+    docs.swagger_asset.cache_clear()
+
+    assert result["statusCode"] == 200
+    assert "SwaggerUIBundle" in result["body"]
+    assert (docs.SWAGGER_FILES / "swagger-ui.min.css.gz").exists()

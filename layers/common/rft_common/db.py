@@ -101,10 +101,48 @@ def _memoise_pg8000_paramstyle_conversion() -> None:
     dbapi.convert_paramstyle = convert_paramstyle
 
 
+def _send_each_statement_in_one_round_trip() -> None:
+    """Send each statement to PostgreSQL in one round trip instead of three.
+
+    pg8000 runs a statement with the extended query protocol in three exchanges, each
+    waiting for the server: Parse and Sync; Describe and Sync; Bind, Execute and Sync.
+    Nothing it sends later depends on those answers (parameters and results travel as
+    text), so here the messages go together, ended by one Sync, as libpq sends them.
+    A checkout's ping, BEGIN, statements and COMMIT then cost one round trip each
+    (behind RDS Proxy, about a millisecond apiece) instead of three. Errors are as
+    before: the server answers the first failing message with its error, skips the
+    rest up to the Sync, and pg8000 raises it. COPY (a ``stream``) keeps pg8000's path.
+    """
+    from pg8000 import core
+
+    original = core.CoreConnection.execute_unnamed
+    if getattr(original, "one_round_trip", False):
+        return
+
+    def execute_unnamed(
+        self: Any, statement: str, vals: Any = (), oids: Any = (), stream: Any = None
+    ) -> Any:
+        if stream is not None:
+            return original(self, statement, vals, oids, stream)
+        context = core.Context(statement)
+        self.send_PARSE(core.NULL_BYTE, statement, oids)
+        self.send_DESCRIBE_STATEMENT(core.NULL_BYTE)
+        self.send_BIND(core.NULL_BYTE, core.make_params(self.py_types, vals))
+        self.send_EXECUTE()
+        core._write(self._sock, core.SYNC_MSG)
+        core._flush(self._sock)
+        self.handle_messages(context)
+        return context
+
+    execute_unnamed.one_round_trip = True  # type: ignore[attr-defined]
+    core.CoreConnection.execute_unnamed = execute_unnamed  # type: ignore[method-assign]
+
+
 def get_engine() -> Engine:
     global _engine
     if _engine is None:
         _memoise_pg8000_paramstyle_conversion()
+        _send_each_statement_in_one_round_trip()
         url = database_url()
         in_aws = not get_settings().database_url
         # The longest a statement may take, lock waits included, before the connection

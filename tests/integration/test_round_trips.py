@@ -1,0 +1,63 @@
+"""Each statement reaches PostgreSQL in one round trip (pg8000's own way takes three),
+with results, errors and the connection's state exactly as before."""
+
+from __future__ import annotations
+
+import pytest
+from pg8000 import core
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from rft_common.db import get_engine, sqlstate
+
+pytestmark = pytest.mark.usefixtures("db")
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Counts the times the client sends its buffered messages and waits for answers."""
+    sent = []
+    flush = core._flush
+
+    def counting_flush(sock):
+        sent.append(1)
+        return flush(sock)
+
+    monkeypatch.setattr(core, "_flush", counting_flush)
+    return sent
+
+
+def test_a_statement_with_parameters_is_one_round_trip_and_returns_its_rows(round_trips):
+    with get_engine().connect() as connection:
+        connection.execute(text("SELECT 1"))  # the transaction has begun
+        round_trips.clear()
+        rows = connection.execute(
+            text("SELECT n, :label || n FROM generate_series(1, :count) AS n"),
+            {"label": "row ", "count": 3},
+        ).all()
+        trips = len(round_trips)
+
+    assert rows == [(1, "row 1"), (2, "row 2"), (3, "row 3")]
+    assert trips == 1
+
+
+def test_an_error_is_raised_with_its_sqlstate_and_the_connection_stays_usable():
+    with get_engine().connect() as connection:
+        with pytest.raises(DBAPIError) as raised:
+            connection.execute(text("SELECT CAST(:value AS integer)"), {"value": "twelve"})
+        connection.rollback()
+        after = connection.execute(text("SELECT 41 + 1")).scalar_one()
+
+    assert sqlstate(raised.value) == "22P02"  # invalid_text_representation
+    assert after == 42
+
+
+def test_a_syntax_error_is_reported_and_nothing_after_it_runs(db):
+    with get_engine().connect() as connection:
+        with pytest.raises(DBAPIError) as raised:
+            connection.execute(text("SELEC 1"))
+        connection.rollback()
+        still_there = connection.execute(text("SELECT 'ok'")).scalar_one()
+
+    assert sqlstate(raised.value) == "42601"  # syntax_error
+    assert still_there == "ok"
