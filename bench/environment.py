@@ -14,7 +14,6 @@ from rft_tools.migrations import upgrade
 
 BENCH_DATA_DIR = LOCAL_DIR / "pgbench"
 QUIET_ENVIRONMENT = {
-    "POWERTOOLS_TRACE_DISABLED": "true",
     "AWS_DEFAULT_REGION": "eu-west-2",
     "AWS_REGION": "eu-west-2",
 }

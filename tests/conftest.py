@@ -26,7 +26,6 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "RFT/Customers")
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-2")
 os.environ["DB_POOL_SIZE"] = "40"

@@ -59,7 +59,6 @@ def local_environment(database_url: str, aws_endpoint: str) -> dict[str, str]:
         "RFT_FLAGS_FILE": str(flags_file()),
         "AWS_ENDPOINT_URL": aws_endpoint,
         **LOCAL_CREDENTIALS,
-        "POWERTOOLS_TRACE_DISABLED": "true",
     }
 
 
