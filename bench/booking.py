@@ -48,7 +48,6 @@ def _event(session_id: int, email: str, key: str | None = None) -> dict[str, Any
     headers = {"Content-Type": "application/json"} | ({"Idempotency-Key": key} if key else {})
     body = {
         "courseSessionId": session_id,
-        "paymentIntentId": "pi_bench",
         "firstName": "Bench",
         "lastName": "Customer",
         "email": email,

@@ -15,10 +15,18 @@ import pytest
 from sqlalchemy import text
 
 from rft_common.pricing import booking_price
+from rft_tools.integrity import oversold_sessions
 from tests.admin_helpers import call as admin_call
 from tests.conftest import load_function, rest_event
 from tests.factories import add_session, booking_body
-from tests.payment_helpers import intent, pay, refund_event, stripe_event, webhook_event
+from tests.payment_helpers import (
+    intent,
+    pay,
+    refund_event,
+    stripe_client,
+    stripe_event,
+    webhook_event,
+)
 
 pytestmark = pytest.mark.usefixtures("db", "stripe_keys", "customer_accounts_on")
 
@@ -229,6 +237,50 @@ class TestPaymentIntent:
         assert [status for status, _ in answers] == [200] * 10
         assert len(ids) == 1
         assert rows(db, "SELECT count(*) FROM payment_checkouts")[0][0] == 1
+
+    def test_a_cancelled_or_day_old_intent_is_replaced_by_a_new_one(
+        self, db, checkout_function, lambda_context, stripe_keys
+    ):
+        session_id = new_session(db)
+        first = create_intent(checkout_function, lambda_context, intent_body(session_id))[1]
+        stripe_client(stripe_keys).v1.payment_intents.cancel(first["paymentIntentId"])
+        second = create_intent(checkout_function, lambda_context, intent_body(session_id))[1]
+        with db.begin() as connection:
+            connection.execute(
+                text("UPDATE payment_checkouts SET created_at = now() - interval '25 hours'")
+            )
+        third = create_intent(checkout_function, lambda_context, intent_body(session_id))[1]
+        again = create_intent(checkout_function, lambda_context, intent_body(session_id))[1]
+
+        ids = [answer["paymentIntentId"] for answer in (first, second, third, again)]
+        assert len(set(ids[:3])) == 3 and ids[3] == ids[2]
+        assert [row.generation for row in rows(db, "SELECT generation FROM payment_checkouts")] == [
+            0,
+            1,
+            2,
+        ]
+
+    def test_stripe_unreachable_is_502_and_records_nothing(
+        self, db, checkout_function, lambda_context, monkeypatch
+    ):
+        from rft_common import settings, stripe_api
+
+        session_id = new_session(db)
+        monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens
+        settings.get_settings.cache_clear()
+        stripe_api._client.cache_clear()
+
+        intent_answer = create_intent(checkout_function, lambda_context, intent_body(session_id))
+        booking_answer = post_booking(
+            checkout_function,
+            lambda_context,
+            booking_body(session_id, email=EMAIL, paymentIntentId="pi_somewhere"),
+        )
+
+        assert intent_answer[0] == booking_answer[0] == 502
+        assert intent_answer[1]["success"] is False
+        assert rows(db, "SELECT * FROM payment_checkouts") == []
+        assert rows(db, "SELECT * FROM bookings") == []
 
     def test_another_checkout_gets_another_intent(self, db, checkout_function, lambda_context):
         session_id = new_session(db)
@@ -550,6 +602,8 @@ class TestWebhook:
         assert unplaced == [("pending", "paid", "session_full")]
         (session,) = rows(db, "SELECT current_capacity FROM course_schedules")
         assert session.current_capacity == 2
+        with db.connect() as connection:
+            assert oversold_sessions(connection, [session_id]) == []
         listed = admin_call(admin_users_function, "GET", "/api/admin/payments/unplaced")
         assert listed[0] == 200
         assert [(item["paymentIntentId"], item["reason"]) for item in listed[1]["data"]] == [
@@ -600,6 +654,25 @@ class TestWebhook:
         status, answer, _ = call(webhook_function, lambda_context, webhook_event(payload))
 
         assert (status, answer["outcome"]) == (200, "ignored")
+
+    @pytest.mark.parametrize(
+        "data_object",
+        [
+            {},
+            {"id": 7, "amount": "lots"},
+            {"id": "pi_foreign", "status": "succeeded", "amount": 100, "currency": "gbp"},
+            {"id": "pi_odd", "status": "succeeded", "amount": 7500, "metadata": "x"},
+        ],
+    )
+    def test_signed_events_with_odd_or_foreign_intents_book_nothing_and_get_200(
+        self, webhook_function, lambda_context, db, data_object
+    ):
+        payload = stripe_event("payment_intent.succeeded", data_object)
+
+        status, answer, _ = call(webhook_function, lambda_context, webhook_event(payload))
+
+        assert status == 200 and answer["outcome"] in ("ignored", "not_ours")
+        assert rows(db, "SELECT * FROM bookings") == []
 
 
 class TestAvailableSessions:

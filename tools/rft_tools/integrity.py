@@ -24,7 +24,7 @@ STATS_RECOMPUTATION = text("""
 OVERSOLD_SESSIONS = text("""
     SELECT s.id, s.max_capacity, sum(b.number_of_attendees) AS seats_sold
     FROM course_schedules AS s JOIN bookings AS b ON b.course_schedule_id = s.id
-    WHERE b.status <> 'cancelled' AND s.id = ANY(:session_ids)
+    WHERE b.status <> 'cancelled' AND b.unplaced_reason IS NULL AND s.id = ANY(:session_ids)
     GROUP BY s.id HAVING sum(b.number_of_attendees) > s.max_capacity
 """)
 DUPLICATE_CUSTOMERS = text("""
@@ -44,7 +44,8 @@ def stats_mismatches(connection: Connection) -> list[Any]:
 
 
 def oversold_sessions(connection: Connection, session_ids: list[int]) -> list[Any]:
-    """Sessions among ``session_ids`` holding more attendees than seats.
+    """Sessions among ``session_ids`` holding more attendees than seats (paid bookings
+    recorded without a seat, ``unplaced_reason``, hold none).
 
     Only sessions sold through this system are expected to hold: the legacy app
     never checked capacity, so historical sessions may well be overbooked.

@@ -44,12 +44,14 @@ class PaymentIntent:
 
     @classmethod
     def from_stripe(cls, data: dict[str, Any]) -> PaymentIntent:
+        amount = data.get("amount")
+        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
         return cls(
             id=str(data["id"]),
             status=str(data.get("status")),
-            amount=int(data.get("amount") or 0),
+            amount=amount if isinstance(amount, int) else 0,
             currency=str(data.get("currency") or "").lower(),
-            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+            metadata={str(k): str(v) for k, v in metadata.items()},
             client_secret=data.get("client_secret"),
         )
 

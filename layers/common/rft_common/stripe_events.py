@@ -66,8 +66,13 @@ class EventResult:
 
 def handle_event(event: dict[str, Any]) -> EventResult:
     event_type = event.get("type")
-    data = (event.get("data") or {}).get("object") or {}
+    envelope = event.get("data")
+    data = envelope.get("object") if isinstance(envelope, dict) else None
+    if not isinstance(data, dict):
+        data = {}
     if event_type == PAYMENT_SUCCEEDED:
+        if not isinstance(data.get("id"), str):
+            return EventResult("ignored", reason="the event holds no PaymentIntent")
         return _payment_succeeded(event["id"], PaymentIntent.from_stripe(data))
     if event_type == CHARGE_REFUNDED:
         return _charge_refunded(event["id"], data)
@@ -141,6 +146,8 @@ def _payment_succeeded(event_id: str, intent: PaymentIntent) -> EventResult:
 
 def _charge_refunded(event_id: str, charge: dict[str, Any]) -> EventResult:
     intent_id = charge.get("payment_intent")
+    if not isinstance(intent_id, str):
+        intent_id = None
     full_refund = bool(charge.get("refunded")) or (
         charge.get("amount") is not None and charge.get("amount_refunded") == charge.get("amount")
     )
