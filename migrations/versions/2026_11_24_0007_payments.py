@@ -26,6 +26,7 @@ Revises: 0006_admin_sign_in
 Create Date: 2026-11-24
 """
 
+import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -37,6 +38,7 @@ down_revision: str | None = "0006_admin_sign_in"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+log = logging.getLogger("alembic.runtime.migration")
 Timestamp = TIMESTAMP(timezone=True)
 UNPLACED_REASONS = ("session_full", "already_booked", "session_cancelled")
 
@@ -49,13 +51,16 @@ DUPLICATE_INTENTS = sa.text("""
 
 
 def _report_duplicate_intents() -> None:
+    """Log each intent several legacy bookings hold, with their ids; change none of them."""
     duplicates = op.get_bind().execute(DUPLICATE_INTENTS).all()
     if duplicates:
-        print(
-            f"0007_payments: {len(duplicates)} payment intents are held by several legacy bookings"
+        log.warning(
+            "%d payment intents are held by several legacy bookings (left as they are; "
+            "the unique index covers verified bookings only)",
+            len(duplicates),
         )
-        for row in duplicates:
-            print(f"  {row.intent}: bookings {', '.join(map(str, row.booking_ids))}")
+    for row in duplicates:
+        log.warning("  %s: bookings %s", row.intent, ", ".join(map(str, row.booking_ids)))
 
 
 def upgrade() -> None:

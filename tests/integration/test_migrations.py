@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from rft_tools import migrations
 from tests.conftest import scratch_database
@@ -128,3 +129,38 @@ def test_staff_emails_colliding_when_normalised_stop_the_migration(legacy_databa
     assert version == BASELINE
     assert emails == ["Jo@ReactFast.co.uk", "jo@reactfast.co.uk ", "ok@reactfast.co.uk"]
     assert "email_normalized" not in {c["name"] for c in inspect(engine).get_columns("users")}
+
+
+def test_legacy_bookings_sharing_an_intent_are_listed_and_left_while_verified_ones_are_unique(
+    legacy_database, capfd
+):
+    url, engine = legacy_database
+    with engine.begin() as connection:
+        for statement in LEGACY_DATA.split(";")[:-1]:
+            connection.execute(text(statement), {"bookings": 30})
+        connection.execute(
+            text(
+                "UPDATE bookings SET stripe_payment_intent_id = CASE WHEN id IN (4, 9) "
+                "THEN 'pi_legacy_twice' WHEN id = 5 THEN 'pi_legacy_once' END WHERE id < 10"
+            )
+        )
+        before = legacy_checksums(connection)
+
+    migrations.upgrade(url, "head")
+
+    output = capfd.readouterr().err
+    assert "pi_legacy_twice: bookings 4, 9" in output
+    assert "pi_legacy_once" not in output
+    verified_copy = text(
+        "INSERT INTO bookings (booking_reference, course_schedule_id, payment_amount, "
+        "contact_details, stripe_payment_intent_id, payment_verified_at) "
+        "VALUES (:reference, 1, 75, '{}', 'pi_verified', now())"
+    )
+    with engine.begin() as connection:
+        assert legacy_checksums(connection) == before
+        connection.execute(verified_copy, {"reference": "RFT-VERIFIED-1"})
+    with (
+        pytest.raises(IntegrityError, match="uq_bookings_stripe_payment_intent_id_verified"),
+        engine.begin() as connection,
+    ):
+        connection.execute(verified_copy, {"reference": "RFT-VERIFIED-2"})

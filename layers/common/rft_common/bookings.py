@@ -247,7 +247,8 @@ BOOKING_OF_INTENT = text("""
 def place_booking(request: BookingRequest, *, idempotency_key: str | None = None) -> BookingOutcome:
     """Everything a checkout does after parsing: confirm its payment with Stripe (if it
     names one), read the flag, then one transaction."""
-    payment = confirmed_payment(request) if request.payment_intent_id is not None else None
+    intent_id = request.payment_intent_id
+    payment = confirmed_payment(intent_id, request) if intent_id is not None else None
     link_customer = flags.customer_accounts_enabled(request.normalized_email)
     return run_transaction(
         lambda connection: create_booking(

@@ -236,12 +236,11 @@ def _check_bookable(connection: Connection, request: CheckoutIntentRequest) -> N
         )
 
 
-def confirmed_payment(request: BookingRequest) -> PaymentIntent:
-    """The succeeded PaymentIntent ``request`` names, made by this system's checkout for
-    the same session, participants and email; else 402 (no such payment, not paid) or
-    422 (a payment for something else)."""
-    assert request.payment_intent_id is not None
-    intent = retrieve_payment_intent(request.payment_intent_id)
+def confirmed_payment(intent_id: str, request: BookingRequest) -> PaymentIntent:
+    """The PaymentIntent ``intent_id`` if it succeeded and this system's checkout made it
+    for ``request``'s session, participants and email; else 402 (no such payment, not
+    paid) or 422 (a payment for something else)."""
+    intent = retrieve_payment_intent(intent_id)
     if intent is None:
         raise PaymentRequired("Stripe knows no such payment", field="paymentIntentId")
     if intent.status != "succeeded":
