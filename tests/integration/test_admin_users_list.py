@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+from rft_common.admin.listing import COUNT_LIMIT
 from tests.admin_helpers import add_user, call, list_everything
 from tests.factories import (
     add_session,
@@ -424,3 +425,45 @@ def test_a_cursor_is_refused_with_another_query(admin_users_function, population
 
     assert status == 422
     assert body["errors"][0]["field"] == "cursor"
+
+
+# --- bounded totals ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def many_customers(db) -> int:
+    """More customers than a search counts exactly."""
+    count = COUNT_LIMIT + 25
+    with db.begin() as connection:
+        generate_customers(connection, count)
+    return count
+
+
+def test_a_search_counts_exactly_up_to_the_limit_and_says_so_beyond(
+    admin_users_function, many_customers
+):
+    everyone = {"search": "@"}
+    status, broad, _ = call(admin_users_function, "GET", "/api/admin/users", query=everyone)
+    _, narrow, _ = call(admin_users_function, "GET", "/api/admin/users", query={"search": "9999@"})
+
+    assert status == 200
+    assert (broad["total"], broad["totalIsExact"]) == (COUNT_LIMIT, False)
+    assert (narrow["total"], narrow["totalIsExact"]) == (1, True)
+
+
+def test_paging_reaches_every_match_beyond_the_counted_limit(admin_users_function, many_customers):
+    query = {"search": "@", "limit": "100", "offset": str(many_customers - 10)}
+
+    _, last_page, _ = call(admin_users_function, "GET", "/api/admin/users", query=query)
+
+    assert len(last_page["data"]) == 10 and last_page["nextCursor"] is None
+
+
+def test_the_unfiltered_total_stays_exact_beyond_the_limit(admin_users_function, many_customers):
+    _, everyone, _ = call(admin_users_function, "GET", "/api/admin/users")
+    _, customers, _ = call(
+        admin_users_function, "GET", "/api/admin/users", query={"role": "customer"}
+    )
+
+    assert (everyone["total"], everyone["totalIsExact"]) == (many_customers, True)
+    assert (customers["total"], customers["totalIsExact"]) == (many_customers, True)

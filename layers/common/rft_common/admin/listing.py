@@ -10,10 +10,10 @@ keeps), and migration 0004 gives every part of it an index:
   ``0114-4960000``. Terms under three characters cannot use trigrams and scan;
 - every sort has a ``(key, id)`` btree; ``id`` breaks ties, so paging is stable and a
   keyset cursor visits every row exactly once;
-- ``total`` is exact, taken in the same snapshot as the page: summed from
-  ``user_counts`` when only role, customer type and has-bookings filter (or nothing
-  does), otherwise counted with the page's own WHERE clause, which costs time in
-  proportion to the number of matches.
+- ``total`` is taken in the same snapshot as the page: summed from ``user_counts``
+  (exact) when only role, customer type and has-bookings filter (or nothing does),
+  otherwise counted with the page's own WHERE clause up to ``COUNT_LIMIT`` matches
+  (``totalIsExact`` false beyond), so its cost is bounded however broad the search.
 
 Dates filter by the company's calendar (Europe/London), both ends inclusive.
 """
@@ -63,6 +63,9 @@ Role = Literal["customer", "admin", "instructor"]
 CustomerType = Literal["individual", "corporate"]
 BUSINESS_TIME_ZONE = "Europe/London"
 DEFAULT_PAGE_SIZE = 20
+COUNT_LIMIT = 10_000
+"""Searches and date filters count their matches exactly up to this many (the
+convention of Elasticsearch's ``track_total_hits``)."""
 MAX_PAGE_SIZE = 100
 
 READ_ONLY_SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -163,7 +166,17 @@ class UserPage(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     data: list[UserSummary] = Field(description="The page's users (the dashboard reads `data`)")
-    total: int = Field(description="Every user matching the filters, not just this page")
+    total: int = Field(
+        description="Every user matching the filters, not just this page: exact up to "
+        f"{COUNT_LIMIT:,} matches; beyond that {COUNT_LIMIT} with `totalIsExact` false (as "
+        'search engines show "10,000+"), so a broad search answers as fast as a narrow '
+        "one. Paging by offset or cursor still reaches every match. Without `search` or "
+        "date filters the total is always exact, however large."
+    )
+    total_is_exact: bool = Field(
+        description=f"false when more than {COUNT_LIMIT:,} users match and `total` is "
+        f"{COUNT_LIMIT}, a lower bound"
+    )
     limit: int
     offset: int | None = Field(description="Echoed in offset paging; null with a cursor")
     next_cursor: str | None = Field(
@@ -350,9 +363,11 @@ def filter_conditions(filters: UserFilters) -> list[ColumnElement[bool]]:
 
 
 def count_statement(filters: UserFilters) -> Select[Any]:
-    """The exact number of users matching ``filters``, the cheapest way there is."""
+    """How many users match ``filters``, the cheapest way there is: exactly from
+    ``user_counts``, or by counting matches, stopping after ``COUNT_LIMIT + 1``."""
     if not filters.counted_in_user_counts:
-        return select(func.count()).select_from(users).where(*filter_conditions(filters))
+        matches = select(users.c.id).where(*filter_conditions(filters)).limit(COUNT_LIMIT + 1)
+        return select(func.count()).select_from(matches.subquery())
     statement = select(func.coalesce(func.sum(user_counts.c.total), 0))
     if filters.role is not None:
         statement = statement.where(user_counts.c.role == filters.role)
@@ -392,9 +407,12 @@ def read_page(connection: Connection, query: UserListQuery) -> UserPage:
         if len(rows) > query.limit
         else None
     )
+    counted = int(connection.execute(count_statement(query.filters)).scalar_one())
+    exact = query.filters.counted_in_user_counts or counted <= COUNT_LIMIT
     return UserPage(
         data=[summary_from_row(row) for row in page],
-        total=int(connection.execute(count_statement(query.filters)).scalar_one()),
+        total=counted if exact else COUNT_LIMIT,
+        total_is_exact=exact,
         limit=query.limit,
         offset=None if query.cursor is not None else (query.offset or 0),
         next_cursor=next_cursor,
