@@ -14,7 +14,7 @@ from typing import Any
 
 from bench import admin, backfill, booking, cold_start, report
 from bench.environment import bench_server
-from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT
+from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT, RDS_INSTANCE_CLASS, RDS_MEMORY_SETTINGS
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "latest.json"
 QUICK_RESULTS = PROJECT_ROOT / "bench" / "results" / "quick.json"
@@ -48,6 +48,11 @@ def machine() -> str:
     )
 
 
+def database() -> str:
+    settings = ", ".join(f"{name} {value}" for name, value in RDS_MEMORY_SETTINGS.items())
+    return f"PostgreSQL configured as RDS {RDS_INSTANCE_CLASS} sets it ({settings})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
@@ -71,6 +76,7 @@ def main() -> None:
         "machine": machine(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if arguments.quick else "full",
+        "database": database(),
     }
     seconds: dict[str, float] = {}
     with bench_server() as server_url:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, func, select, text
 
 from bench.backfill import legacy_database, link_everything
 from bench.environment import use_database
@@ -26,10 +26,12 @@ from rft_common.admin.listing import (
     UserListQuery,
     UserSort,
     count_statement,
+    filter_conditions,
     list_users,
     page_statement,
 )
 from rft_common.admin.profiles import HISTORY_PAGE, UPCOMING, get_user_detail
+from rft_common.models import users
 
 ADMIN_DATABASE = "bench_admin"
 FULL = {"bookings": 1_000_000, "customers": 300_000, "samples": 200}
@@ -125,6 +127,12 @@ def _rotating(queries: list[UserListQuery]) -> Callable[[], Any]:
     return lambda: list_users(next(order))
 
 
+def exact_matches(connection: Connection, query: UserListQuery) -> int:
+    """Every match of the query's filters (the list's total stops at ``COUNT_LIMIT``)."""
+    statement = select(func.count()).select_from(users).where(*filter_conditions(query.filters))
+    return connection.execute(statement).scalar_one()
+
+
 # --- plans -----------------------------------------------------------------------------
 
 
@@ -206,14 +214,18 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
     matches: dict[str, float] = {}
     for name, call in calls.items():
         timings[name] = _percentiles(_timed(call, samples))
-    for name, queries in searches.items():
-        matches[name] = round(statistics.mean(list_users(query).total for query in queries))
+    with engine.connect() as connection:
+        for name, queries in searches.items():
+            matches[name] = round(
+                statistics.mean(exact_matches(connection, query) for query in queries)
+            )
     plans = _explain(
         engine,
         {
             "no_filter": first_page,
             "email_prefix": searches["email_prefix"][0],
             "name_substring": searches["name_substring"][0],
+            "name_substring_broad": searches["name_substring_broad"][0],
             "sort_total_spent": by_spent,
             "deep_cursor_page": deep_cursor,
             "deep_offset_page": deep_offset,

@@ -21,7 +21,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +48,10 @@ LEGACY_DATABASE = "bench_legacy"
 WORKER_LOG = LOCAL_DIR / "bench-backfill-worker.log"
 STALL_SECONDS = 30
 """No batch finished for this long: a stall, reported with the queue's state."""
+CONCURRENCY = os.environ.get("BENCH_BACKFILL_CONCURRENCY")
+"""Replaces the template's MaximumConcurrency for the pipeline (to compare several)."""
+BOOKINGS = os.environ.get("BENCH_BACKFILL_BOOKINGS")
+"""Replaces the data set's size (customers stay 35% of it), for a mid-size run."""
 
 
 @dataclass(frozen=True)
@@ -100,16 +104,22 @@ def outcome(engine: Engine) -> dict[str, Any]:
         return dict(connection.execute(OUTCOME).one()._mapping)
 
 
-CUSTOMER_UPSERTS = text("""
-    SELECT count(*) FROM (
-        SELECT DISTINCT batch.id, b.user_id
-        FROM backfill_batches AS batch
-        JOIN bookings AS b ON b.id BETWEEN batch.first_booking_id AND batch.last_booking_id
-        WHERE b.user_id IS NOT NULL
-    ) AS touched
+USER_ROW_WRITES = text("""
+    SELECT n_tup_ins + n_tup_upd AS written
+    FROM pg_stat_user_tables WHERE relid = 'users'::regclass
 """)
-"""Customer rows the batches wrote: a customer is upserted, and their statistics
-recomputed, once in every batch holding one of their bookings."""
+"""Rows of ``users`` inserted or rewritten in this database (each rewrite of a row is a
+new row version, and updates its indexes unless it is HOT), as PostgreSQL's
+statistics count them: read once every connection that wrote is closed."""
+
+
+def user_row_writes(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(USER_ROW_WRITES).scalar_one()
+    finally:
+        engine.dispose()
 
 
 # --- pipeline --------------------------------------------------------------------------
@@ -152,7 +162,7 @@ def _wait_until_linked(engine: Engine, queue_url: str, started: float, sizes: Si
     """
     from rft_common.queues import sqs_client
 
-    stall: dict[str, Any] | None = None
+    stalls: list[dict[str, Any]] = []
     sessions = {"samples": 0, "running": 0, "waiting": 0}
     last_done, last_change = -1, time.perf_counter()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -162,11 +172,12 @@ def _wait_until_linked(engine: Engine, queue_url: str, started: float, sizes: Si
             if progress.queued == 0:
                 remaining = read_status(connection).remaining_linkable
                 if remaining == 0:
-                    return {"seconds": now - started, "stall": stall, "sessions": sessions}
+                    return {"seconds": now - started, "stalls": stalls, "sessions": sessions}
                 raise RuntimeError(f"every batch is done, yet {remaining} bookings remain")
             if progress.done != last_done:
                 last_done, last_change = progress.done, now
-            elif stall is None and now - last_change > STALL_SECONDS:
+            elif now - last_change > STALL_SECONDS:
+                last_change = now
                 status = read_status(connection)
                 stall = {
                     "after_s": round(now - started, 1),
@@ -175,6 +186,7 @@ def _wait_until_linked(engine: Engine, queue_url: str, started: float, sizes: Si
                     "remaining_linkable": status.remaining_linkable,
                     "queue": queue_depth(queue_url, sqs_client()).__dict__,
                 }
+                stalls.append(stall)
                 print(f"backfill pipeline stalled: {json.dumps(stall)}", file=sys.stderr)
             if now - started > sizes.deadline_s:
                 raise TimeoutError(f"backfill pipeline not done after {sizes.deadline_s} s")
@@ -231,6 +243,8 @@ def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[s
     template = load_template(TEMPLATE)
     queue_url = create_queues(template)["BackfillQueue"].url
     (source,) = sqs_event_sources(template, PROJECT_ROOT)
+    if CONCURRENCY:
+        source = replace(source, maximum_concurrency=int(CONCURRENCY))
     environment = aws | {
         "DATABASE_URL": url,
         "RFT_FLAGS_FILE": str(flags_file),
@@ -240,7 +254,8 @@ def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[s
     engine = create_engine(url)
     try:
         with WORKER_LOG.open("w") as log, _worker_output(log):
-            pollers = start_sqs_pollers(TEMPLATE, environment)
+            concurrency = int(CONCURRENCY) if CONCURRENCY else None
+            pollers = start_sqs_pollers(TEMPLATE, environment, maximum_concurrency=concurrency)
             try:
                 started = time.perf_counter()
                 with engine.begin() as connection:
@@ -251,7 +266,6 @@ def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[s
                 pollers.stop()
         with engine.connect() as connection:
             status = read_status(connection)
-            customer_upserts = connection.execute(CUSTOMER_UPSERTS).scalar_one()
         result = outcome(engine)
     finally:
         engine.dispose()
@@ -259,6 +273,7 @@ def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[s
         from rft_common.db import reset_engine
 
         reset_engine()
+    user_rows_written = user_row_writes(url)
     profile = _worker_profile(WORKER_LOG)
     batch_ms = profile["batch_ms"]
     return {
@@ -282,8 +297,8 @@ def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[s
             done["sessions"]["waiting"], done["sessions"]["samples"] * source.maximum_concurrency
         ),
         "worker_warnings": profile["failures"],
-        "stall": done["stall"],
-        "customer_upserts": customer_upserts,
+        "stalls": done["stalls"],
+        "user_rows_written": user_rows_written,
         "customers_created": status.customers_created,
         "unlinkable": sum(status.unlinkable.values()),
         "outcome": result,
@@ -345,7 +360,7 @@ def _floor(server_url: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     result = outcome(engine)
     engine.dispose()
-    return {"seconds": seconds, "outcome": result}
+    return {"seconds": seconds, "outcome": result, "user_rows_written": user_row_writes(url)}
 
 
 # --- baseline --------------------------------------------------------------------------
@@ -422,6 +437,9 @@ def _baseline(server_url: str, sample: int) -> dict[str, Any]:
 
 def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
     sizes = QUICK if quick else FULL
+    if BOOKINGS:
+        bookings = int(BOOKINGS)
+        sizes = replace(sizes, bookings=bookings, customers=bookings * 35 // 100)
     _, seed_seconds = legacy_database(
         server_url, LEGACY_DATABASE, bookings=sizes.bookings, customers=sizes.customers
     )
@@ -455,6 +473,7 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         "baseline_extrapolated_seconds": round(sizes.bookings / baseline_rate),
         "bookings_linked": pipeline["outcome"]["linked"],
         "customers_created": pipeline["customers_created"],
+        "floor_user_rows_written": floor["user_rows_written"],
         "unlinkable": pipeline["unlinkable"],
         "same_result_as_floor": all(same.values()),
         "pipeline": {

@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -375,16 +375,21 @@ class SqsPollers:
             poller.stop()
 
 
-def start_sqs_pollers(template_path: Path, environment: dict[str, str]) -> SqsPollers:
+def start_sqs_pollers(
+    template_path: Path, environment: dict[str, str], *, maximum_concurrency: int | None = None
+) -> SqsPollers:
     """Poll every SQS event source of the template (the stack, after its resources).
 
     Each function's template environment is added to the process for keys not set yet:
     the functions share the stack's process, and the stack's values win. The shared
     database pool grows to one connection per concurrent invocation, plus the API's.
+    ``maximum_concurrency`` replaces the template's (the bench measures several).
     """
     template = load_template(template_path)
     queues = create_queues(template)
     sources = sqs_event_sources(template, template_path.parent.resolve())
+    if maximum_concurrency is not None:
+        sources = [replace(source, maximum_concurrency=maximum_concurrency) for source in sources]
     connections = 1 + sum(source.maximum_concurrency for source in sources)
     os.environ["DB_POOL_SIZE"] = str(max(connections, int(os.environ.get("DB_POOL_SIZE", "1"))))
     pollers = []
