@@ -28,13 +28,13 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     verbs = backfill.add_subparsers(dest="verb", required=True)
     enqueue = verbs.add_parser(
         "enqueue",
-        help="send the unlinked bookings not yet queued as batches (keyset ranges of ids)",
+        help="send the unlinked bookings not yet queued as batches (each customer in one batch)",
     )
     enqueue.add_argument(
         "--batch-size",
         type=_batch_size,
         default=DEFAULT_BATCH_SIZE,
-        help=f"bookings per batch message (default {DEFAULT_BATCH_SIZE}, at most {MAX_BATCH_SIZE})",
+        help=f"bookings per batch, about (default {DEFAULT_BATCH_SIZE}, at most {MAX_BATCH_SIZE})",
     )
     enqueue.add_argument("--dry-run", action="store_true", help="plan and print; send nothing")
     enqueue.add_argument(
