@@ -13,6 +13,7 @@ from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_e
 from rft_tools.migrations import upgrade
 from tests.conftest import load_function, rest_event
 from tests.factories import add_session, booking_body
+from tests.payment_helpers import stripe_event, webhook_event
 
 pytestmark = pytest.mark.usefixtures("db", "customer_accounts_on")
 
@@ -58,6 +59,38 @@ def test_a_booking_is_503_with_a_clear_message_and_no_stack_trace(
         "errors": [],
     }
     assert "sam.patel@example.com" not in captured_logs.getvalue().lower()
+
+
+@pytest.mark.usefixtures("stripe_keys")
+def test_the_checkout_routes_and_the_webhook_are_503_in_their_own_shapes(
+    database_down, create_booking, lambda_context
+):
+    intent = {
+        "courseSessionId": 1,
+        "amount": 7500,
+        "bookingData": {
+            "firstName": "Sam",
+            "lastName": "Patel",
+            "email": "sam.patel@example.com",
+            "numberOfParticipants": 1,
+        },
+    }
+    event_payload = stripe_event("payment_intent.succeeded", {"id": "pi_x", "metadata": {}})
+    webhook = load_function("stripe_webhook", "outage")
+
+    answers = [
+        create_booking.lambda_handler(
+            rest_event("POST", "/api/bookings/create-payment-intent", intent), lambda_context
+        ),
+        create_booking.lambda_handler(
+            rest_event("GET", "/api/courses/sessions/available"), lambda_context
+        ),
+        webhook.lambda_handler(webhook_event(event_payload), lambda_context),
+    ]
+
+    assert [answer["statusCode"] for answer in answers] == [503, 503, 503]
+    assert json.loads(answers[0]["body"])["success"] is False
+    assert json.loads(answers[2]["body"])["message"] == "the database is not reachable"
 
 
 @pytest.fixture

@@ -82,7 +82,10 @@ class BookingRequest(BaseModel):
 
     course_session_id: int = Field(alias="courseSessionId", gt=0, le=2**31 - 1)
     payment_intent_id: Annotated[str | None, StringConstraints(max_length=255)] = Field(
-        default=None, alias="paymentIntentId"
+        default=None,
+        alias="paymentIntentId",
+        description="The checkout's PaymentIntent. The server retrieves it from Stripe: the "
+        "booking is confirmed/paid only if it succeeded, for this booking and its price.",
     )
     first_name: Text100 = Field(alias="firstName")
     last_name: Text100 = Field(alias="lastName")
