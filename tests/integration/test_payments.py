@@ -524,6 +524,27 @@ class TestWebhook:
         assert browser_answer["bookingId"] == booking.id
         assert (booking.status, booking.payment_status) == ("confirmed", "paid")
 
+    def test_the_browsers_retries_with_an_idempotency_key_after_the_webhook_replay_it(
+        self, db, checkout_function, webhook_function, lambda_context, stripe_keys
+    ):
+        session_id = new_session(db)
+        paid = paid_intent(checkout_function, lambda_context, stripe_keys, session_id)
+        call(webhook_function, lambda_context, webhook_event(succeeded_event(stripe_keys, paid)))
+        event = rest_event(
+            "POST",
+            "/api/bookings",
+            booking_body(session_id, email=EMAIL, paymentIntentId=paid),
+            headers={"Idempotency-Key": "checkout-after-webhook"},
+        )
+
+        first = call(checkout_function, lambda_context, event)
+        again = call(checkout_function, lambda_context, event)
+
+        assert first[0] == again[0] == 201
+        assert first[1] == again[1]
+        assert again[2]["multiValueHeaders"]["Idempotent-Replayed"] == ["true"]
+        assert len(rows(db, "SELECT * FROM bookings")) == 1
+
     def test_browser_and_webhook_racing_make_one_booking(
         self, db, webhook_function, lambda_context, stripe_keys
     ):

@@ -310,7 +310,11 @@ def create_booking(
             )
         holder = connection.execute(BOOKING_OF_INTENT, {"payment_intent_id": payment.id}).first()
         if holder is not None:
-            return _replay_paid_booking(holder, request, link_customer=link_customer)
+            replay = _replay_paid_booking(
+                holder, request, link_customer=link_customer, from_webhook=record_unplaced
+            )
+            _remember_response(connection, idempotency_key, replay.body)
+            return replay
 
     email = request.normalized_email
     customer_id, customer_created = None, False
@@ -356,11 +360,7 @@ def create_booking(
         )
 
     body = _created_body(row, session.id)
-    if idempotency_key is not None:
-        connection.execute(
-            REMEMBER_RESPONSE,
-            {"key": idempotency_key, "booking_id": row.id, "body": json.dumps(body)},
-        )
+    _remember_response(connection, idempotency_key, body)
     return BookingOutcome(
         body=body,
         replayed=False,
@@ -384,11 +384,22 @@ def _created_body(row: Any, session_id: int) -> dict[str, Any]:
     ).model_dump(mode="json", by_alias=True)
 
 
+def _remember_response(
+    connection: Connection, idempotency_key: str | None, body: dict[str, Any]
+) -> None:
+    if idempotency_key is not None:
+        connection.execute(
+            REMEMBER_RESPONSE,
+            {"key": idempotency_key, "booking_id": body["bookingId"], "body": json.dumps(body)},
+        )
+
+
 def _replay_paid_booking(
-    holder: Any, request: BookingRequest, *, link_customer: bool
+    holder: Any, request: BookingRequest, *, link_customer: bool, from_webhook: bool
 ) -> BookingOutcome:
     """The booking that already holds this checkout's payment (the browser's post and
-    Stripe's webhook each try to make it), or a 409 if another checkout holds it."""
+    Stripe's webhook each try to make it), or a 409 if another checkout holds it, or if
+    the browser asks for a booking the webhook had to record without a seat."""
     same_checkout = (
         holder.course_schedule_id == request.course_session_id
         and holder.number_of_attendees == request.number_of_participants
@@ -396,6 +407,12 @@ def _replay_paid_booking(
     )
     if not same_checkout:
         raise Conflict("this payment already paid for another booking", field="paymentIntentId")
+    if holder.unplaced_reason is not None and not from_webhook:
+        raise Conflict(
+            "your payment is recorded but the session has no place for this booking "
+            f"({holder.unplaced_reason.replace('_', ' ')}); our staff will contact you",
+            field="courseSessionId",
+        )
     return BookingOutcome(
         body=_created_body(holder, holder.course_schedule_id),
         replayed=True,

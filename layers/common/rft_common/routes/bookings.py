@@ -16,7 +16,6 @@ from rft_common.api import ERROR_RESPONSES, ErrorResponse
 from rft_common.bookings import BookingCreated, BookingRequest, place_booking
 from rft_common.db import run_transaction
 from rft_common.emails import email_fingerprint
-from rft_common.errors import Conflict
 from rft_common.observability import logger, metrics
 
 router = Router()
@@ -66,12 +65,6 @@ def post_booking(
 ) -> Response[BookingCreated]:
     outcome = place_booking(booking, idempotency_key=idempotency_key)
     body = outcome.body
-    if outcome.unplaced_reason is not None:
-        raise Conflict(
-            "your payment is recorded but the session has no place for this booking "
-            f"({outcome.unplaced_reason.replace('_', ' ')}); our staff will contact you",
-            field="courseSessionId",
-        )
     logger.info(
         "booking replayed" if outcome.replayed else "booking created",
         extra={
