@@ -410,6 +410,11 @@ payment_checkouts = Table(
 no contact detail is stored here. A checkout repeated within 24 hours reuses the
 newest generation's intent; later, or if that intent was cancelled, a new generation
 (and intent) is made. The generation is part of the Stripe Idempotency-Key.
+
+Personal data: none readable, but the key is derived from the email, so erasing a
+customer may delete their rows (found by recomputing keys, or simply every row older
+than 24 hours, which no checkout reuses). The intent's metadata at Stripe holds the
+contact details the webhook books from.
 """
 
 stripe_events = Table(
