@@ -1,4 +1,5 @@
-"""Backfill by customer: batches are ranges of an email hash; counters once per batch.
+"""Backfill by customer (batches are ranges of an email hash; counters once per batch),
+and search estimates fine enough to pick the right plan.
 
 - ``rft_backfill_email_key(raw_email)``: a stable 32-bit hash of the normalised email
   (trimmed of ``EMAIL_WHITESPACE``, lower-cased; the first 4 bytes of its MD5 as a
@@ -19,6 +20,11 @@
   changes at once, as before. A deferred change that is never flushed is lost with
   nothing else: the setting is transaction-local and the batch flushes in the same
   statement that marks it done.
+- The trigram search index's statistics target is 1000 (``ix_users_search_trgm``,
+  migration 0004): with the default 100, a search term matching 0.5% of the users
+  was estimated at 0.01% or 1% (no or one hit in a 100-entry histogram), and at 1%
+  the planner walked the sort's index filtering row by row (5-20 ms at 30,000 users)
+  instead of sorting the matches (under 1 ms). ANALYZE then samples 300,000 rows.
 
 Revision ID: 0008_backfill_by_customer
 Revises: 0007_payments
@@ -125,6 +131,9 @@ END
 $$;
 """
 
+SEARCH_INDEX = "ix_users_search_trgm"
+SEARCH_STATISTICS = 1000
+
 ONE_RANGE = """
     (first_booking_id IS NOT NULL AND last_booking_id IS NOT NULL
      AND first_email_key IS NULL AND last_email_key IS NULL)
@@ -146,12 +155,17 @@ def upgrade() -> None:
     op.execute(COUNT_TRIGGER_FUNCTION)
     op.execute(DEFER_FUNCTION)
     op.execute(FLUSH_FUNCTION)
+    op.execute(
+        f"ALTER INDEX ix_users_search_trgm ALTER COLUMN 1 SET STATISTICS {SEARCH_STATISTICS}"
+    )
+    op.execute("ANALYZE users")
 
 
 def downgrade() -> None:
     """Back to 0004's counter trigger; version 2 batch rows are removed (their bookings
     stay linked; an enqueue after the downgrade plans what is left by id)."""
     previous = op.get_context().script.get_revision("0004_admin_users").module
+    op.execute(f"ALTER INDEX {SEARCH_INDEX} ALTER COLUMN 1 SET STATISTICS -1")
     op.execute("DROP FUNCTION rft_flush_user_counts()")
     op.execute("DROP FUNCTION rft_defer_user_counts()")
     op.execute(
