@@ -36,6 +36,10 @@ ROUTES = [
     ("GET", "/api/admin/users/{id}/bookings", None),
     ("PATCH", "/api/admin/users/{id}", {"city": "Leeds"}),
     ("GET", "/api/admin/payments/unplaced", None),
+    ("GET", "/api/admin/users/{id}/data-export", None),
+    ("POST", "/api/admin/users/{id}/erase", {"reason": "ticket 1", "force": True}),
+    ("GET", "/api/admin/renewals", None),
+    ("GET", "/api/admin/renewals/export", None),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ROUTES]
 

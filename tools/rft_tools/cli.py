@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "rft_tools.commands.flags",
     "rft_tools.commands.backfill",
     "rft_tools.commands.dev",
+    "rft_tools.commands.gdpr",
 )
 
 

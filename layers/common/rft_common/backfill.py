@@ -94,6 +94,7 @@ from rft_common.customers import (
 from rft_common.db import run_transaction
 from rft_common.models import backfill_unlinkable as unlinkable_bookings
 from rft_common.models import bookings
+from rft_common.privacy import ERASURE_LOCK
 
 MAX_BOOKING_ID = 2**31 - 1
 MIN_EMAIL_KEY, MAX_EMAIL_KEY = -(2**31), 2**31 - 1
@@ -120,6 +121,7 @@ EMAIL_RULE_PARAMETERS = {
 
 MISSING_EMAIL = "missing_email"
 MALFORMED_EMAIL = "malformed_email"
+ERASED = "erased"
 
 
 def normalized_email_sql(raw: str) -> str:
@@ -337,9 +339,15 @@ EMAIL_KEY_RANGE = "rft_backfill_email_key(b.contact_details ->> 'email') BETWEEN
 
 def candidates_sql(in_range: str) -> str:
     """The unlinked bookings ``in_range`` (``:first``..``:last``): normalised email,
-    why it cannot link, details."""
+    why it cannot link, details.
+
+    A booking made before its person was erased (their email is on the suppression
+    list) is never linked: it is recorded as unlinkable, reason ``erased`` (``privacy``).
+    """
     return f"""
-    SELECT b.id, e.email, {unlinkable_reason_sql("e.email")} AS reason,
+    SELECT b.id, e.email,
+           CASE WHEN x.email_hash IS NOT NULL THEN '{ERASED}'
+                ELSE {unlinkable_reason_sql("e.email")} END AS reason,
            left(nullif(btrim(b.contact_details ->> 'name', :whitespace), ''), 255) AS name,
            left(nullif(btrim(b.contact_details ->> 'phone', :whitespace), ''), 50) AS phone,
            left(nullif(btrim(b.contact_details ->> 'company', :whitespace), ''), 255)
@@ -348,6 +356,8 @@ def candidates_sql(in_range: str) -> str:
     CROSS JOIN LATERAL (
         SELECT {normalized_email_sql("b.contact_details ->> 'email'")} AS email
     ) AS e
+    LEFT JOIN erasure_suppressions AS x
+      ON x.email_hash = rft_suppression_hash(e.email) AND b.created_at <= x.erased_at
     WHERE {in_range} AND b.user_id IS NULL
 """
 
@@ -456,6 +466,7 @@ LINK_BATCH = {
 }
 """Step 2 per message version: record the unlinkable, upsert the customers, link the
 bookings; the counts."""
+WAIT_FOR_ERASURES = text(f"SELECT pg_advisory_xact_lock_shared({ERASURE_LOCK})")
 
 
 def _claim_batch(connection: Connection, message: AnyMessage, parameters: dict) -> None:
@@ -496,6 +507,9 @@ def link_batch(connection: Connection, message: AnyMessage) -> BatchResult:
     parameters = batch_parameters(message)
     _claim_batch(connection, message, parameters)
     connection.execute(DEFER_USER_COUNTS)
+    # Shared with other batches, exclusive with erasures: the statement below then
+    # reads the bookings after any erasure of their people has committed.
+    connection.execute(WAIT_FOR_ERASURES)
     counts = connection.execute(LINK_BATCH[type(message)], parameters).one()
     _finish_batch(connection, parameters | counts._asdict())
     return BatchResult(

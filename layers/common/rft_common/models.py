@@ -32,7 +32,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB, TIMESTAMP
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -102,6 +102,7 @@ users = Table(
     Column("last_login_at", Timestamp),
     _created_at(),
     _updated_at(),
+    Column("erased_at", Timestamp),
     UniqueConstraint("email", name="users_email_key"),
     CheckConstraint(_in("role", USER_ROLES), name="role"),
     CheckConstraint(
@@ -235,11 +236,15 @@ user_audit_log = Table(
     Column("actor_id", Integer),
     Column("changed_at", Timestamp, nullable=False, server_default=func.now()),
     Column("changes", JSONB, nullable=False),
+    Column("action", String(30), nullable=False, server_default=text("'edit'")),
+    Column("reason", Text),
 )
-"""Who changed which profile fields of a user, and from what to what.
+"""What was done to or with a user's data, by whom and when.
 
-``changes`` is ``{field: {"old": ..., "new": ...}}``. ``actor`` is the signed-in
-admin's email and ``actor_id`` their user id. Audit rows may hold PII; logs never do.
+``action`` is ``edit`` (``changes`` is ``{field: {"old": ..., "new": ...}}``),
+``data_export`` or ``erasure`` (``reason`` says why; ``changes`` holds counts, never
+values). ``actor`` is the signed-in admin's email and ``actor_id`` their user id.
+Audit rows may hold PII until the person is erased; logs never do.
 """
 
 Index(
@@ -250,7 +255,7 @@ Index(
 
 
 BACKFILL_BATCH_STATUSES = ("queued", "done")
-UNLINKABLE_REASONS = ("missing_email", "malformed_email")
+UNLINKABLE_REASONS = ("missing_email", "malformed_email", "erased")
 
 backfill_batches = Table(
     "backfill_batches",
@@ -429,3 +434,29 @@ stripe_events = Table(
 )
 """Each Stripe webhook event processed, recorded in the transaction that acted on it,
 so a redelivered event finds its id here and changes nothing."""
+
+
+# --- data protection (migration 0010, README "Data protection") -----------------------
+
+erasure_suppressions = Table(
+    "erasure_suppressions",
+    metadata,
+    Column("email_hash", BYTEA, primary_key=True),
+    Column("erased_at", Timestamp, nullable=False, server_default=func.now()),
+)
+"""``rft_suppression_hash(normalised email)`` of every erased person's email(s).
+
+The backfill never links or creates a customer from a booking made before
+``erased_at`` whose email hashes to one of these.
+"""
+
+erasure_suppression_salt = Table(
+    "erasure_suppression_salt",
+    metadata,
+    Column("id", Boolean, primary_key=True, server_default=text("true")),
+    Column("salt", BYTEA, nullable=False),
+    CheckConstraint("id", name="one_row"),
+)
+"""The random salt of the suppression hashes, made by the migration (one row)."""
+
+Index("ix_course_schedules_end_datetime", course_schedules.c.end_datetime)

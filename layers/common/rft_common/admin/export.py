@@ -126,19 +126,26 @@ def neutralise(cell: str) -> str:
     return f"'{cell}" if cell.startswith(FORMULA_PREFIXES) else cell
 
 
-def csv_record(row: Sequence[Any]) -> list[str]:
-    typed = [neutralise(cell or "") for cell in row[:TEXT_CELLS]]
-    return typed + list(row[TEXT_CELLS:])
+def csv_record(row: Sequence[Any], text_cells: int = TEXT_CELLS) -> list[str]:
+    typed = [neutralise(cell or "") for cell in row[:text_cells]]
+    return typed + list(row[text_cells:])
 
 
-def csv_chunks(batches: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """The whole CSV text, one chunk per batch of rows, header and byte-order mark first."""
+def csv_chunks(
+    batches: Iterable[Iterable[Any]],
+    header: Sequence[str] = CSV_HEADER,
+    text_cells: int = TEXT_CELLS,
+) -> Iterator[str]:
+    """The whole CSV text, one chunk per batch of rows, header and byte-order mark first.
+
+    The first ``text_cells`` cells of each row are text people typed (neutralised).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)  # RFC 4180: CRLF line ends, quotes doubled, quoted as needed
     buffer.write(BYTE_ORDER_MARK)
-    writer.writerow(CSV_HEADER)
+    writer.writerow(header)
     for batch in batches:
-        writer.writerows(csv_record(row) for row in batch)
+        writer.writerows(csv_record(row, text_cells) for row in batch)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -210,9 +217,9 @@ class MultipartUpload:
         )
 
 
-def export_file_name(now: datetime) -> str:
+def export_file_name(now: datetime, kind: str = "users") -> str:
     """``users-YYYY-MM-DD.csv`` with the company's date: the name the dashboard saves."""
-    return f"users-{now.astimezone(ZoneInfo(BUSINESS_TIME_ZONE)):%Y-%m-%d}.csv"
+    return f"{kind}-{now.astimezone(ZoneInfo(BUSINESS_TIME_ZONE)):%Y-%m-%d}.csv"
 
 
 def _escaped_size(chunk: str) -> int:
@@ -224,12 +231,27 @@ def export_users(
 ) -> InlineCsv | UsersExport:
     """Every user matching ``filters``, in the list's order, as CSV: the text itself when
     ``inline`` and it fits in a response, otherwise a file in S3 and a link to it."""
+    statement = ordered(select(*EXPORT_COLUMNS).where(*filter_conditions(filters)), sort, order)
+    return export_csv("users", statement, {}, CSV_HEADER, TEXT_CELLS, inline=inline)
+
+
+def export_csv(
+    kind: str,
+    statement: Any,
+    parameters: dict[str, Any],
+    header: Sequence[str],
+    text_cells: int,
+    *,
+    inline: bool = True,
+) -> InlineCsv | UsersExport:
+    """The rows of ``statement`` as CSV (``<kind>-YYYY-MM-DD.csv``), read in one snapshot:
+    the text itself when ``inline`` and it fits in a response, otherwise a file in S3
+    (``exports/<kind>/...``) and a link to it. The first ``text_cells`` columns are text
+    people typed; the others are formatted by PostgreSQL."""
     now = datetime.now(UTC)
-    file_name = export_file_name(now)
-    key = f"exports/users/{now:%Y/%m/%d}/{uuid.uuid4().hex}/{file_name}"
-    statement = ordered(
-        select(*EXPORT_COLUMNS).where(*filter_conditions(filters)), sort, order
-    ).execution_options(yield_per=EXPORT_BATCH_ROWS)
+    file_name = export_file_name(now, kind)
+    key = f"exports/{kind}/{now:%Y/%m/%d}/{uuid.uuid4().hex}/{file_name}"
+    streamed = statement.execution_options(yield_per=EXPORT_BATCH_ROWS)
 
     def write(connection: Connection) -> tuple[int, str | None]:
         connection.execute(READ_ONLY_SNAPSHOT)
@@ -237,7 +259,7 @@ def export_users(
 
         def batches() -> Iterator[Sequence[Any]]:
             nonlocal rows
-            for batch in connection.execute(statement).partitions():
+            for batch in connection.execute(streamed, parameters).partitions():
                 rows += len(batch)
                 yield batch
 
@@ -245,7 +267,7 @@ def export_users(
         held_size = 0
         upload: MultipartUpload | None = None
         with ExitStack() as stack:
-            for chunk in csv_chunks(batches()):
+            for chunk in csv_chunks(batches(), header, text_cells):
                 if upload is None and inline:
                     held.append(chunk)
                     held_size += _escaped_size(chunk)
@@ -274,7 +296,7 @@ def export_users(
 def _bucket() -> str:
     bucket = get_settings().admin_export_bucket
     if not bucket:
-        raise FeatureDisabled("the users export has no bucket configured (ADMIN_EXPORT_BUCKET)")
+        raise FeatureDisabled("exports have no bucket configured (ADMIN_EXPORT_BUCKET)")
     return bucket
 
 

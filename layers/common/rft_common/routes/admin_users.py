@@ -203,7 +203,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _wants_json(accept: str | None) -> bool:
+def wants_json(accept: str | None) -> bool:
     """Whether the caller asked for JSON rather than the file (scripts, not the dashboard)."""
     types = {part.split(";")[0].strip().lower() for part in (accept or "").split(",")}
     return "application/json" in types and "text/csv" not in types
@@ -248,7 +248,7 @@ def get_users_export(
         last_booking_from=last_booking_from,
         last_booking_to=last_booking_to,
     )
-    as_link = _wants_json(router.current_event.headers.get("accept"))
+    as_link = wants_json(router.current_event.headers.get("accept"))
     exported = export_users(filters, sort, order, inline=not as_link)
     logger.info(
         "users exported",
@@ -259,6 +259,11 @@ def get_users_export(
             "inline": isinstance(exported, InlineCsv),
         },
     )
+    return csv_export_response(exported, as_link=as_link)
+
+
+def csv_export_response(exported: InlineCsv | UsersExport, *, as_link: bool) -> Response[Any]:
+    """The CSV itself, the JSON link (``as_link``), or 303 to the file in S3."""
     if isinstance(exported, InlineCsv):
         return Response(
             status_code=200,

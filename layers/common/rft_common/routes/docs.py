@@ -30,8 +30,10 @@ router = Router()
 TITLE = "React Fast Training customer user system"
 VERSION = "1.0.0"
 DESCRIPTION = (
-    "The booking site's checkout (`/api/bookings`) and the admin dashboard's users API "
-    "(`/api/admin/users`). Every error has the body `{message, errors: [{field, message}]}`. "
+    "The booking site's checkout (`/api/bookings`), the admin dashboard's users API "
+    "(`/api/admin/users`), UK GDPR subject access and erasure "
+    "(`/api/admin/users/{user_id}/data-export`, `/erase`) and certificate renewals "
+    "(`/api/admin/renewals`). Every error has the body `{message, errors: [{field, message}]}`. "
     "Admin routes need `Authorization: Bearer <token>` from the admin login (HS256 JWT with "
     "`id`, `email`, `role: admin`, `iss` and `aud`); locally, `rft dev token --role admin` "
     "prints one."
@@ -40,7 +42,15 @@ SWAGGER_FILES = Path(swagger_files.__file__).parent
 
 
 def _all_routers() -> list[Router]:
-    from rft_common.routes import admin_payments, admin_users, bookings, checkout, stripe_webhook
+    from rft_common.routes import (
+        admin_payments,
+        admin_privacy,
+        admin_renewals,
+        admin_users,
+        bookings,
+        checkout,
+        stripe_webhook,
+    )
 
     return [
         checkout.router,
@@ -48,6 +58,8 @@ def _all_routers() -> list[Router]:
         stripe_webhook.router,
         admin_users.router,
         admin_payments.router,
+        admin_privacy.router,
+        admin_renewals.router,
         router,
     ]
 

@@ -1,0 +1,92 @@
+"""``rft gdpr export | retention``: subject access and retention (README "Data protection").
+
+The database is the local stack's, or ``DATABASE_URL`` (as for ``rft db upgrade``).
+Both are audited or logged like their admin API counterparts; the export's audit
+row names the operator as ``rft-cli:<login name>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rft_tools.local_db import local_database
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    gdpr = subcommands.add_parser("gdpr", help="UK GDPR: subject access export, retention")
+    verbs = gdpr.add_subparsers(dest="verb", required=True)
+    export = verbs.add_parser(
+        "export", help="everything held about a person, as JSON (audited as a data export)"
+    )
+    export.add_argument("--email", required=True, help="the person's email (any case)")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    export.set_defaults(handler=_export)
+    retention = verbs.add_parser(
+        "retention", help="erase customers with no booking for the retention period (7 years)"
+    )
+    mode = retention.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="count only; change nothing")
+    mode.add_argument("--apply", action="store_true", help="erase them")
+    retention.add_argument(
+        "--years", type=int, help="retention period (default: RETENTION_YEARS, else 7)"
+    )
+    retention.set_defaults(handler=_retention)
+
+
+@contextmanager
+def _app_database() -> Iterator[None]:
+    """Point ``rft_common`` (settings, engine) at the local stack's or DATABASE_URL's database."""
+    from rft_common import db, settings
+
+    with local_database() as url:
+        previous = os.environ.get("DATABASE_URL")
+        os.environ["DATABASE_URL"] = url
+        settings.get_settings.cache_clear()
+        db.reset_engine()
+        try:
+            yield
+        finally:
+            db.reset_engine()
+            if previous is None:
+                os.environ.pop("DATABASE_URL", None)
+            else:
+                os.environ["DATABASE_URL"] = previous
+            settings.get_settings.cache_clear()
+
+
+def _export(arguments: argparse.Namespace) -> int:
+    from rft_common.errors import NotFound
+    from rft_common.privacy import Actor, export_user_data, user_id_for_email
+
+    with _app_database():
+        try:
+            user_id = user_id_for_email(arguments.email)
+        except NotFound as error:
+            print(error.message, file=sys.stderr)
+            return 1
+        document = export_user_data(user_id, actor=Actor(f"rft-cli:{getpass.getuser()}"))
+    text = document.model_dump_json(indent=2)
+    if arguments.output:
+        arguments.output.write_text(text + "\n", encoding="utf-8")
+        print(f"exported user {user_id} to {arguments.output}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def _retention(arguments: argparse.Namespace) -> int:
+    from rft_common.privacy import run_retention
+    from rft_common.settings import get_settings
+
+    with _app_database():
+        years = arguments.years or get_settings().retention_years
+        report = run_retention(years=years, dry_run=arguments.dry_run)
+    print(json.dumps(report.as_dict(), indent=2))
+    return 0
