@@ -9,11 +9,17 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from rft_common.backfill import BackfillMessage, process_batch
+from rft_common.backfill import (
+    MAX_EMAIL_KEY,
+    MIN_EMAIL_KEY,
+    BookingRangeMessage,
+    EmailKeyRangeMessage,
+    process_batch,
+)
 from rft_common.privacy import ERASED_MARKER, run_retention
 from rft_tools.cfn_template import load_template
 from rft_tools.cli import main
-from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, call
+from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, add_user, call
 from tests.backfill_helpers import contact, insert_legacy_bookings
 from tests.conftest import PROJECT_ROOT, FakeLambdaContext, load_function, rest_event
 from tests.factories import add_session, add_staff_user, booking_body, stats_mismatches
@@ -99,7 +105,7 @@ def people(db, create_booking, admin_users_function) -> dict[str, int]:
         "PATCH",
         f"/api/admin/users/{sam_id}",
         body={
-            "addressLine1": "1 Fargate",
+            "address_line1": "1 Fargate",
             "city": "Sheffield",
             "notes": "prefers mornings",
             "phone": SAM["new_phone"],
@@ -358,7 +364,7 @@ def test_the_audit_keeps_who_when_and_why_and_older_entries_lose_their_values(
         ("erasure", ADMIN_EMAIL, ADMIN_ID),
     ]
     assert entries[0].changes == {
-        "addressLine1": ERASED_MARKER,
+        "address_line1": ERASED_MARKER,
         "city": ERASED_MARKER,
         "notes": ERASED_MARKER,
         "phone": ERASED_MARKER,
@@ -397,6 +403,20 @@ def test_an_erasure_without_a_proper_reason_is_refused(admin_users_function, peo
 def test_staff_are_refused_unless_forced(db, admin_users_function):
     with db.begin() as connection:
         staff_id = add_staff_user(connection, "trainer@reactfast.co.uk", role="instructor")
+        customer_id = add_user(connection, "customer@example.com")
+        connection.execute(  # their edit of a customer, and a failed sign-in of theirs
+            text(
+                "INSERT INTO user_audit_log (user_id, actor, actor_id, changes) VALUES "
+                "(:customer, 'Trainer@reactfast.co.uk', :staff, '{}')"
+            ),
+            {"customer": customer_id, "staff": staff_id},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO admin_login_failures (email_normalized) "
+                "VALUES ('trainer@reactfast.co.uk')"
+            )
+        )
 
     status, body = erase(admin_users_function, staff_id)
 
@@ -410,6 +430,14 @@ def test_staff_are_refused_unless_forced(db, admin_users_function):
             {"id": staff_id},
         ).one()
     assert row == (f"erased-{staff_id}@erased.invalid", None, None, "instructor")
+    with db.connect() as connection:
+        assert traces(connection, ["trainer@reactfast.co.uk"]) == []
+        assert (
+            connection.execute(
+                text("SELECT is_active FROM users WHERE id = :id"), {"id": staff_id}
+            ).scalar()
+            is False
+        )
 
 
 def test_a_customer_with_a_session_yet_to_run_is_refused_unless_forced(
@@ -456,11 +484,19 @@ def test_the_backfill_never_recreates_an_erased_person_from_old_bookings(
         old = insert_legacy_bookings(
             connection, people["session"], [contact(SAM["email"], SAM["name"])]
         )
-    message = BackfillMessage(
-        version=1, batch_id="after-erasure", first_booking_id=1, last_booking_id=10_000
-    )
+    messages = [
+        EmailKeyRangeMessage(
+            version=2,
+            batch_id="by-email",
+            first_email_key=MIN_EMAIL_KEY,
+            last_email_key=MAX_EMAIL_KEY,
+        ),
+        BookingRangeMessage(
+            version=1, batch_id="by-id", first_booking_id=1, last_booking_id=10_000
+        ),
+    ]
 
-    for _ in range(2):  # a replayed message too
+    for message in messages * 2:  # each replayed too
         result = process_batch(message)
 
         assert (result.customers_created, result.bookings_linked) == (0, 0)
@@ -505,7 +541,7 @@ def test_a_new_checkout_after_erasure_creates_a_fresh_customer(
             {"id": later[0]},
         )
     process_batch(
-        BackfillMessage(
+        BookingRangeMessage(
             version=1, batch_id="new", first_booking_id=later[0], last_booking_id=later[0]
         )
     )
