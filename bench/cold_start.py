@@ -10,11 +10,14 @@ for comparison. The import profile is ``python -X importtime`` of the built hand
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import statistics
 import subprocess
 import sys
+import time
 import uuid
 from importlib.metadata import version
 from pathlib import Path
@@ -29,6 +32,7 @@ TEMPLATE = PROJECT_ROOT / "template.yaml"
 BUILD_DIR = PROJECT_ROOT / ".aws-sam" / "build"
 SAM_PYENV_VERSION = "3.11.7:3.13.0"
 BENCH_ADMIN_SECRET = "bench-only-admin-jwt-secret-0123456789abcdef"  # noqa: S105 - local bench
+BENCH_WEBHOOK_SECRET = "whsec_bench_only_0123456789"  # noqa: S105 - local bench
 MEASURE = """
 import importlib.util, json, sys, time
 started = time.perf_counter()
@@ -114,22 +118,44 @@ def _rest_event(method: str, path: str, headers: dict[str, str]) -> dict[str, An
     }
 
 
+def _stripe_event(run: int) -> dict[str, Any]:
+    """A Stripe event the webhook acknowledges and ignores, signed as Stripe signs."""
+    payload = json.dumps(
+        {"id": f"evt_cold_{run}", "object": "event", "type": "customer.created", "data": {}}
+    )
+    timestamp = int(time.time())
+    signature = hmac.new(
+        BENCH_WEBHOOK_SECRET.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
+    ).hexdigest()
+    event = _rest_event(
+        "POST",
+        "/api/stripe/webhook",
+        {"Content-Type": "application/json", "Stripe-Signature": f"t={timestamp},v1={signature}"},
+    )
+    return event | {"body": payload}
+
+
 def first_requests(session_id: int) -> dict[str, Any]:
     """The first request of each function: ``{name: callable(run) -> event}``.
 
     Every request does what a customer's or operator's would: the checkout books a
-    seat, the admin list runs its query with its total, the worker links a batch.
-    A function not listed here is measured without a first request.
+    seat (a pending booking: a paid one also asks Stripe for its PaymentIntent), the
+    admin list runs its query with its total, the worker links a batch, the webhook
+    verifies a Stripe signature (importing stripe). A function not listed here is
+    measured without a first request.
     """
-    from rft_common.auth import issue_token
+    from rft_common.auth import issue_access_token
 
-    token = issue_token(BENCH_ADMIN_SECRET, role="admin", subject="bench", ttl_seconds=3600)
+    token = issue_access_token(
+        BENCH_ADMIN_SECRET, user_id=1, email="bench@reactfasttraining.co.uk", role="admin"
+    )
     return {
         "create_booking": lambda run: _event(session_id, f"cold-{run}@example.com"),
         "admin_users": lambda run: _rest_event(
             "GET", "/api/admin/users", {"Authorization": f"Bearer {token}"}
         ),
         "api_docs": lambda run: _rest_event("GET", "/api/openapi.json", {}),
+        "stripe_webhook": _stripe_event,
         "backfill_worker": lambda run: {
             "Records": [
                 {
@@ -213,6 +239,13 @@ def import_profile(python: Path, handler_file: Path, environment: dict[str, str]
     return sorted(rows, key=lambda row: -row["cumulative_ms"])[:TOP_IMPORTS]
 
 
+def built(environment: dict[str, str], logical_id: str) -> dict[str, str]:
+    """``environment`` with Lambda's module path: the function's own code and libraries
+    (``/var/task``) before the layer's (``/opt/python``)."""
+    paths = [BUILD_DIR / logical_id, BUILD_DIR / "CommonLayer" / "python"]
+    return environment | {"PYTHONPATH": os.pathsep.join(str(path) for path in paths)}
+
+
 def _size_mb(path: Path) -> float:
     total = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return round(total / 1e6, 3)
@@ -237,16 +270,22 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         "DATABASE_URL": database_url,
         "RFT_FLAGS_FILE": str(flags_file),
         "ADMIN_JWT_SECRET": BENCH_ADMIN_SECRET,
+        "STRIPE_WEBHOOK_SECRET": BENCH_WEBHOOK_SECRET,
         "POWERTOOLS_METRICS_NAMESPACE": "RFT/Customers",
         "AWS_DEFAULT_REGION": "eu-west-2",
     }
     runs = 3 if quick else 7
     sizes = build_sizes()
-    built = environment | {"PYTHONPATH": str(BUILD_DIR / "CommonLayer" / "python")}
     python = runtime_python()
     requests = first_requests(session_id)
     found = {
-        name: measure(python, BUILD_DIR / logical_id / handler, built, runs, requests.get(name))
+        name: measure(
+            python,
+            BUILD_DIR / logical_id / handler,
+            built(environment, logical_id),
+            runs,
+            requests.get(name),
+        )
         for name, (logical_id, handler) in functions().items()
     }
     return {
@@ -263,7 +302,9 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
             for name, (_, handler) in functions().items()
         },
         "import_profile": {
-            name: import_profile(python, BUILD_DIR / logical_id / handler, built)
+            name: import_profile(
+                python, BUILD_DIR / logical_id / handler, built(environment, logical_id)
+            )
             for name, (logical_id, handler) in functions().items()
         },
         "cold_start_runs": runs,
