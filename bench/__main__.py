@@ -85,7 +85,7 @@ def main() -> None:
                 continue
             started = time.perf_counter()
             found = module.run(server_url, flags_file, quick=arguments.quick)
-            # cold_start reports two top-level keys (cold_start_ms, layer_mb) of its own.
+            # cold_start reports top-level keys of its own (cold_start_ms, layer_mb, ...).
             results |= found if section == "cold_start" else {section: found}
             seconds[section] = round(time.perf_counter() - started, 1)
     results["section_seconds"] = seconds
