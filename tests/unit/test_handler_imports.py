@@ -9,7 +9,8 @@ is checked afterwards. Forbidden at import time:
   to register its user-agent hook, which loads nothing else.
 - aws_xray_sdk (about 400 ms with botocore): tracing is Lambda's active tracing.
 - SQLAlchemy's ORM: the tables are Core ``Table``s.
-- stripe (and its requests): only the routes that talk to Stripe import it.
+- stripe (and its requests), phonenumbers: only the routes that need them import them
+  (they ship with those functions only, not in the layer).
 
 (bcrypt is not checked here: in this venv PyJWT finds ``cryptography``, a test
 dependency, whose SSH key support imports bcrypt; the layer ships neither.)
@@ -28,7 +29,7 @@ import pytest
 from rft_tools.cfn_template import load_template
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN_PACKAGES = ("boto3", "aws_xray_sdk", "stripe", "requests")
+FORBIDDEN_PACKAGES = ("boto3", "aws_xray_sdk", "stripe", "requests", "phonenumbers")
 FORBIDDEN_MODULE_PREFIXES = ("botocore.", "sqlalchemy.orm")
 IMPORT_HANDLER = """
 import importlib.util, json, sys
