@@ -65,7 +65,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from sqlalchemy import (
@@ -192,7 +192,29 @@ def _bound(alias: str, title: str, low: int, high: int, description: str) -> Any
     return Field(alias=alias, title=title, ge=low, le=high, description=description)
 
 
-class EmailKeyRangeMessage(BaseModel):
+class _RangeMessage(BaseModel):
+    """What both versions share: a batch id and an inclusive, ordered range."""
+
+    RANGE_FIELDS: ClassVar[tuple[str, str]]
+
+    @property
+    def range(self) -> tuple[int, int]:
+        first, last = self.RANGE_FIELDS
+        return getattr(self, first), getattr(self, last)
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> _RangeMessage:
+        first, last = self.range
+        if first > last:
+            aliases = [type(self).model_fields[name].alias for name in self.RANGE_FIELDS]
+            raise ValueError(f"{aliases[0]} must not exceed {aliases[1]}")
+        return self
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+class EmailKeyRangeMessage(_RangeMessage):
     """Version 2: link the unlinked bookings whose email key lies in a range.
 
     The key is ``rft_backfill_email_key``, a hash of the normalised email, so a batch
@@ -225,21 +247,10 @@ class EmailKeyRangeMessage(BaseModel):
         ),
     ]
 
-    @model_validator(mode="after")
-    def _range_is_ordered(self) -> EmailKeyRangeMessage:
-        if self.first_email_key > self.last_email_key:
-            raise ValueError("firstEmailKey must not exceed lastEmailKey")
-        return self
-
-    @property
-    def range(self) -> tuple[int, int]:
-        return self.first_email_key, self.last_email_key
-
-    def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True)
+    RANGE_FIELDS = ("first_email_key", "last_email_key")
 
 
-class BookingRangeMessage(BaseModel):
+class BookingRangeMessage(_RangeMessage):
     """Version 1: link the unlinked bookings whose ids lie in a range.
 
     Still accepted, so that messages already in a queue are processed; enqueue
@@ -265,18 +276,7 @@ class BookingRangeMessage(BaseModel):
         ),
     ]
 
-    @model_validator(mode="after")
-    def _range_is_ordered(self) -> BookingRangeMessage:
-        if self.first_booking_id > self.last_booking_id:
-            raise ValueError("firstBookingId must not exceed lastBookingId")
-        return self
-
-    @property
-    def range(self) -> tuple[int, int]:
-        return self.first_booking_id, self.last_booking_id
-
-    def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True)
+    RANGE_FIELDS = ("first_booking_id", "last_booking_id")
 
 
 BackfillMessage = Annotated[
