@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from rft_common.backfill import (
     EmailKeyRangeMessage,
     process_batch,
 )
-from rft_common.privacy import ERASED_MARKER, run_retention
+from rft_common.privacy import ERASED_MARKER, Actor, erase_users, run_retention
 from rft_tools.cfn_template import load_template
 from rft_tools.cli import main
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, add_user, call
@@ -110,6 +112,14 @@ def people(db, create_booking, admin_users_function) -> dict[str, int]:
             text(
                 "INSERT INTO payments (booking_id, amount, status, stripe_payment_intent_id) "
                 "SELECT id, payment_amount, 'succeeded', stripe_payment_intent_id FROM bookings"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO payment_checkouts (checkout_key, generation, payment_intent_id, "
+                "course_schedule_id, number_of_attendees, amount_pence) "
+                "SELECT md5(stripe_payment_intent_id), 1, stripe_payment_intent_id, "
+                "course_schedule_id, 1, 7500 FROM bookings"
             )
         )
     status, _, _ = call(
@@ -310,6 +320,13 @@ def test_erasure_leaves_no_trace_of_the_person_in_any_text_or_json_column(
             .all()
         )
     assert erased == (f"erased-{people['sam']}@erased.invalid", True)
+    with db.connect() as connection:
+        checkouts = (
+            connection.execute(text("SELECT payment_intent_id FROM payment_checkouts ORDER BY 1"))
+            .scalars()
+            .all()
+        )
+    assert checkouts == ["pi_jo_1"]
     assert len(details) == 1 and json.loads(details[0])["name"] == ERASED_MARKER
 
 
@@ -710,3 +727,61 @@ def test_the_retention_function_counts_on_a_dry_run_and_erases_otherwise(db):
             text("SELECT erased_at IS NOT NULL FROM users WHERE id = :id"), {"id": old}
         ).scalar()
         assert traces(connection, ["old@example.com"]) == []
+
+
+def run_at_once(*jobs) -> list[BaseException]:
+    """Start every job on its own thread at the same instant; the errors they raised."""
+    barrier = threading.Barrier(len(jobs))
+    errors: list[BaseException] = []
+
+    def run(job) -> None:
+        barrier.wait()
+        try:
+            job()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+@pytest.mark.parametrize("round_number", range(4))
+def test_erasure_and_backfill_batches_at_the_same_time_leave_no_trace_and_no_new_customer(
+    db, engine, people, round_number
+):
+    """The person's unlinked legacy bookings, then one erasure and three backfill
+    batches over them at once, each on its own connection."""
+    email = f"race{round_number}@example.com"
+    with db.begin() as connection:
+        user_id = add_user(connection, email, name="Race Person")
+        insert_legacy_bookings(
+            connection, people["session"], [contact(f" {email.upper()}", "Race Person")] * 6
+        )
+
+    def erase_now() -> None:
+        with engine.begin() as connection:
+            erase_users(connection, [user_id], actor=Actor("test"), reason="race")
+
+    def backfill_now(n: int) -> None:
+        process_batch(
+            BookingRangeMessage(
+                version=1, batch_id=f"race-{n}", first_booking_id=1, last_booking_id=100_000
+            )
+        )
+
+    errors = run_at_once(erase_now, *(partial(backfill_now, n) for n in range(3)))
+
+    assert errors == []
+    with db.connect() as connection:
+        assert traces(connection, [email]) == []
+        assert (
+            connection.execute(
+                text("SELECT count(*) FROM users WHERE name = 'Race Person'")
+            ).scalar()
+            == 0
+        )
+        assert stats_mismatches(connection) == []

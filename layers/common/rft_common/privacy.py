@@ -15,7 +15,8 @@ audited (``data_export``), in the same transaction.
   can never be anyone's address, and neither checkout nor backfill accepts it);
   consents are withdrawn; every booking of theirs (including unlinked legacy bookings
   with their email, which are linked to them first) gets ``REDACTED_CONTACT_DETAILS``;
-  their older audit entries keep the field names and lose every value;
+  their older audit entries keep the field names and lose every value; the checkout
+  records of their intents (``payment_checkouts``, keyed by a hash of their email) go;
 - kept: the user id, role, customer type, statistics and dates; each booking's id,
   reference, session, status, amounts, payment status, Stripe ids and dates; payments.
   Revenue and the statistics are therefore exactly what they were;
@@ -276,6 +277,14 @@ FORGET_SIGN_INS = text("""
     WHERE email_normalized IN (
         SELECT email_normalized FROM users WHERE id = ANY(:user_ids) AND erased_at IS NULL)
 """)
+FORGET_CHECKOUTS = text("""
+    DELETE FROM payment_checkouts
+    WHERE payment_intent_id IN (
+        SELECT stripe_payment_intent_id FROM bookings
+        WHERE user_id = ANY(:user_ids) AND stripe_payment_intent_id IS NOT NULL)
+""")
+"""Checkout records of their paid bookings: keyed by a hash of their email, and only
+there so that a repeated checkout gets its intent back."""
 AUDIT_ERASURES = text("""
     INSERT INTO user_audit_log (user_id, actor, actor_id, action, reason, changes)
     SELECT u.id, :actor, :actor_id, 'erasure', :reason,
@@ -305,6 +314,7 @@ def erase_users(
     audit_entries = connection.execute(REDACT_AUDIT, parameters).rowcount
     connection.execute(SCRUB_AS_ACTOR, parameters)
     connection.execute(FORGET_SIGN_INS, parameters)
+    connection.execute(FORGET_CHECKOUTS, parameters)
     erased = connection.execute(SCRUB_USERS, parameters).scalars().all()
     if erased:
         connection.execute(
