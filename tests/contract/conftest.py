@@ -1,8 +1,9 @@
 """One real local stack (``rft run``) for the HTTP-level tests in this package.
 
-It serves from a scratch database of its own, holding the demo sessions and
+It serves from a scratch database of its own, holding the demo sessions,
 ``CUSTOMERS`` customers made through checkout (users 1..3), so the admin routes'
-smallest ids find someone. Its output goes to ``log``.
+smallest ids find someone, and one admin who signs in with the API document's
+login example. Its output goes to ``log``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from rft_common.bookings import CHECKOUT_EXAMPLE
+from rft_common.routes.admin_auth import LOGIN_EXAMPLE
+from rft_common.staff import save_staff_member
 from rft_tools.stack_process import stack_process as local_stack
 from tests.conftest import scratch_database
 
@@ -27,6 +31,8 @@ class Stack:
     api: str
     log: Path
     customer_emails: tuple[str, ...]
+    staff_id: int
+    """The admin who signs in with ``LOGIN_EXAMPLE``."""
 
 
 def _checkout(api: str, body: dict) -> int:
@@ -47,4 +53,10 @@ def stack(postgres_server_url, tmp_path_factory) -> Iterator[Stack]:
     with local_stack(url, log) as (_, api):
         for email in emails:
             assert _checkout(api, CHECKOUT_EXAMPLE | {"email": email}) == 201
-        yield Stack(api, log, emails)
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            staff_id, _ = save_staff_member(
+                connection, name="Contract Admin", role="admin", **LOGIN_EXAMPLE
+            )
+        engine.dispose()
+        yield Stack(api, log, emails, staff_id)

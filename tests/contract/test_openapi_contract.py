@@ -23,9 +23,20 @@ MAX_EXAMPLES = 25
 """Per operation and generation mode (valid, invalid): about 1,000 requests in ~15 s."""
 
 
-def _admin_token() -> str:
+def _admin_token(staff_id: int) -> str:
+    """The stack's admin's token, as ``rft dev token`` prints it (/me needs a real staff id)."""
     return subprocess.run(
-        [sys.executable, "-m", "rft_tools.cli", "dev", "token", "--role", "admin"],
+        [
+            sys.executable,
+            "-m",
+            "rft_tools.cli",
+            "dev",
+            "token",
+            "--role",
+            "admin",
+            "--id",
+            str(staff_id),
+        ],
         cwd=PROJECT_ROOT,
         check=True,
         capture_output=True,
@@ -35,7 +46,7 @@ def _admin_token() -> str:
 
 @pytest.fixture(scope="module")
 def report(stack) -> ContractReport:
-    return check_contract(stack.api, _admin_token(), max_examples=MAX_EXAMPLES)
+    return check_contract(stack.api, _admin_token(stack.staff_id), max_examples=MAX_EXAMPLES)
 
 
 def documented_operations(api: str) -> set[str]:
@@ -63,6 +74,10 @@ SIGNED_ONLY = "POST /api/stripe/webhook"
 """Only Stripe can sign its events, so fuzzing gets 400 there by design; the signed
 path is covered over HTTP below."""
 
+NEEDS_A_SIGN_IN_COOKIE = {"POST /api/admin/auth/refresh"}
+"""Succeeds only with the cookie a sign-in sets, which fuzzing never holds;
+``test_admin_sign_in_over_http`` walks it."""
+
 
 def test_every_operation_succeeds_at_least_once_so_fuzzing_got_past_auth_and_validation(report):
     never_succeeded = {
@@ -71,7 +86,7 @@ def test_every_operation_succeeds_at_least_once_so_fuzzing_got_past_auth_and_val
         if not any(200 <= status < 300 for status in statuses) and operation != SIGNED_ONLY
     }
 
-    assert never_succeeded == {}
+    assert set(never_succeeded) <= NEEDS_A_SIGN_IN_COOKIE, never_succeeded
 
 
 def test_the_stacks_webhook_takes_an_event_signed_with_its_local_secret(stack):

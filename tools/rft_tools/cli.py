@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "rft_tools.commands.backfill",
     "rft_tools.commands.dev",
     "rft_tools.commands.gdpr",
+    "rft_tools.commands.staff",
 )
 
 

@@ -5,7 +5,7 @@ phase of schemathesis' engine over every operation in it: the coverage phase (ea
 schema's boundaries, and each way to break it one part at a time), property-based
 fuzzing with valid and invalid data, and stateful sequences along the links it
 infers between operations. Admin routes get an admin's bearer token through the
-document's ``bearerAuth`` scheme. Every response must pass ``CHECKS``.
+document's ``bearerAuth`` and ``staffBearerAuth`` schemes. Every response must pass ``CHECKS``.
 
 Two of schemathesis' checks are left out on purpose:
 
@@ -86,7 +86,12 @@ def check_contract(
                 "deterministic": True,
                 "database": "none",
             },
-            "auth": {"openapi": {"bearerAuth": {"bearer": admin_token}}},
+            "auth": {
+                "openapi": {
+                    "bearerAuth": {"bearer": admin_token},
+                    "staffBearerAuth": {"bearer": admin_token},
+                }
+            },
             "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
         }
     )

@@ -33,6 +33,7 @@ from rft_common.errors import (
     NotFound,
     PaymentProviderUnavailable,
     PaymentRequired,
+    TooManyRequests,
     Unauthorized,
 )
 from rft_common.observability import logger
@@ -54,6 +55,7 @@ STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
     NotFound: HTTPStatus.NOT_FOUND,
     Conflict: HTTPStatus.CONFLICT,
     InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
+    TooManyRequests: HTTPStatus.TOO_MANY_REQUESTS,
     DatabaseUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     FeatureDisabled: HTTPStatus.SERVICE_UNAVAILABLE,
     PaymentRequired: HTTPStatus.PAYMENT_REQUIRED,

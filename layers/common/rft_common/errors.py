@@ -50,3 +50,7 @@ class BadSignature(DomainError):
 
 class PaymentProviderUnavailable(DomainError):
     """Stripe could not be reached or failed (502)."""
+
+
+class TooManyRequests(DomainError):
+    """Too many attempts in a while; try again later (429)."""

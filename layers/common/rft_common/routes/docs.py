@@ -30,11 +30,12 @@ router = Router()
 TITLE = "React Fast Training customer user system"
 VERSION = "1.0.0"
 DESCRIPTION = (
-    "The booking site's checkout (`/api/bookings`), the admin dashboard's users API "
-    "(`/api/admin/users`), UK GDPR subject access and erasure "
-    "(`/api/admin/users/{user_id}/data-export`, `/erase`) and certificate renewals "
+    "The booking site's checkout (`/api/bookings`), the admin dashboard's sign-in "
+    "(`/api/admin/auth`), its users API (`/api/admin/users`), UK GDPR subject access and "
+    "erasure (`/api/admin/users/{user_id}/data-export`, `/erase`) and certificate renewals "
     "(`/api/admin/renewals`). Every error has the body `{message, errors: [{field, message}]}`. "
-    "Admin routes need `Authorization: Bearer <token>` from the admin login (HS256 JWT with "
+    "Admin routes need `Authorization: Bearer <token>` with the access token "
+    "`POST /api/admin/auth/login` answers (HS256 JWT with "
     "`id`, `email`, `role: admin`, `iss` and `aud`); locally, `rft dev token --role admin` "
     "prints one."
 )
@@ -43,6 +44,7 @@ SWAGGER_FILES = Path(swagger_files.__file__).parent
 
 def _all_routers() -> list[Router]:
     from rft_common.routes import (
+        admin_auth,
         admin_payments,
         admin_privacy,
         admin_renewals,
@@ -56,6 +58,7 @@ def _all_routers() -> list[Router]:
         checkout.router,
         bookings.router,
         stripe_webhook.router,
+        admin_auth.router,
         admin_users.router,
         admin_payments.router,
         admin_privacy.router,
@@ -74,6 +77,7 @@ def api_document(base_path: str) -> str:
     """
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 
+    from rft_common.routes.admin_auth import STAFF_BEARER_SCHEME
     from rft_common.routes.admin_users import BEARER_SCHEME
 
     resolver = APIGatewayRestResolver(enable_validation=True)
@@ -90,7 +94,12 @@ def api_document(base_path: str) -> str:
                 description="The admin login's access token (HS256): `exp`, `iss` "
                 "(`reactfasttraining.co.uk`), `aud` (`admin`), `id`, `email` and `role: admin` "
                 "required; no `sub` needed. A refresh token is never accepted here.",
-            )
+            ),
+            STAFF_BEARER_SCHEME: HTTPBearer(
+                bearerFormat="JWT",
+                description="The same access token, of any staff role (`admin` or "
+                "`instructor`).",
+            ),
         },
     )
 
