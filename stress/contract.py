@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from rft_common.routes.admin_auth import LOGIN_EXAMPLE
+from rft_common.staff import save_staff_member
 from rft_tools.contract import check_contract
 from rft_tools.demo_data import seed_demo
 from rft_tools.integrity import duplicate_customers, oversold_sessions, stats_mismatches
@@ -27,14 +29,20 @@ FAILURES_SHOWN = 10
 
 def run(max_examples: int) -> list[dict[str, Any]]:
     demo_sessions: list[int] = []
+    staff_ids: list[int] = []
 
     def prepare(engine: Engine) -> None:
         with engine.begin() as connection:
             demo_sessions.extend(session["session_id"] for session in seed_demo(connection))
             seed_legacy(connection, bookings=LEGACY_BOOKINGS, customers=LEGACY_CUSTOMERS)
+            # The login example signs in, and /me knows the token's admin.
+            staff_id, _ = save_staff_member(
+                connection, name="Stress Admin", role="admin", **LOGIN_EXAMPLE
+            )
+            staff_ids.append(staff_id)
 
     with running_stack(prepare) as stack:
-        token = stack.rft("dev", "token", "--role", "admin", "--sub", "stress-contract").strip()
+        token = stack.rft("dev", "token", "--role", "admin", "--id", str(staff_ids[0])).strip()
         stack.rft("backfill", "enqueue")
         report = check_contract(stack.api, token, max_examples=max_examples)
         with stack.engine.connect() as connection:

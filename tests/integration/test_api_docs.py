@@ -10,7 +10,7 @@ import pytest
 from rft_tools.cfn_template import load_template
 from tests.conftest import PROJECT_ROOT, FakeLambdaContext, load_function, rest_event
 
-ADMIN_PREFIX = "/api/admin/"
+ADMIN_PREFIX = "/api/admin/users"
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +59,20 @@ def test_the_document_describes_every_route_of_every_function(document):
 
 
 def test_admin_routes_require_the_bearer_scheme_and_no_other_route_does(document):
-    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    schemes = document["components"]["securitySchemes"]
 
-    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    for name in ("bearerAuth", "staffBearerAuth"):
+        scheme = schemes[name]
+        assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == (
+            "http",
+            "bearer",
+            "JWT",
+        )
     for path, item in document["paths"].items():
         for operation in item.values():
             expected = [{"bearerAuth": []}] if path.startswith(ADMIN_PREFIX) else None
+            if path == "/api/admin/auth/me":  # any staff member, not only admins
+                expected = [{"staffBearerAuth": []}]
             assert operation.get("security") == expected, path
 
 

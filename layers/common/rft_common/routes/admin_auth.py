@@ -39,6 +39,10 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
 
 
+NO_INPUT_ERRORS = {status: ERROR_RESPONSES[status] for status in (422, 500, 503)}
+"""A route without parameters or body: 422 only in the shared shape Powertools documents."""
+
+
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
@@ -193,7 +197,7 @@ def login(credentials: Annotated[LoginRequest, Body()]) -> Response[Any]:
             "content": {"application/json": {"model": CurrentUser}},
         },
         401: _error("No valid access token, or the account can no longer sign in"),
-        **{status: ERROR_RESPONSES[status] for status in (500, 503)},
+        **NO_INPUT_ERRORS,
     },
 )
 def me() -> CurrentUser:
@@ -222,7 +226,7 @@ def me() -> CurrentUser:
             "content": {"application/json": {"model": RefreshResponse}},
         },
         401: _error("No refresh cookie, or one that is no longer good"),
-        **{status: ERROR_RESPONSES[status] for status in (500, 503)},
+        **NO_INPUT_ERRORS,
     },
 )
 def refresh() -> RefreshResponse:
@@ -241,7 +245,7 @@ def refresh() -> RefreshResponse:
             "description": "Signed out",
             "content": {"application/json": {"model": SignedOut}},
         },
-        **{status: ERROR_RESPONSES[status] for status in (500, 503)},
+        **NO_INPUT_ERRORS,
     },
 )
 def logout() -> Response[Any]:

@@ -151,7 +151,9 @@ Cursor = Annotated[
     "/api/admin/users",
     summary="Search, filter, sort and page users",
     description="Page with `cursor` (keyset: fast at any depth, no skips or repeats) "
-    "or with `offset` (the dashboard's paging), not both.",
+    "or with `offset` (the dashboard's paging), not both. The rows are under `data` and "
+    "`total` counts every match, because the dashboard's Users page reads exactly that "
+    "(it crashes without `data`): its contract, over our earlier `items`.",
     tags=TAGS,
     security=SECURITY,
     responses={**_ok("A page of users and the total", UserPage), **READ_ERRORS},
