@@ -10,7 +10,8 @@ import pytest
 from rft_tools.cfn_template import load_template
 from tests.conftest import PROJECT_ROOT, FakeLambdaContext, load_function, rest_event
 
-ADMIN_PREFIX = "/api/admin/users"
+ADMIN_PREFIX = "/api/admin/"
+SIGN_IN_PREFIX = "/api/admin/auth/"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,8 @@ def test_admin_routes_require_the_bearer_scheme_and_no_other_route_does(document
         )
     for path, item in document["paths"].items():
         for operation in item.values():
-            expected = [{"bearerAuth": []}] if path.startswith(ADMIN_PREFIX) else None
+            admin_only = path.startswith(ADMIN_PREFIX) and not path.startswith(SIGN_IN_PREFIX)
+            expected = [{"bearerAuth": []}] if admin_only else None
             if path == "/api/admin/auth/me":  # any staff member, not only admins
                 expected = [{"staffBearerAuth": []}]
             assert operation.get("security") == expected, path
