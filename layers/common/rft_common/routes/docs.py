@@ -97,8 +97,7 @@ def api_document(base_path: str) -> str:
             ),
             STAFF_BEARER_SCHEME: HTTPBearer(
                 bearerFormat="JWT",
-                description="The same access token, of any staff role (`admin` or "
-                "`instructor`).",
+                description="The same access token, of any staff role (`admin` or `instructor`).",
             ),
         },
     )
