@@ -18,7 +18,14 @@ from rft_common.backfill import (
     EmailKeyRangeMessage,
     process_batch,
 )
-from rft_common.privacy import ERASED_MARKER, Actor, erase_users, run_retention
+from rft_common.privacy import (
+    EMAIL_WHITESPACE,
+    ERASED_MARKER,
+    LINK_UNLINKED,
+    Actor,
+    erase_users,
+    run_retention,
+)
 from rft_tools.cfn_template import load_template
 from rft_tools.cli import main
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, add_user, call
@@ -785,3 +792,21 @@ def test_erasure_and_backfill_batches_at_the_same_time_leave_no_trace_and_no_new
             == 0
         )
         assert stats_mismatches(connection) == []
+
+
+def test_an_erasure_finds_unlinked_bookings_by_the_email_key_index_not_by_reading_all(db):
+    with db.begin() as connection:
+        session_id = add_session(connection)
+        user_id = add_user(connection, "needle@example.com")
+        insert_legacy_bookings(
+            connection, session_id, [contact(f"hay{n}@example.com") for n in range(5000)]
+        )
+        connection.execute(text("ANALYZE bookings"))
+        plan = "\n".join(
+            connection.execute(
+                text(f"EXPLAIN {LINK_UNLINKED.text}"),
+                {"user_ids": [user_id], "whitespace": EMAIL_WHITESPACE},
+            ).scalars()
+        )
+
+    assert "ix_bookings_unlinked_email_key" in plan, plan

@@ -240,9 +240,13 @@ LINK_UNLINKED = text("""
     UPDATE bookings AS b SET user_id = u.id
     FROM users AS u
     WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND b.user_id IS NULL
+      AND rft_backfill_email_key(b.contact_details ->> 'email')
+          = rft_backfill_email_key(u.email_normalized)
       AND lower(btrim(coalesce(b.contact_details ->> 'email', ''), :whitespace))
           = u.email_normalized
 """)
+"""The key condition finds their unlinked bookings through ``ix_bookings_unlinked_email_key``
+(migration 0008) instead of reading every unlinked booking."""
 REDACT_BOOKINGS = text("""
     UPDATE bookings SET contact_details = CAST(:redacted AS json)
     WHERE user_id = ANY(:user_ids) AND contact_details::text <> :redacted
