@@ -91,10 +91,9 @@ from rft_common.customers import (
     found_or_created,
     users,
 )
-from rft_common.db import run_transaction
+from rft_common.db import ERASURE_LOCK, run_transaction
 from rft_common.models import backfill_unlinkable as unlinkable_bookings
 from rft_common.models import bookings
-from rft_common.privacy import ERASURE_LOCK
 
 MAX_BOOKING_ID = 2**31 - 1
 MIN_EMAIL_KEY, MAX_EMAIL_KEY = -(2**31), 2**31 - 1

@@ -27,6 +27,9 @@ SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 UNIQUE_VIOLATION = "23505"
 RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
+ERASURE_LOCK = 715_015
+"""Advisory lock key: erasures (``privacy``) hold it exclusively, backfill batches shared,
+so a batch never reads a person's bookings while the person is being erased."""
 RETRYABLE_UNIQUE_CONSTRAINTS = frozenset(
     {"users_email_key", "uq_bookings_stripe_payment_intent_id_verified"}
 )

@@ -29,7 +29,7 @@ audited (``data_export``), in the same transaction.
   erased row no longer holds their email;
 - audited: one ``erasure`` row (who, when, reason, counts, no values).
 
-Erasures take ``ERASURE_LOCK`` exclusively and backfill batches take it shared, so
+Erasures take ``db.ERASURE_LOCK`` exclusively and backfill batches take it shared, so
 a batch never reads bookings of a person while they are being erased (it would
 otherwise re-create them from its earlier snapshot).
 """
@@ -45,11 +45,10 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, text
 
-from rft_common.db import run_transaction
+from rft_common.backfill import EMAIL_WHITESPACE, normalized_email_sql
+from rft_common.db import ERASURE_LOCK, run_transaction
 from rft_common.errors import Conflict, InvalidRequest, NotFound
 
-ERASURE_LOCK = 715_015
-"""Advisory lock key: erasures hold it exclusively, backfill batches shared."""
 ERASED_MARKER = "[erased]"
 REDACTED_CONTACT_DETAILS = json.dumps(
     {
@@ -64,7 +63,6 @@ REDACTED_CONTACT_DETAILS = json.dumps(
     separators=(",", ":"),
 )
 """What an erased booking's ``contact_details`` hold: the legacy keys, no values."""
-EMAIL_WHITESPACE = " \t\n\r\f\v\u00a0"
 STAFF_ROLES = ("admin", "instructor")
 CREDENTIAL_COLUMNS = ("password_hash",)
 """Never exported (credentials, not information about the person)."""
@@ -230,20 +228,20 @@ def placeholder_email_sql(user_id: str) -> str:
     return f"'erased-' || {user_id} || '@erased.invalid'"
 
 
+EXCLUDE_BACKFILL = text(f"SELECT pg_advisory_xact_lock({ERASURE_LOCK})")
 SUPPRESS = text("""
     INSERT INTO erasure_suppressions (email_hash, erased_at)
     SELECT DISTINCT rft_suppression_hash(email_normalized), now()
     FROM users WHERE id = ANY(:user_ids) AND erased_at IS NULL
     ON CONFLICT (email_hash) DO UPDATE SET erased_at = excluded.erased_at
 """)
-LINK_UNLINKED = text("""
+LINK_UNLINKED = text(f"""
     UPDATE bookings AS b SET user_id = u.id
     FROM users AS u
     WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND b.user_id IS NULL
       AND rft_backfill_email_key(b.contact_details ->> 'email')
           = rft_backfill_email_key(u.email_normalized)
-      AND lower(btrim(coalesce(b.contact_details ->> 'email', ''), :whitespace))
-          = u.email_normalized
+      AND {normalized_email_sql("b.contact_details ->> 'email'")} = u.email_normalized
 """)
 """The key condition finds their unlinked bookings through ``ix_bookings_unlinked_email_key``
 (migration 0008) instead of reading every unlinked booking."""
@@ -305,7 +303,7 @@ def erase_users(
 
     Refusals are the caller's business: this erases whoever it is given.
     """
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ERASURE_LOCK})
+    connection.execute(EXCLUDE_BACKFILL)
     parameters = {
         "user_ids": sorted(user_ids),
         "whitespace": EMAIL_WHITESPACE,
@@ -412,7 +410,7 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
 
 RETENTION_BATCH_USERS = 500
 RETENTION_ACTOR = Actor("retention")
-NORMALIZED_CONTACT_EMAIL = "lower(btrim(coalesce(b.contact_details ->> 'email', ''), :whitespace))"
+NORMALIZED_CONTACT_EMAIL = normalized_email_sql("b.contact_details ->> 'email'")
 RETENTION_CANDIDATES = f"""
     SELECT u.id FROM users AS u
     WHERE u.role = 'customer' AND u.erased_at IS NULL AND u.created_at < :cutoff
@@ -538,7 +536,7 @@ def run_retention(
         audit_entries += counts.audit_entries
 
     def scrub_resurfaced(connection: Connection) -> int:
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ERASURE_LOCK})
+        connection.execute(EXCLUDE_BACKFILL)
         return connection.execute(SCRUB_RESURFACED, parameters).rowcount
 
     resurfaced = run_transaction(scrub_resurfaced)
