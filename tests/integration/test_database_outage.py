@@ -9,7 +9,13 @@ from sqlalchemy import create_engine, text
 
 from rft_common import db
 from rft_common.settings import get_settings
-from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded
+from rft_tools.local_db import (
+    LOCAL_DIR,
+    EmbeddedServer,
+    embedded_url,
+    ensure_database,
+    start_embedded,
+)
 from rft_tools.migrations import upgrade
 from tests.conftest import load_function, rest_event
 from tests.factories import add_session, booking_body
@@ -109,7 +115,8 @@ def stoppable_database(monkeypatch):
     yield server, engine
     engine.dispose()
     db.reset_engine()
-    server.stop()
+    # The test may have restarted it through a handle of its own: stop it whoever started it.
+    EmbeddedServer(data_dir, owned=True, system_user=server.system_user).stop()
     get_settings.cache_clear()
 
 
@@ -134,4 +141,3 @@ def test_a_warm_handler_recovers_when_postgresql_comes_back(
     with engine.connect() as connection:
         booked = connection.execute(text("SELECT count(*) FROM bookings")).scalar_one()
     assert booked == 2
-    server.owned = True
