@@ -10,15 +10,18 @@ from __future__ import annotations
 import base64
 import json
 import traceback
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
@@ -36,7 +39,7 @@ from rft_common.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from rft_common.observability import logger
+from rft_common.observability import logger, metrics
 
 
 class FieldError(BaseModel):
@@ -232,3 +235,21 @@ def create_resolver() -> APIGatewayRestResolver:
         return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
 
     return app
+
+
+LambdaHandler = Callable[[dict, Any], dict]
+
+
+def api_function(*routers: Router) -> tuple[APIGatewayRestResolver, LambdaHandler]:
+    """An API function's resolver with ``routers``, and its handler: the request id as
+    the logs' correlation id, metrics flushed after each invocation."""
+    app = create_resolver()
+    for router in routers:
+        app.include_router(router)
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @metrics.log_metrics
+    def lambda_handler(event: dict, context: Any) -> dict:
+        return app.resolve(event, context)
+
+    return app, lambda_handler
