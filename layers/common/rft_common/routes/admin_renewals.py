@@ -11,9 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from rft_common.admin.export import InlineCsv, UsersExport
 from rft_common.admin.listing import DEFAULT_PAGE_SIZE
-from rft_common.observability import logger
 from rft_common.renewals import (
     DEFAULT_WITHIN_DAYS,
     MAX_WITHIN_DAYS,
@@ -27,8 +25,8 @@ from rft_common.routes.admin_users import (
     Cursor,
     Limit,
     _ok,
-    acting_admin,
     csv_export_response,
+    csv_responses,
     wants_json,
 )
 
@@ -77,22 +75,6 @@ def get_renewals(
     )
 
 
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The CSV file itself (`renewals-YYYY-MM-DD.csv`); with "
-        "`Accept: application/json`, a download link",
-        "content": {
-            "text/csv": {"schema": {"type": "string"}},
-            "application/json": {"model": UsersExport},
-        },
-    },
-    303: {
-        "description": "The file is too big for a response: `Location` is a presigned S3 "
-        "URL of it, valid for 15 minutes",
-    },
-}
-
-
 @router.get(
     "/api/admin/renewals/export",
     summary="The renewals list as CSV",
@@ -101,20 +83,11 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     "response, or a JSON link for `Accept: application/json`.",
     tags=TAGS,
     security=SECURITY,
-    responses={**CSV_RESPONSE, **READ_ERRORS},
+    responses={**csv_responses("renewals-YYYY-MM-DD.csv"), **READ_ERRORS},
 )
 def get_renewals_export(
     within_days: WithinDays = DEFAULT_WITHIN_DAYS, may_contact: MayContact = None
 ) -> Response[Any]:
     as_link = wants_json(router.current_event.headers.get("accept"))
     exported = export_renewals(within_days=within_days, may_contact=may_contact, inline=not as_link)
-    logger.info(
-        "renewals exported",
-        extra={
-            "admin_id": acting_admin().id,
-            "rows": exported.rows,
-            "file_name": exported.file_name,
-            "inline": isinstance(exported, InlineCsv),
-        },
-    )
-    return csv_export_response(exported, as_link=as_link)
+    return csv_export_response(exported, as_link=as_link, what="renewals")

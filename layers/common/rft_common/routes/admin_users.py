@@ -189,20 +189,23 @@ def get_users(
     return list_users(query)
 
 
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The CSV file itself (`Content-Disposition: attachment; "
-        "filename=users-YYYY-MM-DD.csv`); with `Accept: application/json`, a download link",
-        "content": {
-            "text/csv": {"schema": {"type": "string"}},
-            "application/json": {"model": UsersExport},
+def csv_responses(file_name: str) -> dict[int | str, dict[str, Any]]:
+    """The documented answers of a CSV export saved as ``file_name``."""
+    return {
+        200: {
+            "description": "The CSV file itself (`Content-Disposition: attachment; "
+            f"filename={file_name}`); with `Accept: application/json`, a download link",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"model": UsersExport},
+            },
         },
-    },
-    303: {
-        "description": "The file is too big for a response (about 6 MB): `Location` is a "
-        "presigned S3 URL of it, valid for 15 minutes (the bucket allows the admin origin)",
-    },
-}
+        303: {
+            "description": "The file is too big for a response (about 6 MB): `Location` is "
+            "a presigned S3 URL of it, valid for 15 minutes (the bucket allows the admin "
+            "origin)",
+        },
+    }
 
 
 def wants_json(accept: str | None) -> bool:
@@ -223,7 +226,7 @@ def wants_json(accept: str | None) -> bool:
     "JSON link instead, for scripts.",
     tags=TAGS,
     security=SECURITY,
-    responses={**CSV_RESPONSE, **READ_ERRORS},
+    responses={**csv_responses("users-YYYY-MM-DD.csv"), **READ_ERRORS},
 )
 def get_users_export(
     search: Search = None,
@@ -252,8 +255,16 @@ def get_users_export(
     )
     as_link = wants_json(router.current_event.headers.get("accept"))
     exported = export_users(filters, sort, order, inline=not as_link)
+    return csv_export_response(exported, as_link=as_link, what="users")
+
+
+def csv_export_response(
+    exported: InlineCsv | UsersExport, *, as_link: bool, what: str
+) -> Response[Any]:
+    """The CSV itself, the JSON link (``as_link``), or 303 to the file in S3; the export
+    of ``what`` logged with the admin who asked."""
     logger.info(
-        "users exported",
+        f"{what} exported",
         extra={
             "admin_id": acting_admin().id,
             "rows": exported.rows,
@@ -261,11 +272,6 @@ def get_users_export(
             "inline": isinstance(exported, InlineCsv),
         },
     )
-    return csv_export_response(exported, as_link=as_link)
-
-
-def csv_export_response(exported: InlineCsv | UsersExport, *, as_link: bool) -> Response[Any]:
-    """The CSV itself, the JSON link (``as_link``), or 303 to the file in S3."""
     if isinstance(exported, InlineCsv):
         return Response(
             status_code=200,
