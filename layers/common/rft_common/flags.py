@@ -129,25 +129,22 @@ class AppConfigAgentStore(StoreProvider):
 
     @property
     def get_raw_configuration(self) -> dict[str, Any]:
-        from http.client import HTTPConnection, HTTPException
+        from rft_common.extension_http import ExtensionUnreachable, extension_get
 
-        connection = HTTPConnection(self.host, self.port, timeout=AGENT_TIMEOUT_SECONDS)
         try:
-            connection.request("GET", self.path)
-            response = connection.getresponse()
-            body = response.read()
-        except (OSError, HTTPException) as error:
+            status, body = extension_get(
+                self.host, self.port, self.path, timeout=AGENT_TIMEOUT_SECONDS
+            )
+        except ExtensionUnreachable as error:
             raise ConfigurationStoreError(
                 f"the AppConfig agent at {self.host}:{self.port} is not reachable: {error}"
             ) from error
-        finally:
-            connection.close()
-        if response.status != 200:
+        if status != 200:
             said = body[:200].decode(errors="replace").strip()
-            denied = response.status in (401, 403) or "AccessDenied" in said
+            denied = status in (401, 403) or "AccessDenied" in said
             raise ConfigurationStoreError(
                 f"{'access denied: ' if denied else ''}the AppConfig agent answered "
-                f"{response.status}: {said}"
+                f"{status}: {said}"
             )
         try:
             return json.loads(body)

@@ -66,26 +66,23 @@ def clear_cache() -> None:
 
 def _from_extension(arn: str, port: int) -> str:
     """``GET /secretsmanager/get?secretId=...``; the answer is GetSecretValue's JSON."""
-    from http.client import HTTPConnection, HTTPException
+    from rft_common.extension_http import ExtensionUnreachable, extension_get
 
-    connection = HTTPConnection("localhost", port, timeout=EXTENSION_TIMEOUT_SECONDS)
     try:
-        connection.request(
-            "GET",
+        status, body = extension_get(
+            "localhost",
+            port,
             f"/secretsmanager/get?secretId={quote(arn, safe='')}",
+            timeout=EXTENSION_TIMEOUT_SECONDS,
             headers={EXTENSION_TOKEN_HEADER: os.environ.get("AWS_SESSION_TOKEN", "")},
         )
-        response = connection.getresponse()
-        body = response.read()
-    except (OSError, HTTPException) as error:
+    except ExtensionUnreachable as error:
         raise SecretUnavailable(
             f"secret {arn} cannot be read: the secrets extension is not reachable ({error})"
         ) from error
-    finally:
-        connection.close()
-    if response.status != 200:
+    if status != 200:
         raise SecretUnavailable(
-            f"secret {arn} cannot be read: the secrets extension answered {response.status}"
+            f"secret {arn} cannot be read: the secrets extension answered {status}"
         )
     try:
         value = json.loads(body)["SecretString"]
