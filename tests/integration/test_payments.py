@@ -175,14 +175,24 @@ class TestPaymentIntent:
         assert answer["errors"][0]["field"] == "amount"
         assert rows(db, "SELECT * FROM payment_checkouts") == []
 
-    def test_invalid_body_full_and_unknown_sessions_are_refused_in_the_sites_shape(
+    def test_invalid_body_full_started_and_unknown_sessions_are_refused_in_the_sites_shape(
         self, db, checkout_function, lambda_context
     ):
         full = new_session(db, max_capacity=2)
+        started = new_session(db)
+        with db.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE course_schedules SET start_datetime = now() - interval '1 hour' "
+                    "WHERE id = :id"
+                ),
+                {"id": started},
+            )
 
         cases = {
             "invalid": intent_body(full, 1, 7500, email="not an email"),
             "full": intent_body(full, 3, 22500),
+            "started": intent_body(started, 1, 7500),
             "unknown": intent_body(999_999, 1, 7500),
         }
         answers = {
@@ -193,10 +203,13 @@ class TestPaymentIntent:
         assert {name: status for name, (status, _) in answers.items()} == {
             "invalid": 422,
             "full": 409,
+            "started": 409,
             "unknown": 404,
         }
         assert all(answer["success"] is False for _, answer in answers.values())
         assert answers["invalid"][1]["errors"][0]["field"] == "bookingData.email"
+        assert "already started" in answers["started"][1]["error"]
+        assert rows(db, "SELECT * FROM payment_checkouts") == []
 
     def test_the_sites_first_call_shape_with_course_schedule_id_and_extra_fields_works(
         self, db, checkout_function, lambda_context

@@ -220,6 +220,11 @@ def _check_bookable(connection: Connection, request: CheckoutIntentRequest) -> N
             f"course session {request.course_session_id} does not exist or is cancelled",
             field="courseSessionId",
         )
+    if session.started:
+        raise Conflict(
+            f"course session {request.course_session_id} has already started",
+            field="courseSessionId",
+        )
     participants = request.booking_data.number_of_participants
     seats_left = max(session.max_capacity - session.seats_taken, 0)
     if participants > seats_left:

@@ -41,7 +41,8 @@ AVAILABLE_SESSIONS = text(f"""
     ORDER BY s.start_datetime, s.id
 """)
 SESSION_FOR_CHECKOUT = text(f"""
-    SELECT s.id, s.status, s.start_datetime, s.max_capacity, {SESSION_PRICE_SQL} AS price,
+    SELECT s.id, s.status, s.start_datetime <= now() AS started, s.max_capacity,
+           {SESSION_PRICE_SQL} AS price,
            (SELECT {SEATS_TAKEN_SQL} FROM bookings WHERE course_schedule_id = s.id) AS seats_taken
     FROM course_schedules AS s JOIN courses AS c ON c.id = s.course_id
     WHERE s.id = :session_id

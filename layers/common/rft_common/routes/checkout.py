@@ -142,7 +142,7 @@ def _error(description: str) -> dict[str, Any]:
             "content": {"application/json": {"model": CheckoutIntentCreated}},
         },
         404: _error("Unknown or cancelled session"),
-        409: _error("Not enough seats left"),
+        409: _error("Not enough seats left, or the session has already started"),
         415: ERROR_RESPONSES[415],
         422: _error("Invalid body, or `amount` is not the server's price"),
         500: ERROR_RESPONSES[500],
