@@ -1,4 +1,5 @@
-"""Demo courses and sessions for the local stack, inserted once and found thereafter."""
+"""Demo courses and sessions for the local stack: inserted once, found thereafter, and
+sessions added again once the earlier ones have started (a local database outlives them)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ ADD_COURSE = text(
 )
 FIND_SESSION = text(
     "SELECT id FROM course_schedules WHERE course_id = :course_id AND venue = :venue "
-    "ORDER BY id LIMIT 1"
+    "AND start_datetime > now() ORDER BY id LIMIT 1"
 )
 ADD_SESSION = text(
     "INSERT INTO course_schedules (course_id, start_datetime, end_datetime, venue, price, "
@@ -39,7 +40,8 @@ DESCRIBE = text(
 
 
 def seed_demo(connection: Connection) -> list[dict[str, Any]]:
-    """Ensure the demo courses and one published session per venue exist; describe them."""
+    """Ensure the demo courses and one upcoming published session per course and venue
+    exist; describe them."""
     first_start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
     session_ids = []
     for index, (name, category, duration, price) in enumerate(DEMO_COURSES):

@@ -13,7 +13,7 @@ import signal
 from contextlib import ExitStack
 from types import FrameType
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from rft_tools import migrations
 from rft_tools.cfn_template import load_template
@@ -43,13 +43,13 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _seed_on_first_start(url: str) -> None:
+def _seed_demo(url: str) -> None:
+    """The demo sessions, on the first start and again whenever the earlier ones started."""
     engine = create_engine(url)
     with engine.begin() as connection:
-        if connection.execute(text("SELECT count(*) FROM courses")).scalar_one() == 0:
-            sessions = seed_demo(connection)
-            print(f"seeded {len(sessions)} demo sessions (rft seed demo lists them)")
+        sessions = seed_demo(connection)
     engine.dispose()
+    print(f"{len(sessions)} upcoming demo sessions (rft seed demo lists them)")
 
 
 def local_environment(database_url: str, aws_endpoint: str) -> dict[str, str]:
@@ -78,7 +78,7 @@ def run(host: str, port: int) -> None:
     with ExitStack() as stack:
         url = stack.enter_context(local_database())
         migrations.upgrade(url)
-        _seed_on_first_start(url)
+        _seed_demo(url)
         aws, aws_endpoint = start_moto_server()
         stack.callback(aws.stop)
         stripe_url = stack.enter_context(localstripe(LOCAL_DIR / "localstripe.log"))
