@@ -494,3 +494,16 @@ def test_a_deactivation_through_the_admin_api_revokes_the_instructors_sessions(
     again = login(auth_function, email="ivy@reactfasttraining.co.uk")
 
     assert (patched[0], refreshed[0], again[0]) == (200, 401, 403)
+
+
+def test_refused_sign_ins_are_counted_in_a_metric_and_successes_are_not(
+    auth_function, admin_id, capsys, monkeypatch
+):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    login(auth_function, password="wrong password")
+    refused = capsys.readouterr().out
+    login(auth_function)
+    signed_in = capsys.readouterr().out
+
+    assert '"StaffSignInsRefused"' in refused
+    assert '"StaffSignInsRefused"' not in signed_in

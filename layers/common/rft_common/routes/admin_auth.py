@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
@@ -23,8 +24,8 @@ from pydantic.alias_generators import to_camel
 from rft_common import staff
 from rft_common.api import ERROR_RESPONSES, ErrorResponse, domain_error_response
 from rft_common.auth import ACCESS_TOKEN_SECONDS, REFRESH_TOKEN_SECONDS, authenticate_staff
-from rft_common.errors import TooManyRequests
-from rft_common.observability import logger
+from rft_common.errors import DomainError, TooManyRequests
+from rft_common.observability import logger, metrics
 
 router = Router()
 
@@ -90,6 +91,12 @@ class CurrentUser(CamelModel):
 class SignedOut(BaseModel):
     success: bool
     message: str
+
+
+def _count_refusal() -> None:
+    """``StaffSignInsRefused``: wrong passwords, locked-out emails, deactivated accounts
+    (a sudden rise is someone guessing passwords)."""
+    metrics.add_metric(name="StaffSignInsRefused", unit=MetricUnit.Count, value=1)
 
 
 def _refresh_cookie(token: str) -> Cookie:
@@ -168,9 +175,13 @@ def login(credentials: Annotated[LoginRequest, Body()]) -> Response[Any]:
         session = staff.sign_in(credentials.email, credentials.password)
     except TooManyRequests as refusal:
         logger.info("staff sign-in refused: too many failures")
+        _count_refusal()
         response = domain_error_response(refusal)
         response.headers["Retry-After"] = str(int(staff.FAILURE_WINDOW.total_seconds()))
         return response
+    except DomainError:
+        _count_refusal()
+        raise
     logger.info("staff signed in", extra={"staff_id": session.user.id, "role": session.user.role})
     body = LoginResponse(
         access_token=session.access_token,
