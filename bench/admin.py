@@ -1,10 +1,13 @@
-"""Admin queries at scale: the users list and one customer's detail, p50 and p95.
+"""Admin queries at scale: the users list, one customer's detail and the first page of
+duplicate candidates, p50 and p95.
 
-The data is the legacy generator's (``rft seed legacy``), linked the way the floor of
-the backfill section links it, so every customer has the statistics the triggers
-keep. Each query is the admin domain function the route calls (``list_users``,
-``get_user_detail``), in-process on one warm pooled connection: the database and the
-Python that builds the page, not Lambda's routing and JSON encoding.
+The data is the legacy generator's (``rft seed legacy``, with 2% of the people also
+booking under a second identity), linked the way the floor of the backfill section
+links it, so every customer has the statistics the triggers keep, then scanned for
+duplicate candidates as the scheduled scan would. Each query is the admin domain
+function the route calls (``list_users``, ``get_user_detail``), in-process on one
+warm pooled connection: the database and the Python that builds the page, not
+Lambda's routing and JSON encoding.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from sqlalchemy import Connection, Engine, create_engine, func, select, text
 
 from bench.backfill import legacy_database, link_everything
 from bench.environment import use_database
+from rft_common.admin.duplicates import PAGE as DUPLICATES_PAGE
+from rft_common.admin.duplicates import list_duplicates
 from rft_common.admin.listing import (
+    DEFAULT_PAGE_SIZE,
     SortOrder,
     UserFilters,
     UserListQuery,
@@ -38,17 +44,25 @@ FULL = {"bookings": 1_000_000, "customers": 300_000, "samples": 200}
 QUICK = {"bookings": 100_000, "customers": 30_000, "samples": 60}
 DEEP_PAGE = 50
 DETAIL_BOOKINGS = 200
+DUPLICATE_SHARE = 0.02
 
 
 def _prepare(server_url: str, sizes: dict[str, int]) -> tuple[str, float]:
     """Generated legacy data, linked to customers; its URL and seconds taken."""
     started = time.perf_counter()
     url, _ = legacy_database(
-        server_url, ADMIN_DATABASE, bookings=sizes["bookings"], customers=sizes["customers"]
+        server_url,
+        ADMIN_DATABASE,
+        bookings=sizes["bookings"],
+        customers=sizes["customers"],
+        duplicate_share=DUPLICATE_SHARE,
     )
     engine = create_engine(url)
     with engine.begin() as connection:
         link_everything(connection)
+    with engine.begin() as connection:
+        # What the scheduled duplicate scan does after a bulk insert, all at once.
+        connection.execute(text("SELECT rft_scan_queued_duplicates(:all)"), {"all": 2**31 - 1})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
     engine.dispose()
@@ -172,6 +186,10 @@ def _explain(engine: Engine, queries: dict[str, UserListQuery], user_id: int) ->
             "history": _scans(_plan(connection, HISTORY_PAGE, history | {"limit_plus_one": 21})),
             "upcoming": _scans(_plan(connection, UPCOMING, {"user_id": user_id})),
         }
+        first_page = {"after_score": None, "after_user": None, "after_other": None}
+        summary["duplicates_first_page"] = {
+            "page": _scans(_plan(connection, DUPLICATES_PAGE, first_page | {"limit_plus_one": 21})),
+        }
     summary["seq_scan_on_users"] = any(
         scan.startswith("Seq Scan on users")
         for plans in summary.values()
@@ -209,6 +227,7 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         "deep_offset_page": lambda: list_users(deep_offset),
         "name_substring_broad": _rotating(searches["name_substring_broad"]),
         "detail_200_bookings": lambda: get_user_detail(detail_user),
+        "duplicates_first_page": lambda: list_duplicates(limit=DEFAULT_PAGE_SIZE),
     }
     timings: dict[str, dict[str, float]] = {}
     matches: dict[str, float] = {}
@@ -246,5 +265,6 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         "average_matches": matches,
         "detail_bookings": detail_bookings,
         "deep_page": DEEP_PAGE,
+        "duplicate_candidates": list_duplicates(limit=1).total,
         "plans": plans,
     }

@@ -69,14 +69,16 @@ QUICK = Sizes(bookings=50_000, customers=18_000, baseline_sample=2_000, deadline
 
 
 def legacy_database(
-    server_url: str, name: str, *, bookings: int, customers: int
+    server_url: str, name: str, *, bookings: int, customers: int, duplicate_share: float = 0.0
 ) -> tuple[str, float]:
     """A migrated database ``name`` holding generated legacy data: its URL, seconds taken."""
     url = fresh_database(server_url, name)
     engine = create_engine(url)
     started = time.perf_counter()
     with engine.begin() as connection:
-        seed_legacy(connection, bookings=bookings, customers=customers)
+        seed_legacy(
+            connection, bookings=bookings, customers=customers, duplicate_share=duplicate_share
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
     engine.dispose()

@@ -45,7 +45,9 @@ TEST_DATA_DIR = LOCAL_DIR / f"pgtest-{os.getpid()}"
 ALL_TABLES = (
     "users, courses, course_schedules, bookings, payments, idempotency_keys, user_audit_log, "
     "user_counts, backfill_batches, backfill_unlinkable, admin_login_failures, "
-    "admin_revoked_refresh_tokens, payment_checkouts, stripe_events, erasure_suppressions"
+    "admin_revoked_refresh_tokens, payment_checkouts, stripe_events, erasure_suppressions, "
+    "user_email_aliases, user_merges, not_duplicate_pairs, duplicate_candidates, "
+    "duplicate_scan_queue"
 )
 
 

@@ -40,6 +40,10 @@ ROUTES = [
     ("POST", "/api/admin/users/{id}/erase", {"reason": "ticket 1", "force": True}),
     ("GET", "/api/admin/renewals", None),
     ("GET", "/api/admin/renewals/export", None),
+    ("GET", "/api/admin/users/duplicates", None),
+    ("POST", "/api/admin/users/{id}/merge", {"duplicate_id": 2}),
+    ("POST", "/api/admin/users/{id}/unmerge", {"duplicate_id": 2}),
+    ("POST", "/api/admin/users/{id}/not-duplicate", {"duplicate_id": 2}),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ROUTES]
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "rft_tools.commands.dev",
     "rft_tools.commands.gdpr",
     "rft_tools.commands.staff",
+    "rft_tools.commands.duplicates",
 )
 
 

@@ -16,7 +16,14 @@ What the bookings look like (shares are of bookings):
   space, trailing dot); about 0.4% use a staff member's email;
 - statuses: completed, confirmed, pending, no-show and cancelled, with cancelled ones
   refunded, still paid or failed; pending ones unpaid; a few failed payments;
-- names sometimes blank, phones sometimes missing; ``user_id`` always NULL.
+- names sometimes blank, phones sometimes missing (one number per person);
+  ``user_id`` always NULL;
+- duplicates (``duplicate_share`` of the people, none by default): about half of such
+  a person's repeat bookings use a second identity, one of four kinds: the same
+  address at a misspelt domain (``gmial.com``, ``compnay12.co.uk``); another address
+  with the same phone typed another way; a work address beside a personal one; a
+  letter missing from the local part. Every address of person ``n`` has ``n`` as
+  the digits of its local part, which tells tests the true duplicates.
 """
 
 from __future__ import annotations
@@ -39,6 +46,12 @@ COURSES = (
     ("Emergency Paediatric First Aid", "paediatric", "1 day", 75),
     ("Mental Health First Aid", "wellbeing", "2 days", 150),
 )
+PROVIDERS = (
+    "gmail.com", "outlook.com", "yahoo.co.uk", "hotmail.co.uk", "btinternet.com", "icloud.com",
+)  # fmt: skip
+MISSPELT_PROVIDERS = (
+    "gmial.com", "outlok.com", "yahooo.co.uk", "hotmial.co.uk", "btinternet.co", "iclod.com",
+)  # fmt: skip
 BOOKINGS_PER_SESSION = 10
 PERMUTATION_PRIMES = (1_000_003, 998_244_353, 2_147_483_647)
 
@@ -83,6 +96,7 @@ GENERATE = text("""
                (hashint8extended(i, :seed * 16 + 4) & 2147483647)::float8 / 2147483648 AS u4,
                (hashint8extended(i, :seed * 16 + 5) & 2147483647)::float8 / 2147483648 AS u5,
                (hashint8extended(i, :seed * 16 + 6) & 2147483647)::float8 / 2147483648 AS u6,
+               (hashint8extended(i, :seed * 16 + 7) & 2147483647)::float8 / 2147483648 AS u7,
                1 + mod((i - 1) * CAST(:prime AS bigint), :bookings) AS slot
         FROM generate_series(1, CAST(:bookings AS bigint)) AS i
     ), people AS (
@@ -102,15 +116,36 @@ GENERATE = text("""
                       'Khan', 'Evans', 'Thomas', 'Roberts', 'Walker', 'Wright', 'Hughes'])
                    [1 + mod(p.person / 16, 14)] AS last_name
         FROM people AS p
-    ), addressed AS (
+    ), identified AS (
         SELECT t.*,
-               lower(t.first_name || '.' || t.last_name) || t.person || '@'
-               || CASE WHEN t.corporate THEN 'company' || mod(t.person, 997) || '.co.uk'
-                       ELSE (ARRAY['gmail.com', 'outlook.com', 'yahoo.co.uk', 'hotmail.co.uk',
-                                   'btinternet.com', 'icloud.com'])[1 + mod(t.person, 6)] END
-                   AS address,
-               (CAST(:staff_emails AS text[]))[1 + mod(t.i, :staff_count)] AS staff_address
+               lower(t.first_name || '.' || t.last_name) || t.person AS local_part,
+               CASE WHEN t.corporate THEN 'company' || mod(t.person, 997) || '.co.uk'
+                    ELSE (CAST(:providers AS text[]))[1 + mod(t.person, 6)] END AS domain,
+               -- a repeat booking of a person who also books under a second identity
+               t.slot > :customers AND t.u7 < 0.5
+                   AND (hashint8extended(t.person, :seed * 16 + 8) & 1023)
+                       < CAST(:duplicate_share AS float8) * 1024 AS second_identity,
+               mod(hashint8extended(t.person, :seed * 16 + 9) & 1023, 4) AS variant
         FROM typed AS t
+    ), addressed AS (
+        SELECT d.*,
+               CASE WHEN NOT d.second_identity THEN d.local_part || '@' || d.domain
+                    -- the same address at a misspelt domain
+                    WHEN d.variant = 0 THEN d.local_part || '@' || CASE
+                        WHEN d.corporate THEN 'compnay' || mod(d.person, 997) || '.co.uk'
+                        ELSE (CAST(:misspelt_providers AS text[]))[1 + mod(d.person, 6)] END
+                    -- another address altogether, with the same phone
+                    WHEN d.variant = 1 THEN lower(d.first_name) || d.person || '@'
+                        || (CAST(:providers AS text[]))[1 + mod(d.person + 1, 6)]
+                    -- work and personal addresses
+                    WHEN d.variant = 2 THEN d.local_part || '@' || CASE
+                        WHEN d.corporate THEN 'gmail.com'
+                        ELSE 'employer' || mod(d.person, 499) || '.co.uk' END
+                    -- a letter missing from the local part
+                    ELSE overlay(d.local_part PLACING '' FROM 2 FOR 1) || '@' || d.domain
+               END AS address,
+               (CAST(:staff_emails AS text[]))[1 + mod(d.i, :staff_count)] AS staff_address
+        FROM identified AS d
     ), typed_email AS (
         SELECT a.*,
                CASE
@@ -151,8 +186,10 @@ GENERATE = text("""
                    + (e.i::float8 / :bookings) * interval '2500 days'
                    + e.u5 * interval '6 hours' AS created_at,
                CASE WHEN e.u6 < 0.03 THEN '' ELSE e.first_name || ' ' || e.last_name END AS name,
-               CASE WHEN e.u6 > 0.8 THEN NULL
-                    ELSE '07700 9' || lpad(mod(e.person, 100000)::text, 5, '0') END AS phone,
+               CASE WHEN e.second_identity AND e.variant = 1
+                        THEN '+44 7700 ' || lpad(mod(e.person, 1000000)::text, 6, '0')
+                    WHEN e.u6 > 0.8 THEN NULL
+                    ELSE '07700 ' || lpad(mod(e.person, 1000000)::text, 6, '0') END AS phone,
                CASE WHEN e.corporate THEN 'Company ' || mod(e.person, 997) || ' Ltd' END AS company
         FROM typed_email AS e
     )
@@ -190,9 +227,20 @@ def _permutation_prime(bookings: int) -> int:
 
 
 def seed_legacy(
-    connection: Connection, *, bookings: int, customers: int, seed: int = 1
-) -> dict[str, int]:
-    """Add legacy staff, courses, sessions and bookings; what was added."""
+    connection: Connection,
+    *,
+    bookings: int,
+    customers: int,
+    seed: int = 1,
+    duplicate_share: float = 0.0,
+) -> dict[str, int | float]:
+    """Add legacy staff, courses, sessions and bookings; what was added.
+
+    ``duplicate_share`` of the people (0 to 1) also book under a second identity
+    (see the module's docstring), on about half of their repeat bookings.
+    """
+    if not 0 <= duplicate_share <= 1:
+        raise ValueError("duplicate_share must be between 0 and 1")
     if not 1 <= customers <= bookings:
         raise ValueError("customers must be between 1 and the number of bookings")
     connection.execute(
@@ -226,8 +274,17 @@ def seed_legacy(
             "bookings": bookings,
             "customers": customers,
             "seed": seed,
+            "duplicate_share": duplicate_share,
+            "providers": list(PROVIDERS),
+            "misspelt_providers": list(MISSPELT_PROVIDERS),
             "prime": _permutation_prime(bookings),
             "reference_offset": reference_offset,
         },
     ).rowcount
-    return {"bookings": inserted, "customers": customers, "sessions": sessions, "seed": seed}
+    return {
+        "bookings": inserted,
+        "customers": customers,
+        "sessions": sessions,
+        "seed": seed,
+        "duplicate_share": duplicate_share,
+    }

@@ -33,6 +33,7 @@ from rft_common.errors import (
     FeatureDisabled,
     Forbidden,
     InvalidRequest,
+    MergedAway,
     NotFound,
     PaymentProviderUnavailable,
     PaymentRequired,
@@ -57,6 +58,7 @@ STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
     Forbidden: HTTPStatus.FORBIDDEN,
     NotFound: HTTPStatus.NOT_FOUND,
     Conflict: HTTPStatus.CONFLICT,
+    MergedAway: HTTPStatus.MOVED_PERMANENTLY,
     InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
     TooManyRequests: HTTPStatus.TOO_MANY_REQUESTS,
     DatabaseUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
@@ -102,6 +104,11 @@ def domain_error_response(error: DomainError) -> Response[ErrorResponse]:
     response = error_response(status, error.message, errors)
     if status == HTTPStatus.UNAUTHORIZED:
         response.headers["WWW-Authenticate"] = 'Bearer realm="rft-admin"'
+    if isinstance(error, MergedAway):
+        response.headers["Location"] = error.location
+        response.body = json.dumps(
+            {"message": error.message, "errors": [], "merged_into": error.survivor_id}
+        )
     return response
 
 

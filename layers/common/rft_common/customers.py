@@ -7,7 +7,11 @@ Identity rules, shared by the booking path and the backfill:
 - a customer's blank name/phone/company are filled from a booking, non-blank values
   are never overwritten;
 - a staff member (admin, instructor) who books with their own email is linked
-  unchanged.
+  unchanged;
+- an email that is an alias (the email of a customer merged into another) links to
+  the survivor: the merged row keeps its email, so the upsert finds it through the
+  unique normalised email and answers ``merged_into`` instead (``RESOLVED_ID``).
+  Merged rows are never filled.
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ def _is_blank(column: ColumnElement[Any]) -> ColumnElement[bool]:
     return or_(column.is_(None), func.btrim(column) == "")
 
 
+RESOLVED_ID = func.coalesce(users.c.merged_into, users.c.id).label("id")
+"""The customer a users row stands for: itself, or the survivor it was merged into."""
+
+
 def fill_blanks_on_conflict(statement: Insert) -> Insert:
     """``ON CONFLICT (email_normalized) DO UPDATE`` applying the identity rules.
 
@@ -58,13 +66,17 @@ def fill_blanks_on_conflict(statement: Insert) -> Insert:
     rewritten, so neither its indexes nor its counters are touched, and ``RETURNING``
     leaves it out: ``found_or_created`` adds those rows back from the snapshot.
 
-    One exception keeps that complete: a customer committed by a concurrent
-    transaction after this statement's snapshot was taken is not in the snapshot, so
-    it is "updated" anyway (to its own values) and returned.
+    Two exceptions keep that complete, each "updated" to its own values and returned
+    as the row stands after any concurrent commit: a customer committed by a
+    concurrent transaction after this statement's snapshot was taken (it is not in
+    the snapshot), and a merged customer. A merge holds the duplicate's row locked,
+    so an upsert arriving mid-merge waits, then finds the row merged and returns the
+    survivor; the snapshot still shows it unmerged.
     """
     excluded = statement.excluded
     fills = {
         field: (users.c.role == "customer")
+        & users.c.merged_into.is_(None)
         & _is_blank(users.c[field])
         & ~_is_blank(excluded[field])
         for field in FILLABLE_FIELDS
@@ -80,7 +92,7 @@ def fill_blanks_on_conflict(statement: Insert) -> Insert:
             field: case((fill, excluded[field]), else_=users.c[field])
             for field, fill in fills.items()
         },
-        where=or_(*fills.values(), ~in_snapshot),
+        where=or_(*fills.values(), ~in_snapshot, users.c.merged_into.is_not(None)),
     )
 
 
@@ -93,7 +105,7 @@ def found_or_created(upserted: CTE, email: ColumnElement[str]) -> Select[Any]:
     unchanged: each is looked up by the unique email index (a subquery per email,
     whatever the planner believes about the size of ``users``).
     """
-    existing_id = select(users.c.id).where(users.c.email_normalized == email).scalar_subquery()
+    existing_id = select(RESOLVED_ID).where(users.c.email_normalized == email).scalar_subquery()
     return select(upserted.c.email_normalized, upserted.c.id, upserted.c.created).union_all(
         select(email.label("email_normalized"), existing_id.label("id"), false()).where(
             ~exists().where(upserted.c.email_normalized == email)
@@ -117,7 +129,7 @@ def _new_customer_row(customer: CustomerDetails) -> dict[str, Any]:
     return row
 
 
-RETURNING = (users.c.email_normalized, users.c.id, literal_column("xmax = 0").label("created"))
+RETURNING = (users.c.email_normalized, RESOLVED_ID, literal_column("xmax = 0").label("created"))
 
 
 def _upsert_one() -> Select[Any]:

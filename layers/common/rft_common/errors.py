@@ -54,3 +54,12 @@ class PaymentProviderUnavailable(DomainError):
 
 class TooManyRequests(DomainError):
     """Too many attempts in a while; try again later (429)."""
+
+
+class MergedAway(DomainError):
+    """The user was merged into another: 301 to the survivor's ``location``."""
+
+    def __init__(self, user_id: int, survivor_id: int, location: str) -> None:
+        super().__init__(f"user {user_id} was merged into user {survivor_id}")
+        self.survivor_id = survivor_id
+        self.location = location

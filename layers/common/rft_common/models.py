@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -32,7 +33,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import BYTEA, JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, TIMESTAMP
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -103,14 +104,20 @@ users = Table(
     _created_at(),
     _updated_at(),
     Column("erased_at", Timestamp),
+    Column("merged_into", Integer, ForeignKey("users.id")),
     UniqueConstraint("email", name="users_email_key"),
+    CheckConstraint("merged_into <> id", name="not_merged_into_self"),
     CheckConstraint(_in("role", USER_ROLES), name="role"),
     CheckConstraint(
         f"customer_type IS NULL OR {_in('customer_type', CUSTOMER_TYPES)}",
         name="customer_type",
     ),
 )
-"""Staff logins (legacy) and, since the customer system, customers too."""
+"""Staff logins (legacy) and, since the customer system, customers too.
+
+``merged_into``: set on a duplicate merged into another customer (migration 0009);
+the row keeps its email, which find-or-create resolves to the survivor.
+"""
 
 courses = Table(
     "courses",
@@ -434,6 +441,119 @@ stripe_events = Table(
 )
 """Each Stripe webhook event processed, recorded in the transaction that acted on it,
 so a redelivered event finds its id here and changes nothing."""
+
+
+# --- duplicate customers: candidates, dismissals, merges, aliases (migration 0009) -------
+
+Index(
+    "ix_users_merged_into", users.c.merged_into, postgresql_where=users.c.merged_into.is_not(None)
+)
+Index(
+    "ix_users_phone_e164",
+    func.rft_phone_e164(users.c.phone),
+    postgresql_where=func.rft_phone_e164(users.c.phone).is_not(None),
+)
+Index(
+    "ix_users_email_local_variants",
+    func.rft_deletion_variants(func.split_part(users.c.email_normalized, "@", 1)),
+    postgresql_using="gin",
+    postgresql_with={"fastupdate": "off"},
+)
+Index(
+    "ix_users_name_company",
+    func.rft_name_key(users.c.name),
+    func.lower(func.btrim(users.c.company_name)),
+    postgresql_where=users.c.company_name.is_not(None),
+)
+
+
+def _user_reference(name: str) -> Column:
+    return Column(name, Integer, ForeignKey("users.id"), nullable=False)
+
+
+user_email_aliases = Table(
+    "user_email_aliases",
+    metadata,
+    Column("email", Text, primary_key=True),
+    _user_reference("user_id"),
+    _user_reference("merged_user_id"),
+    _created_at(),
+    UniqueConstraint("merged_user_id"),
+    Index("ix_user_email_aliases_user_id", "user_id"),
+)
+"""A merged duplicate's normalised email, now an alias of the survivor (``user_id``).
+
+Always the email of the merged row (``merged_user_id``), which keeps it: the unique
+normalised email on ``users`` makes an address one person's email or alias, never two.
+"""
+
+user_merges = Table(
+    "user_merges",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    _user_reference("survivor_id"),
+    _user_reference("duplicate_id"),
+    Column("actor", String(255), nullable=False),
+    Column("actor_id", Integer),
+    Column("merged_at", Timestamp, nullable=False, server_default=func.now()),
+    Column("moved_booking_ids", ARRAY(Integer), nullable=False),
+    Column("filled", JSONB, nullable=False),
+    Column("conflicts", JSONB, nullable=False),
+    Column("unmerged_at", Timestamp),
+    Column("unmerged_by", String(255)),
+    Column("unmerged_by_id", Integer),
+    Index("ix_user_merges_survivor_id", "survivor_id"),
+    Index("ix_user_merges_duplicate_id", "duplicate_id"),
+)
+"""One merge: who (the admin's email and id, as in ``user_audit_log``) merged which
+duplicate into which survivor, the bookings it moved,
+the survivor's blank fields it filled (``{field: value}``) and the conflicting values
+it kept (``{field: {"kept": ..., "discarded": ...}}``). Unmerge reads and closes it."""
+
+not_duplicate_pairs = Table(
+    "not_duplicate_pairs",
+    metadata,
+    _user_reference("user_id"),
+    _user_reference("other_id"),
+    Column("marked_by", String(255), nullable=False),
+    Column("marked_by_id", Integer),
+    Column("marked_at", Timestamp, nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("user_id", "other_id"),
+    CheckConstraint("user_id < other_id", name="ordered"),
+)
+"""Pairs an admin said are two people; never proposed again."""
+
+duplicate_candidates = Table(
+    "duplicate_candidates",
+    metadata,
+    _user_reference("user_id"),
+    _user_reference("other_id"),
+    Column("score", Numeric(4, 3), nullable=False),
+    Column("reasons", ARRAY(Text), nullable=False),
+    Column("found_at", Timestamp, nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("user_id", "other_id"),
+    CheckConstraint("user_id < other_id", name="ordered"),
+    Index("ix_duplicate_candidates_other_id", "other_id"),
+)
+"""Customer pairs (lower id first) that look like one person: score in (0, 1] and the
+reasons. A trigger on ``users`` keeps it (migration 0009)."""
+
+duplicate_scan_queue = Table(
+    "duplicate_scan_queue",
+    metadata,
+    Column("user_id", Integer, primary_key=True),
+    Column("queued_at", Timestamp, nullable=False, server_default=func.now()),
+)
+"""Customers a bulk statement wrote, whose candidates the duplicate scan finds later.
+
+No foreign key: the legacy app may delete a user; the scan skips missing ones."""
+
+Index(
+    "ix_duplicate_candidates_score",
+    duplicate_candidates.c.score.desc(),
+    duplicate_candidates.c.user_id,
+    duplicate_candidates.c.other_id,
+)
 
 
 # --- data protection (migration 0010, README "Data protection") -----------------------

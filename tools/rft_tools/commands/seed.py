@@ -27,6 +27,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "--customers", type=_positive, help="distinct people (default: 35%% of the bookings)"
     )
     legacy.add_argument("--seed", type=int, default=1, help="another seed gives other data")
+    legacy.add_argument(
+        "--duplicates",
+        type=_share,
+        default=0.02,
+        help="share of people who also book under a second identity (default 0.02)",
+    )
     legacy.set_defaults(handler=_legacy)
 
 
@@ -35,6 +41,13 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return number
+
+
+def _share(value: str) -> float:
+    share = float(value)
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return share
 
 
 def _demo(_: argparse.Namespace) -> None:
@@ -62,6 +75,7 @@ def _legacy(arguments: argparse.Namespace) -> int:
                 bookings=arguments.bookings,
                 customers=customers,
                 seed=arguments.seed,
+                duplicate_share=arguments.duplicates,
             )
         engine.dispose()
     print(json.dumps(added | {"seconds": round(time.perf_counter() - started, 1)}))

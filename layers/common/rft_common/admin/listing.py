@@ -336,7 +336,11 @@ def _start_of_day(day: date) -> ColumnElement[Any]:
 
 
 def filter_conditions(filters: UserFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+    """The WHERE clause of the list, its count and the export.
+
+    Merged duplicates never appear (``user_counts`` leaves them out too).
+    """
+    conditions: list[ColumnElement[bool]] = [users.c.merged_into.is_(None)]
     if filters.search is not None:
         conditions.append(USER_SEARCH_DOCUMENT.ilike(search_pattern(filters.search)))
     if filters.role is not None:

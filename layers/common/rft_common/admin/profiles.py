@@ -30,6 +30,11 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
 from rft_common.admin.cursors import decode_cursor, encode_cursor, query_fingerprint
+from rft_common.admin.duplicates import (
+    POSSIBLE_DUPLICATES_SHOWN,
+    PossibleDuplicate,
+    possible_duplicates,
+)
 from rft_common.admin.listing import (
     DEFAULT_PAGE_SIZE,
     READ_ONLY_SNAPSHOT,
@@ -40,7 +45,7 @@ from rft_common.admin.listing import (
 from rft_common.auth import Staff
 from rft_common.db import run_transaction, sqlstate
 from rft_common.emails import normalize_email
-from rft_common.errors import Conflict, InvalidRequest, NotFound
+from rft_common.errors import Conflict, InvalidRequest, MergedAway, NotFound
 
 UNIQUE_VIOLATION = "23505"
 UPCOMING_SESSIONS_SHOWN = 10
@@ -106,13 +111,17 @@ class UserDetail(BaseModel):
     bookings_next_cursor: str | None = Field(
         description="Pass as `cursor` to /bookings for the next page; null when that was all"
     )
+    possible_duplicates: list[PossibleDuplicate] = Field(
+        description="Customers who may be the same person, best first (at most "
+        f"{POSSIBLE_DUPLICATES_SHOWN}; see /api/admin/users/duplicates)"
+    )
 
 
 PROFILE = text("""
     SELECT id, email, name, role, phone, company_name, customer_type, address_line1,
            address_line2, city, county, postcode, newsletter_subscribed, marketing_consent,
            notes, is_active, last_login_at, created_at, updated_at, total_bookings,
-           total_spent, first_booking_at, last_booking_at
+           total_spent, first_booking_at, last_booking_at, merged_into
     FROM users WHERE id = :user_id
 """)
 BOOKING_COLUMNS = """
@@ -169,10 +178,14 @@ def _history_fingerprint(user_id: int) -> str:
     return query_fingerprint(["bookings", user_id])
 
 
-def _read_profile(connection: Connection, user_id: int) -> Any:
+def _read_profile(connection: Connection, user_id: int, resource: str = "") -> Any:
+    """The user's row; a merged duplicate answers with its survivor's ``resource``."""
     row = connection.execute(PROFILE, {"user_id": user_id}).first()
     if row is None:
         raise NotFound(f"user {user_id} does not exist")
+    if row.merged_into is not None:
+        location = f"/api/admin/users/{row.merged_into}{resource}"
+        raise MergedAway(user_id, row.merged_into, location)
     return row
 
 
@@ -244,6 +257,7 @@ def _read_detail(connection: Connection, user_id: int, bookings_limit: int) -> U
         bookings=history.data,
         bookings_total=history.total,
         bookings_next_cursor=history.next_cursor,
+        possible_duplicates=possible_duplicates(connection, user_id),
     )
 
 
@@ -258,7 +272,7 @@ def get_user_detail(user_id: int, *, bookings_limit: int = DEFAULT_PAGE_SIZE) ->
 def list_user_bookings(user_id: int, *, limit: int, cursor: str | None) -> BookingPage:
     def read(connection: Connection) -> BookingPage:
         connection.execute(READ_ONLY_SNAPSHOT)
-        _read_profile(connection, user_id)
+        _read_profile(connection, user_id, "/bookings")
         return _history_page(connection, user_id, limit, cursor)
 
     return run_transaction(read)
@@ -372,7 +386,10 @@ class UserUpdate(BaseModel):
 
 
 LOCK_FOR_EDIT = text("SELECT * FROM users WHERE id = :user_id FOR NO KEY UPDATE")
-HOLDER_OF_EMAIL = text("SELECT id FROM users WHERE email_normalized = :email")
+HOLDER_OF_EMAIL = text(
+    "SELECT coalesce(merged_into, id) AS id, merged_into IS NOT NULL AS alias "
+    "FROM users WHERE email_normalized = :email"
+)
 AUDIT = text("""
     INSERT INTO user_audit_log (user_id, actor, actor_id, changes)
     VALUES (:user_id, :actor, :actor_id, CAST(:changes AS jsonb))
@@ -392,6 +409,10 @@ def update_user(user_id: int, update: UserUpdate, *, actor: Staff) -> UserDetail
         current = connection.execute(LOCK_FOR_EDIT, {"user_id": user_id}).first()
         if current is None:
             raise NotFound(f"user {user_id} does not exist")
+        if current.merged_into is not None:
+            raise Conflict(
+                f"user {user_id} was merged into user {current.merged_into}; edit that user"
+            )
         changes = {
             column: value
             for column, value in requested.items()
@@ -440,7 +461,8 @@ def _write(connection: Connection, user_id: int, changes: dict[str, Any]) -> Non
     except IntegrityError as error:
         if sqlstate(error) != UNIQUE_VIOLATION or "email" not in changes:
             raise
-        holder = connection.execute(HOLDER_OF_EMAIL, {"email": changes["email"]}).scalar()
+        holder = connection.execute(HOLDER_OF_EMAIL, {"email": changes["email"]}).one()
+        kind = "an alias (merged email)" if holder.alias else "the email"
         raise Conflict(
-            f"{changes['email']} is already the email of user {holder}", field="email"
+            f"{changes['email']} is already {kind} of user {holder.id}", field="email"
         ) from None

@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 from rft_common.admin.export import CSV_CONTENT_TYPE, InlineCsv, UsersExport, export_users
 from rft_common.admin.listing import (
@@ -77,6 +77,20 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 READ_ERRORS = {status: response for status, response in ADMIN_ERRORS.items() if status != 415}
 """A GET has no body, so no unsupported media type."""
 NOT_FOUND = {404: _error("No user has this id")}
+
+
+class MergedAwayResponse(ErrorResponse):
+    merged_into: int = Field(description="The survivor's id")
+
+
+MERGED_AWAY = {
+    301: {
+        "description": "The user was merged into another: `Location` is the survivor's "
+        "same resource (a browser's fetch follows it)",
+        "headers": {"Location": {"schema": {"type": "string"}}},
+        "content": {"application/json": {"model": MergedAwayResponse}},
+    }
+}
 
 
 def admit(event: dict[str, Any]) -> dict[str, Any]:
@@ -302,7 +316,7 @@ def csv_export_response(
     "reads exactly this shape, so it wins over the camelCase of the list.",
     tags=TAGS,
     security=SECURITY,
-    responses={**_ok("The user", UserDetail), **NOT_FOUND, **READ_ERRORS},
+    responses={**_ok("The user", UserDetail), **MERGED_AWAY, **NOT_FOUND, **READ_ERRORS},
 )
 def get_user(user_id: UserId) -> UserDetail:
     return get_user_detail(user_id)
@@ -314,7 +328,12 @@ def get_user(user_id: UserId) -> UserDetail:
     description="Snake_case, like the detail whose `bookings_next_cursor` it continues.",
     tags=TAGS,
     security=SECURITY,
-    responses={**_ok("A page of bookings", BookingPage), **NOT_FOUND, **READ_ERRORS},
+    responses={
+        **_ok("A page of bookings", BookingPage),
+        **MERGED_AWAY,
+        **NOT_FOUND,
+        **READ_ERRORS,
+    },
 )
 def get_user_bookings(
     user_id: UserId, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
@@ -334,7 +353,10 @@ def get_user_bookings(
     responses={
         **_ok("The user after the edit", UserDetail),
         **NOT_FOUND,
-        409: _error("The new email already belongs to another user (named in the message)"),
+        409: _error(
+            "The new email already belongs to another user or is another user's alias "
+            "(the user is named in the message), or this user was merged into another"
+        ),
         **ADMIN_ERRORS,
     },
 )

@@ -45,6 +45,7 @@ SWAGGER_FILES = Path(swagger_files.__file__).parent
 def _all_routers() -> list[Router]:
     from rft_common.routes import (
         admin_auth,
+        admin_duplicates,
         admin_payments,
         admin_privacy,
         admin_renewals,
@@ -60,6 +61,7 @@ def _all_routers() -> list[Router]:
         stripe_webhook.router,
         admin_auth.router,
         admin_users.router,
+        admin_duplicates.router,
         admin_payments.router,
         admin_privacy.router,
         admin_renewals.router,
