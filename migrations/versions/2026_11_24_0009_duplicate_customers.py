@@ -226,13 +226,12 @@ BEGIN
     -- committed in between is seen, and one committed after queues the user again
     -- (its insert waits for this delete). SKIP LOCKED: concurrent scans take
     -- different customers.
-    taken := ARRAY(
-        WITH dequeued AS (
-            DELETE FROM duplicate_scan_queue
-            WHERE user_id IN (SELECT user_id FROM duplicate_scan_queue ORDER BY user_id
-                              LIMIT max_users FOR UPDATE SKIP LOCKED)
-            RETURNING user_id)
-        SELECT user_id FROM dequeued ORDER BY user_id);
+    WITH dequeued AS (
+        DELETE FROM duplicate_scan_queue
+        WHERE user_id IN (SELECT user_id FROM duplicate_scan_queue ORDER BY user_id
+                          LIMIT max_users FOR UPDATE SKIP LOCKED)
+        RETURNING user_id)
+    SELECT coalesce(array_agg(user_id ORDER BY user_id), '{}') INTO taken FROM dequeued;
     IF cardinality(taken) > 0 THEN
         PERFORM rft_refresh_duplicate_candidates(taken);
     END IF;

@@ -16,12 +16,14 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import text
 
-from rft_common.auth import issue_refresh_token
+from rft_common.admin.merges import merge_users
+from rft_common.auth import Staff, issue_refresh_token
 from tests.admin_helpers import (
     ADMIN_EMAIL,
     ADMIN_ID,
     TEST_ADMIN_SECRET,
     TEST_REFRESH_SECRET,
+    add_user,
     call,
     token_for,
 )
@@ -165,10 +167,19 @@ def test_valid_tokens_of_other_roles_are_403_with_no_data(
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=ROUTE_IDS)
 def test_an_admin_token_in_the_login_format_is_served(
-    admin_users_function, user_id, method, path, body
+    db, admin_users_function, user_id, method, path, body
 ):
     token = token_for()
     assert "sub" not in jwt.decode(token, options={"verify_signature": False})
+    if body and "duplicate_id" in body:
+        with db.begin() as connection:
+            body = {"duplicate_id": add_user(connection, "sam.patel@gmial.com", name="Sam Patel")}
+        if path.endswith("/unmerge"):
+            merge_users(
+                user_id,
+                body["duplicate_id"],
+                actor=Staff(id=ADMIN_ID, email=ADMIN_EMAIL, role="admin"),
+            )
 
     status, response, _ = call(
         admin_users_function, method, _path(path, user_id), body=body, token=token
