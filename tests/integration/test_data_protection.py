@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from rft_common.admin.duplicates import scan_queued
 from rft_common.backfill import (
     MAX_EMAIL_KEY,
     MIN_EMAIL_KEY,
@@ -587,6 +588,110 @@ def test_a_new_checkout_after_erasure_creates_a_fresh_customer(
                 text("SELECT user_id FROM bookings WHERE id = :id"), {"id": later[0]}
             ).scalar()
             == booking["customerId"]
+        )
+
+
+# --- duplicates merged into the person (issue 14) ---------------------------------------
+
+SAM_AT_WORK = {
+    "email": "sam.patel@gmial.com",
+    "name": "Sam Patel",
+    "phone": "07700 900555",
+    "company": "Patel Holdings",
+    "special": "Carries an EpiPen",
+    "emergency": "Robin Patel 07700 900888",
+}
+
+
+@pytest.fixture
+def sam_merged(db, create_booking, admin_users_function, people) -> int:
+    """Sam's second record (another address, phone and company) merged into Sam, with
+    its candidate pair found first and a pair with Jo marked as two people."""
+    with db.begin() as connection:
+        session_id = add_session(connection, course_name="Basic Life Support")
+    duplicate = checkout(create_booking, session_id, SAM_AT_WORK)["customerId"]
+    with db.begin() as connection:
+        move_session_to_past(connection, session_id, days_ago=5)
+    scan_queued(budget_seconds=60)
+    status, body, _ = call(
+        admin_users_function,
+        "POST",
+        f"/api/admin/users/{people['sam']}/not-duplicate",
+        body={"duplicate_id": people["jo"]},
+    )
+    assert status == 200, body
+    status, body, _ = call(
+        admin_users_function,
+        "POST",
+        f"/api/admin/users/{people['sam']}/merge",
+        body={"duplicate_id": duplicate},
+    )
+    assert status == 200, body
+    assert body["conflicts"]["phone"]["discarded"] == SAM_AT_WORK["phone"]
+    return duplicate
+
+
+def test_the_export_holds_the_aliases_merged_records_and_merges(
+    admin_users_function, people, sam_merged
+):
+    document = export_of(admin_users_function, people["sam"])
+
+    assert [alias["email"] for alias in document["email_aliases"]] == [SAM_AT_WORK["email"]]
+    [record] = document["merged_records"]
+    assert (record["id"], record["merged_into"], record["phone"]) == (
+        sam_merged,
+        people["sam"],
+        SAM_AT_WORK["phone"],
+    )
+    assert "password_hash" not in record
+    [merge] = document["merges"]
+    assert (merge["survivor_id"], merge["duplicate_id"]) == (people["sam"], sam_merged)
+    assert {entry["action"] for entry in document["audit_entries"]} >= {"merge", "data_export"}
+    assert len(document["bookings"]) == 3
+    assert main(["gdpr", "export", "--email", SAM_AT_WORK["email"]]) == 0
+
+
+def test_erasing_a_person_erases_the_records_merged_into_them_and_leaves_no_trace(
+    db, admin_users_function, people, sam_merged
+):
+    status, result = erase(admin_users_function, people["sam"])
+
+    assert status == 200, result
+    assert result["bookings_redacted"] == 3
+    with db.connect() as connection:
+        assert traces(connection, personal_values(SAM) + personal_values(SAM_AT_WORK)) == []
+        assert len(traces(connection, personal_values(JO))) >= 4
+        erased = connection.execute(
+            text("SELECT id FROM users WHERE erased_at IS NOT NULL ORDER BY id")
+        ).scalars()
+        assert list(erased) == sorted([people["sam"], sam_merged])
+        assert connection.execute(text("SELECT count(*) FROM user_email_aliases")).scalar() == 0
+        merge = connection.execute(text("SELECT conflicts, actor FROM user_merges")).one()
+        assert set(merge.conflicts.values()) == {ERASED_MARKER}
+        assert merge.actor == ADMIN_EMAIL
+        assert stats_mismatches(connection) == []
+    status, body, _ = call(
+        admin_users_function,
+        "POST",
+        f"/api/admin/users/{people['sam']}/unmerge",
+        body={"duplicate_id": sam_merged},
+    )
+    assert status == 409 and "erased" in body["message"], body
+
+
+def test_a_merged_record_is_erased_through_the_person_it_was_merged_into(
+    db, admin_users_function, people, sam_merged
+):
+    status, body = erase(admin_users_function, sam_merged)
+
+    assert status == 409, body
+    assert f"erase user {people['sam']}" in body["message"]
+    with db.connect() as connection:
+        assert (
+            connection.execute(
+                text("SELECT count(*) FROM users WHERE erased_at IS NOT NULL")
+            ).scalar()
+            == 0
         )
 
 

@@ -133,6 +133,7 @@ def test_the_audit_trail_names_the_admin_and_every_moved_booking(db, admin_users
     audit = {row.user_id: row for row in rows(db, "SELECT * FROM user_audit_log")}
     assert audit[survivor].actor == audit[duplicate].actor == ADMIN_EMAIL
     assert audit[survivor].actor_id == audit[duplicate].actor_id == ADMIN_ID
+    assert audit[survivor].action == audit[duplicate].action == "merge"
     assert audit[survivor].changes["movedBookingIds"]["new"] == body["moved_booking_ids"]
     assert audit[survivor].changes["mergedUser"] == {"old": None, "new": duplicate}
     assert audit[survivor].changes["companyName"] == {"old": None, "new": "Acme Ltd"}

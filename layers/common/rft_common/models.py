@@ -249,8 +249,9 @@ user_audit_log = Table(
 """What was done to or with a user's data, by whom and when.
 
 ``action`` is ``edit`` (``changes`` is ``{field: {"old": ..., "new": ...}}``),
-``data_export`` or ``erasure`` (``reason`` says why; ``changes`` holds counts, never
-values). ``actor`` is the signed-in admin's email and ``actor_id`` their user id.
+``merge`` or ``unmerge`` (the same shape), ``data_export`` or ``erasure``
+(``reason`` says why; ``changes`` holds counts, never values). ``actor`` is the
+signed-in admin's email and ``actor_id`` their user id.
 Audit rows may hold PII until the person is erased; logs never do.
 """
 

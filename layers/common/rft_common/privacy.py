@@ -95,7 +95,20 @@ EXPORT = text(f"""
             WHERE b.user_id = u.id), '[]'),
         'audit_entries', coalesce((
             SELECT jsonb_agg(to_jsonb(a) ORDER BY a.changed_at, a.id)
-            FROM user_audit_log AS a WHERE a.user_id = u.id), '[]')
+            FROM user_audit_log AS a
+            WHERE a.user_id = u.id
+               OR a.user_id IN (SELECT m.id FROM users AS m WHERE m.merged_into = u.id)), '[]'),
+        'email_aliases', coalesce((
+            SELECT jsonb_agg(to_jsonb(e) ORDER BY e.created_at, e.email)
+            FROM user_email_aliases AS e WHERE e.user_id = u.id), '[]'),
+        'merged_records', coalesce((
+            SELECT jsonb_agg(to_jsonb(m) - ARRAY[{", ".join(f"'{c}'" for c in CREDENTIAL_COLUMNS)}]
+                             || jsonb_build_object('total_spent', m.total_spent::text)
+                             ORDER BY m.id)
+            FROM users AS m WHERE m.merged_into = u.id), '[]'),
+        'merges', coalesce((
+            SELECT jsonb_agg(to_jsonb(r) ORDER BY r.merged_at, r.id)
+            FROM user_merges AS r WHERE u.id IN (r.survivor_id, r.duplicate_id)), '[]')
     )
     FROM users AS u WHERE u.id = :user_id
 """)
@@ -103,7 +116,10 @@ AUDIT = text("""
     INSERT INTO user_audit_log (user_id, actor, actor_id, action, reason, changes)
     VALUES (:user_id, :actor, :actor_id, :action, :reason, CAST(:changes AS jsonb))
 """)
-USER_BY_EMAIL = text("SELECT id FROM users WHERE email_normalized = lower(btrim(:email))")
+USER_BY_EMAIL = text(
+    "SELECT coalesce(merged_into, id) FROM users WHERE email_normalized = lower(btrim(:email))"
+)
+"""An alias (the email of a merged duplicate) finds the person it was merged into."""
 
 
 class DataExport(BaseModel):
@@ -120,7 +136,17 @@ class DataExport(BaseModel):
     )
     payments: list[dict[str, Any]] = Field(description="Payments of those bookings")
     audit_entries: list[dict[str, Any]] = Field(
-        description="Every audit entry about the person, this export's included"
+        description="Every audit entry about the person (and their merged records), this "
+        "export's included"
+    )
+    email_aliases: list[dict[str, Any]] = Field(
+        description="Their other addresses: emails of duplicate records merged into them"
+    )
+    merged_records: list[dict[str, Any]] = Field(
+        description="The duplicate records merged into them, every stored field as kept"
+    )
+    merges: list[dict[str, Any]] = Field(
+        description="The merges they took part in: who, when, moved bookings, values kept"
     )
 
 
@@ -229,6 +255,10 @@ def placeholder_email_sql(user_id: str) -> str:
 
 
 EXCLUDE_BACKFILL = text(f"SELECT pg_advisory_xact_lock({ERASURE_LOCK})")
+WITH_MERGED = text("""
+    SELECT id FROM users WHERE id = ANY(:user_ids) OR merged_into = ANY(:user_ids) ORDER BY id
+""")
+"""The records of the same people: erasing a survivor erases the duplicates merged into it."""
 SUPPRESS = text("""
     INSERT INTO erasure_suppressions (email_hash, erased_at)
     SELECT DISTINCT rft_suppression_hash(email_normalized), now()
@@ -236,7 +266,7 @@ SUPPRESS = text("""
     ON CONFLICT (email_hash) DO UPDATE SET erased_at = excluded.erased_at
 """)
 LINK_UNLINKED = text(f"""
-    UPDATE bookings AS b SET user_id = u.id
+    UPDATE bookings AS b SET user_id = coalesce(u.merged_into, u.id)
     FROM users AS u
     WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND b.user_id IS NULL
       AND rft_backfill_email_key(b.contact_details ->> 'email')
@@ -287,6 +317,37 @@ FORGET_CHECKOUTS = text("""
 """)
 """Checkout records of their paid bookings: keyed by a hash of their email, and only
 there so that a repeated checkout gets its intent back."""
+FORGET_ALIASES = text("""
+    DELETE FROM user_email_aliases
+    WHERE user_id = ANY(:user_ids) OR merged_user_id = ANY(:user_ids)
+""")
+FORGET_CANDIDATES = text("""
+    DELETE FROM duplicate_candidates WHERE user_id = ANY(:user_ids) OR other_id = ANY(:user_ids)
+""")
+REDACT_MERGES = text("""
+    UPDATE user_merges
+    SET filled = (SELECT coalesce(jsonb_object_agg(key, to_jsonb(CAST(:marker AS text))), '{}')
+                  FROM jsonb_each(filled)),
+        conflicts = (SELECT coalesce(jsonb_object_agg(key, to_jsonb(CAST(:marker AS text))), '{}')
+                     FROM jsonb_each(conflicts))
+    WHERE (survivor_id = ANY(:user_ids) OR duplicate_id = ANY(:user_ids))
+      AND (filled <> '{}'::jsonb OR conflicts <> '{}'::jsonb)
+""")
+"""Merge records keep who merged what and which bookings moved; the values go."""
+SCRUB_MERGES_BY = text(f"""
+    UPDATE user_merges AS m
+    SET actor = CASE WHEN m.actor_id = u.id THEN {placeholder_email_sql("u.id")} ELSE m.actor END,
+        unmerged_by = CASE WHEN m.unmerged_by_id = u.id THEN {placeholder_email_sql("u.id")}
+                           ELSE m.unmerged_by END
+    FROM users AS u
+    WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND u.id IN (m.actor_id, m.unmerged_by_id)
+""")
+SCRUB_DISMISSALS_BY = text(f"""
+    UPDATE not_duplicate_pairs AS d SET marked_by = {placeholder_email_sql("u.id")}
+    FROM users AS u
+    WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND d.marked_by_id = u.id
+""")
+"""An erased staff member's email, recorded on the merges and dismissals they made."""
 AUDIT_ERASURES = text("""
     INSERT INTO user_audit_log (user_id, actor, actor_id, action, reason, changes)
     SELECT u.id, :actor, :actor_id, 'erasure', :reason,
@@ -301,11 +362,12 @@ def erase_users(
 ) -> ErasureCounts:
     """Erase these users (not yet erased) inside the caller's transaction; the counts.
 
-    Refusals are the caller's business: this erases whoever it is given.
+    Refusals are the caller's business: this erases whoever it is given, and the
+    duplicates merged into them (the same people).
     """
     connection.execute(EXCLUDE_BACKFILL)
     parameters = {
-        "user_ids": sorted(user_ids),
+        "user_ids": list(connection.execute(WITH_MERGED, {"user_ids": user_ids}).scalars()),
         "whitespace": EMAIL_WHITESPACE,
         "redacted": REDACTED_CONTACT_DETAILS,
         "marker": ERASED_MARKER,
@@ -317,6 +379,11 @@ def erase_users(
     connection.execute(SCRUB_AS_ACTOR, parameters)
     connection.execute(FORGET_SIGN_INS, parameters)
     connection.execute(FORGET_CHECKOUTS, parameters)
+    connection.execute(FORGET_ALIASES, parameters)
+    connection.execute(FORGET_CANDIDATES, parameters)
+    connection.execute(REDACT_MERGES, parameters)
+    connection.execute(SCRUB_MERGES_BY, parameters)
+    connection.execute(SCRUB_DISMISSALS_BY, parameters)
     erased = connection.execute(SCRUB_USERS, parameters).scalars().all()
     if erased:
         connection.execute(
@@ -332,7 +399,7 @@ def erase_users(
 
 
 LOCK_USER = text("""
-    SELECT id, email_normalized, name, phone, role, erased_at FROM users
+    SELECT id, email_normalized, name, phone, role, erased_at, merged_into FROM users
     WHERE id = :user_id FOR UPDATE
 """)
 NEXT_SESSION = text("""
@@ -371,6 +438,11 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
             raise NotFound(f"user {user_id} does not exist")
         if user.erased_at is not None:
             raise Conflict(f"user {user_id} was already erased on {user.erased_at:%Y-%m-%d}")
+        if user.merged_into is not None:
+            raise Conflict(
+                f"user {user_id} was merged into user {user.merged_into}: erase user "
+                f"{user.merged_into}, which erases the records merged into it too"
+            )
         _refuse_personal_details_in_reason(request.reason, user)
         overridden = []
         if user.role in STAFF_ROLES:
@@ -413,7 +485,8 @@ RETENTION_ACTOR = Actor("retention")
 NORMALIZED_CONTACT_EMAIL = normalized_email_sql("b.contact_details ->> 'email'")
 RETENTION_CANDIDATES = f"""
     SELECT u.id FROM users AS u
-    WHERE u.role = 'customer' AND u.erased_at IS NULL AND u.created_at < :cutoff
+    WHERE u.role = 'customer' AND u.erased_at IS NULL AND u.merged_into IS NULL
+      AND u.created_at < :cutoff
       AND NOT EXISTS (
           SELECT 1 FROM bookings AS b
           JOIN course_schedules AS s ON s.id = b.course_schedule_id
@@ -423,7 +496,8 @@ RETENTION_CANDIDATES = f"""
           WHERE b.user_id IS NULL AND b.created_at >= :cutoff)
 """
 """Customers with no booking (made, or on a session) since the cutoff, linked or not
-yet linked, and created before it; staff are never erased by retention."""
+yet linked, and created before it; staff are never erased by retention. A merged
+duplicate goes with the customer it was merged into."""
 CUTOFF = text("SELECT now() - make_interval(years => :years)")
 PLAN = text(f"""
     WITH candidates AS MATERIALIZED ({RETENTION_CANDIDATES})

@@ -128,8 +128,8 @@ RECORD_MERGE = text("""
     RETURNING id, merged_at
 """)
 AUDIT = text("""
-    INSERT INTO user_audit_log (user_id, actor, actor_id, changes)
-    VALUES (:user_id, :actor, :actor_id, CAST(:changes AS jsonb))
+    INSERT INTO user_audit_log (user_id, actor, actor_id, action, changes)
+    VALUES (:user_id, :actor, :actor_id, :action, CAST(:changes AS jsonb))
 """)
 STATISTICS = text("SELECT total_bookings, total_spent FROM users WHERE id = :user_id")
 OPEN_MERGE = text(f"""
@@ -188,6 +188,7 @@ def profile_outcome(survivor: Any, duplicate: Any) -> tuple[dict[str, Any], dict
 
 
 def _refuse_unmergeable(survivor: Any, duplicate: Any, connection: Connection) -> None:
+    _refuse_erased(survivor, duplicate)
     staff = [user for user in (survivor, duplicate) if user.role != "customer"]
     if staff:
         roles = f"{survivor.role} {survivor.id} and {duplicate.role} {duplicate.id}"
@@ -209,6 +210,15 @@ def _refuse_unmergeable(survivor: Any, duplicate: Any, connection: Connection) -
             f"merge user {survivor.id} into user {duplicate.id} instead",
             field="duplicate_id",
         )
+
+
+def _refuse_erased(survivor: Any, duplicate: Any) -> None:
+    for user in (survivor, duplicate):
+        if user.erased_at is not None:
+            raise Conflict(
+                f"user {user.id} was erased (UK GDPR); erased records are never merged or unmerged",
+                field="duplicate_id" if user is duplicate else None,
+            )
 
 
 def _lock_pair(connection: Connection, survivor_id: int, duplicate_id: int) -> tuple[Any, Any]:
@@ -235,10 +245,13 @@ def _move_bookings(
     return moved
 
 
-def _audit(connection: Connection, user_id: int, actor: Staff, changes: dict[str, Any]) -> None:
+def _audit(
+    connection: Connection, action: str, user_id: int, actor: Staff, changes: dict[str, Any]
+) -> None:
     connection.execute(
         AUDIT,
         {
+            "action": action,
             "user_id": user_id,
             "actor": actor.email,
             "actor_id": actor.id,
@@ -286,6 +299,7 @@ def merge_users(survivor_id: int, duplicate_id: int, *, actor: Staff) -> MergeRe
         ).one()
         _audit(
             connection,
+            "merge",
             survivor_id,
             actor,
             {
@@ -294,7 +308,13 @@ def merge_users(survivor_id: int, duplicate_id: int, *, actor: Staff) -> MergeRe
                 **{to_camel(field): change for field, change in filled.items()},
             },
         )
-        _audit(connection, duplicate_id, actor, {"mergedInto": {"old": None, "new": survivor_id}})
+        _audit(
+            connection,
+            "merge",
+            duplicate_id,
+            actor,
+            {"mergedInto": {"old": None, "new": survivor_id}},
+        )
         statistics = connection.execute(STATISTICS, {"user_id": survivor_id}).one()
         return MergeResult(
             merge_id=record.id,
@@ -317,6 +337,7 @@ def unmerge_users(survivor_id: int, duplicate_id: int, *, actor: Staff) -> Unmer
 
     def unmerge(connection: Connection) -> UnmergeResult:
         survivor, duplicate = _lock_pair(connection, survivor_id, duplicate_id)
+        _refuse_erased(survivor, duplicate)
         ids = {"survivor_id": survivor_id, "duplicate_id": duplicate_id}
         record = connection.execute(OPEN_MERGE, ids).first()
         if record is None or duplicate.merged_into != survivor_id:
@@ -356,6 +377,7 @@ def unmerge_users(survivor_id: int, duplicate_id: int, *, actor: Staff) -> Unmer
         )
         _audit(
             connection,
+            "unmerge",
             survivor_id,
             actor,
             {
@@ -367,7 +389,13 @@ def unmerge_users(survivor_id: int, duplicate_id: int, *, actor: Staff) -> Unmer
                 },
             },
         )
-        _audit(connection, duplicate_id, actor, {"mergedInto": {"old": survivor_id, "new": None}})
+        _audit(
+            connection,
+            "unmerge",
+            duplicate_id,
+            actor,
+            {"mergedInto": {"old": survivor_id, "new": None}},
+        )
         return UnmergeResult(
             merge_id=record.id,
             survivor_id=survivor_id,
