@@ -1,5 +1,6 @@
 """The local stack behind ``make run``: database, migrations, flags, local AWS,
-localstripe (with its webhook pointed at the local API), the API.
+localstripe (with its webhook pointed at the local API), the SQS pollers, the rate
+schedules, the API.
 
 The API is served by ``local_api`` straight from ``template.yaml``. SIGINT (Ctrl-C)
 and SIGTERM stop everything this process started, the embedded database included.
@@ -23,6 +24,7 @@ from rft_tools.local_admin import local_admin_environment
 from rft_tools.local_api import make_server
 from rft_tools.local_aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
 from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT, local_database
+from rft_tools.local_schedule import start_local_schedules
 from rft_tools.local_sqs import create_backfill_queues, start_sqs_pollers
 from rft_tools.local_stripe import (
     LOCAL_STRIPE_WEBHOOK_SECRET,
@@ -86,6 +88,8 @@ def run(host: str, port: int) -> None:
         environment |= _create_local_resources(environment)
         # SQS event sources (the backfill worker), polled like Lambda does
         stack.callback(start_sqs_pollers(TEMPLATE, environment).stop)
+        # rate schedules (the duplicate scan), every RFT_LOCAL_SCHEDULE_SECONDS
+        stack.callback(start_local_schedules(TEMPLATE, environment).stop)
         server = make_server(TEMPLATE, host, port, environment)
         stack.callback(server.server_close)
         routes = sorted({f"{r.method} {r.path}" for r in server.api.routes})
