@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlalchemy import text
@@ -197,3 +198,24 @@ def test_rft_duplicates_scan_drains_the_queue(db, capsys):
         "seconds": 0,
     }
     assert list(pairs(db, scan=False).values()) == [["same_phone"]]
+
+
+def test_the_local_stack_runs_the_scan_on_its_schedule(db):
+    from rft_tools.cfn_template import load_template
+    from rft_tools.local_schedule import LocalScheduler, scheduled_functions
+    from tests.conftest import PROJECT_ROOT
+
+    functions = scheduled_functions(load_template(PROJECT_ROOT / "template.yaml"), PROJECT_ROOT)
+    assert [scheduled.function_id for scheduled in functions] == ["DuplicateScanFunction"]
+    scheduler = LocalScheduler(functions, interval=0.05)
+    add_customers(db, {"email": "ann.lee@gmail.com"}, {"email": "ann.lee@gmial.com"})
+
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not pairs(db, scan=False) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scheduler.stop()
+
+    assert list(pairs(db, scan=False).values()) == [["email_typo_domain"]]
