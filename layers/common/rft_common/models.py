@@ -537,7 +537,7 @@ duplicate_candidates = Table(
     Index("ix_duplicate_candidates_other_id", "other_id"),
 )
 """Customer pairs (lower id first) that look like one person: score in (0, 1] and the
-reasons. A trigger on ``users`` keeps it (migration 0009)."""
+reasons. The duplicate scan keeps it (migration 0009: ``rft_scan_queued_duplicates``)."""
 
 duplicate_scan_queue = Table(
     "duplicate_scan_queue",
@@ -545,7 +545,7 @@ duplicate_scan_queue = Table(
     Column("user_id", Integer, primary_key=True),
     Column("queued_at", Timestamp, nullable=False, server_default=func.now()),
 )
-"""Customers a bulk statement wrote, whose candidates the duplicate scan finds later.
+"""Customers written since the last duplicate scan (a trigger on ``users`` queues them).
 
 No foreign key: the legacy app may delete a user; the scan skips missing ones."""
 

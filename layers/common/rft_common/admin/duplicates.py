@@ -19,8 +19,8 @@ what it finds. A page here is one index-ordered read of ``duplicate_candidates``
 
 The score is ``1 - prod(1 - weight)`` over the reasons (0.6, 0.7, 0.85, 0.6, 0.7,
 0.3, 0.2 in that order). Pairs an admin marked "not a duplicate" never come back: the
-trigger skips them and every read filters them out, so a mark committed while the
-trigger ran elsewhere still hides the pair.
+scan skips them and every read filters them out, so a mark committed while a scan
+ran still hides the pair.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ PAGE = text(f"""
     ORDER BY dc.score DESC, dc.user_id, dc.other_id
     LIMIT :limit_plus_one
 """)
-# Without the users: the trigger forgets a merged user's pairs in the merge's own
+# Without the users: the merge forgets the merged user's pairs in its own
 # transaction, and joining users made the count scan them (about 50 ms at 30,000).
 TOTAL = text("""
     SELECT count(*) FROM duplicate_candidates AS dc

@@ -65,7 +65,7 @@ class OtherUser(BaseModel):
 
 REFUSED = _error(
     "Refused, with the reason: a user and itself, staff accounts, a user already merged "
-    "or one that absorbed others (merges do not chain), or nothing to undo"
+    "or one that absorbed others (merges do not chain), an erased user, or nothing to undo"
 )
 
 
@@ -80,7 +80,9 @@ def _log(action: str, admin: Staff, **ids: Any) -> None:
     "UK numbers in any spelling), `same_name_and_company`, `email_typo_domain` (the same "
     "local part at a misspelt domain), `email_one_edit`, `same_name_similar_email`; "
     "`same_name` and `similar_name` only strengthen another reason. Merged users and "
-    "pairs marked not a duplicate never appear. Page with `cursor`.",
+    "pairs marked not a duplicate never appear. Pairs are found by a scan every 5 "
+    "minutes of the customers written since (`pending_scan` counts those still waiting), "
+    "so a new or edited customer's candidates appear within minutes. Page with `cursor`.",
     tags=TAGS,
     security=SECURITY,
     responses={**_ok("A page of candidate pairs", DuplicatePage), **READ_ERRORS},
