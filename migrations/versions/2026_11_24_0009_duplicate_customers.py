@@ -191,8 +191,8 @@ $$;
 """
 """Forget the candidate pairs of ``user_ids`` and find them again (set-based)."""
 
-CANDIDATES_TRIGGER_FUNCTION = """
-CREATE FUNCTION rft_users_refresh_duplicate_candidates() RETURNS trigger
+QUEUE_TRIGGER_FUNCTION = """
+CREATE FUNCTION rft_users_queue_duplicate_scan() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     changed integer[];
@@ -339,7 +339,7 @@ def upgrade() -> None:
         VARIANTS_FUNCTION,
         _domain_function(),
         REFRESH_CANDIDATES_FUNCTION,
-        CANDIDATES_TRIGGER_FUNCTION,
+        QUEUE_TRIGGER_FUNCTION,
         SCAN_QUEUE_FUNCTION,
     ):
         op.execute(function)
@@ -348,7 +348,7 @@ def upgrade() -> None:
     for name, timing in CANDIDATE_TRIGGERS.items():
         op.execute(
             f"CREATE TRIGGER {name} {timing} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION rft_users_refresh_duplicate_candidates()"
+            "FOR EACH STATEMENT EXECUTE FUNCTION rft_users_queue_duplicate_scan()"
         )
     op.execute(
         "INSERT INTO duplicate_scan_queue (user_id) SELECT id FROM users WHERE role = 'customer'"
@@ -366,7 +366,7 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER {name} ON users")
     for name in reversed(USER_INDEXES):
         op.execute(f"DROP INDEX {name}")
-    op.execute("DROP FUNCTION rft_users_refresh_duplicate_candidates()")
+    op.execute("DROP FUNCTION rft_users_queue_duplicate_scan()")
     op.execute("DROP FUNCTION rft_scan_queued_duplicates(integer)")
     op.execute("DROP FUNCTION rft_refresh_duplicate_candidates(integer[])")
     op.execute("DROP FUNCTION rft_email_domain_key(text)")
