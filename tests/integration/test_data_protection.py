@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from rft_common.admin.duplicates import scan_queued
+from rft_common.admin.merges import merge_users
+from rft_common.auth import Staff
 from rft_common.backfill import (
     MAX_EMAIL_KEY,
     MIN_EMAIL_KEY,
@@ -770,7 +772,12 @@ def test_the_retention_dry_run_matches_its_apply(db):
                 "UPDATE bookings SET created_at = now() - interval '8 years' WHERE user_id IS NULL"
             )
         )
+        second_record = add_customer_with_history(
+            connection, "old0.second@example.com", created_years_ago=9, booked_years_ago=8
+        )
         before = money_and_statistics(connection)
+    merge_users(stale[0], second_record, actor=Staff(id=ADMIN_ID, email=ADMIN_EMAIL, role="admin"))
+    stale.append(second_record)  # merged into a stale customer: erased with them
 
     plan = run_retention(years=7, dry_run=True)
     applied = run_retention(years=7, dry_run=False)
@@ -781,7 +788,7 @@ def test_the_retention_dry_run_matches_its_apply(db):
         applied.audit_entries,
         applied.resurfaced_bookings,
     )
-    assert (applied.customers, applied.bookings) == (6, 6)
+    assert (applied.customers, applied.bookings) == (7, 7)
     with db.connect() as connection:
         erased = set(
             connection.execute(text("SELECT id FROM users WHERE erased_at IS NOT NULL")).scalars()

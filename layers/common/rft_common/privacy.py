@@ -497,10 +497,16 @@ RETENTION_CANDIDATES = f"""
 """
 """Customers with no booking (made, or on a session) since the cutoff, linked or not
 yet linked, and created before it; staff are never erased by retention. A merged
-duplicate goes with the customer it was merged into."""
+duplicate goes with the customer it was merged into (``erase_users`` adds it; the dry
+run's ``PLAN`` counts it)."""
 CUTOFF = text("SELECT now() - make_interval(years => :years)")
 PLAN = text(f"""
-    WITH candidates AS MATERIALIZED ({RETENTION_CANDIDATES})
+    WITH survivors AS MATERIALIZED ({RETENTION_CANDIDATES}),
+    candidates AS MATERIALIZED (
+        SELECT id FROM survivors
+        UNION
+        SELECT id FROM users
+        WHERE merged_into IN (SELECT id FROM survivors) AND erased_at IS NULL)
     SELECT
         (SELECT count(*) FROM candidates) AS customers,
         (SELECT count(*) FROM bookings AS b
