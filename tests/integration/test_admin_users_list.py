@@ -217,6 +217,25 @@ def test_search_is_a_case_insensitive_substring_of_name_email_phone_or_company(
     assert set(totals) == {len(expected)}
 
 
+def test_search_follows_edits_to_the_searched_fields(admin_users_function, population, db):
+    with db.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE users SET name = 'Rowan Renamed', email = ' Rowan@New.Example ', "
+                "phone = '0161 555 0199', company_name = NULL "
+                "WHERE email = 'sean.obrien@example.ie'"
+            )
+        )
+
+    def found(term: str) -> list[int]:
+        return list_everything(admin_users_function, {"search": term})[0]
+
+    [renamed] = found("rowan renamed")
+    assert found("ROWAN@NEW.EXAMPLE") == found("01615550199") == [renamed]
+    assert found("seán o'brien") == found("brien & sons") == found("sean.obrien@") == []
+    assert found("0114 496 0000") == []
+
+
 @pytest.mark.parametrize("term", ["0114 496 0000", "01144960000", "(0114) 496-0000", "4960000"])
 def test_a_phone_number_is_found_whatever_its_spacing(admin_users_function, population, term):
     ids, _ = list_everything(admin_users_function, {"search": term})

@@ -105,6 +105,14 @@ users = Table(
     _updated_at(),
     Column("erased_at", Timestamp),
     Column("merged_into", Integer, ForeignKey("users.id")),
+    Column(
+        "search_document",
+        Text,
+        Computed(
+            "lower(rft_user_search_document(name, btrim(email), phone, company_name))",
+            persisted=True,
+        ),
+    ),
     UniqueConstraint("email", name="users_email_key"),
     CheckConstraint("merged_into <> id", name="not_merged_into_self"),
     CheckConstraint(_in("role", USER_ROLES), name="role"),
@@ -117,6 +125,7 @@ users = Table(
 
 ``merged_into``: set on a duplicate merged into another customer (migration 0009);
 the row keeps its email, which find-or-create resolves to the survivor.
+``search_document``: what the admin search matches, lowercased (migration 0011).
 """
 
 courses = Table(
@@ -334,10 +343,6 @@ Index(
 
 # --- admin users list: the expressions it filters and sorts by, and their indexes ----
 
-USER_SEARCH_DOCUMENT = func.rft_user_search_document(
-    users.c.name, users.c.email_normalized, users.c.phone, users.c.company_name
-)
-"""Name, normalised email, phone digits and company in one string (migration 0004)."""
 USER_NAME_SORT_KEY = func.lower(func.coalesce(users.c.name, literal_column("''")))
 USER_LAST_BOOKING_SORT_KEY = func.coalesce(
     users.c.last_booking_at, literal_column("'-infinity'::timestamptz")
@@ -345,7 +350,7 @@ USER_LAST_BOOKING_SORT_KEY = func.coalesce(
 
 Index(
     "ix_users_search_trgm",
-    USER_SEARCH_DOCUMENT.label("search_document"),
+    users.c.search_document,
     postgresql_using="gin",
     postgresql_ops={"search_document": "gin_trgm_ops"},
 )
