@@ -802,6 +802,27 @@ def test_the_retention_dry_run_matches_its_apply(db):
     assert (again.customers, again.bookings) == (0, 0)
 
 
+def test_retention_erases_a_customer_the_backfill_created_today_from_old_bookings(db):
+    with db.begin() as connection:
+        backfilled = add_customer_with_history(
+            connection, "backfilled@example.com", created_years_ago=0, booked_years_ago=8
+        )
+        new = add_customer_with_history(
+            connection, "new@example.com", created_years_ago=0, booked_years_ago=None
+        )
+
+    plan = run_retention(years=7, dry_run=True)
+    applied = run_retention(years=7, dry_run=False)
+
+    assert (plan.customers, applied.customers) == (1, 1)
+    with db.connect() as connection:
+        erased = set(
+            connection.execute(text("SELECT id FROM users WHERE erased_at IS NOT NULL")).scalars()
+        )
+    assert erased == {backfilled}
+    assert new not in erased
+
+
 def test_retention_from_the_command_line_prints_its_counts(db, capsys):
     with db.begin() as connection:
         add_customer_with_history(

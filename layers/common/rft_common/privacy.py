@@ -486,7 +486,7 @@ NORMALIZED_CONTACT_EMAIL = normalized_email_sql("b.contact_details ->> 'email'")
 RETENTION_CANDIDATES = f"""
     SELECT u.id FROM users AS u
     WHERE u.role = 'customer' AND u.erased_at IS NULL AND u.merged_into IS NULL
-      AND u.created_at < :cutoff
+      AND (u.created_at < :cutoff OR EXISTS (SELECT 1 FROM bookings AS b WHERE b.user_id = u.id))
       AND NOT EXISTS (
           SELECT 1 FROM bookings AS b
           JOIN course_schedules AS s ON s.id = b.course_schedule_id
@@ -496,7 +496,10 @@ RETENTION_CANDIDATES = f"""
           WHERE b.user_id IS NULL AND b.created_at >= :cutoff)
 """
 """Customers with no booking (made, or on a session) since the cutoff, linked or not
-yet linked, and created before it; staff are never erased by retention. A merged
+yet linked; one without any booking only if created before the cutoff. A customer's
+record can be younger than their bookings (the backfill creates records today from
+bookings of years ago), so its age alone never keeps them. Staff are never erased by
+retention. A merged
 duplicate goes with the customer it was merged into (``erase_users`` adds it; the dry
 run's ``PLAN`` counts it)."""
 CUTOFF = text("SELECT now() - make_interval(years => :years)")
