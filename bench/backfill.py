@@ -92,7 +92,7 @@ OUTCOME = text("""
            (SELECT count(*) FROM bookings WHERE user_id IS NOT NULL) AS linked,
            (SELECT md5(string_agg(concat_ws('|', email_normalized, role, customer_type, name,
                                             phone, company_name, total_bookings, total_spent,
-                                            first_booking_at, last_booking_at),
+                                            first_booking_at, last_booking_at, created_at),
                                   E'\\n' ORDER BY email_normalized))
             FROM users) AS users_digest,
            (SELECT md5(string_agg(b.id || ':' || u.email_normalized, ',' ORDER BY b.id))
@@ -316,15 +316,16 @@ FLOOR = (
     f"CREATE TEMP TABLE candidates ON COMMIT DROP AS {CANDIDATES}",
     """INSERT INTO backfill_unlinkable (booking_id, reason, batch_id)
        SELECT id, reason, 'floor' FROM candidates WHERE reason IS NOT NULL""",
-    # One customer per normalised email, each field its first non-blank value; the
-    # staff rows that exist already are left as they are. Ids follow the customers'
-    # first bookings, as checkouts would have created them (in email order, a page
-    # walking the id order would meet each name in one place, which no real data does).
-    """INSERT INTO users (email, role, customer_type, name, phone, company_name)
+    # One customer per normalised email, dated from their first booking, each field its
+    # first non-blank value; the staff rows that exist already are left as they are.
+    # Ids follow the customers' first bookings, as checkouts would have created them
+    # (in email order, a page walking the id order would meet each name in one place,
+    # which no real data does).
+    """INSERT INTO users (email, role, customer_type, name, phone, company_name, created_at)
        SELECT email, 'customer',
               CASE WHEN company_name IS NULL THEN 'individual' ELSE 'corporate' END,
-              name, phone, company_name
-       FROM (SELECT email, min(id) AS first_booking_id,
+              name, phone, company_name, created_at
+       FROM (SELECT email, min(id) AS first_booking_id, min(created_at) AS created_at,
                     (array_agg(name ORDER BY id) FILTER (WHERE name IS NOT NULL))[1] AS name,
                     (array_agg(phone ORDER BY id) FILTER (WHERE phone IS NOT NULL))[1] AS phone,
                     (array_agg(company_name ORDER BY id)

@@ -176,6 +176,48 @@ def test_a_new_customer_takes_each_detail_from_its_earliest_booking_that_has_it(
     )
 
 
+def test_a_new_customer_is_dated_from_their_first_booking_and_a_found_one_keeps_its_date(
+    db, session_id, whole_batch
+):
+    with db.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (email, name, role, customer_type, created_at) VALUES "
+                "('found@example.com', 'Found', 'customer', 'individual', '2025-06-01T12:00Z')"
+            )
+        )
+    ids = add_bookings(
+        db,
+        session_id,
+        [
+            contact("jo@example.com"),
+            contact("jo@example.com"),
+            contact("found@example.com"),
+            contact(None),
+        ],
+    )
+    booked = ["2021-03-04T09:00Z", "2019-05-06T10:00Z", "2018-01-02T08:00Z", "2017-01-01T08:00Z"]
+    with db.begin() as connection:
+        for booking_id, created_at in zip(ids, booked, strict=True):
+            connection.execute(
+                text("UPDATE bookings SET created_at = :created_at WHERE id = :id"),
+                {"created_at": created_at, "id": booking_id},
+            )
+
+    process_batch(whole_batch(ids))
+
+    with db.connect() as connection:
+        dates = dict(
+            connection.execute(
+                text(
+                    "SELECT email, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+                    "FROM users"
+                )
+            ).all()
+        )
+    assert dates == {"jo@example.com": "2019-05-06 10:00", "found@example.com": "2025-06-01 12:00"}
+
+
 def test_a_staff_email_links_to_the_staff_user_unchanged(db, session_id, whole_batch):
     with db.begin() as connection:
         staff_id = add_staff_user(connection, "Trainer@ReactFast.co.uk", role="instructor")

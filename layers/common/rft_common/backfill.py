@@ -18,7 +18,9 @@ statements, whatever its size:
      ``backfill_unlinkable``, once (``ON CONFLICT DO NOTHING``);
    - upsert one customer per normalised email, in email order, with the booking
      path's identity rules (``customers.fill_blanks_on_conflict``): new customers
-     are inserted, found ones rewritten only if a blank detail gets filled;
+     are inserted, dated from their first booking in the batch (the customer has
+     been one since then: the dashboard shows it as "member since"), found ones
+     rewritten only if a blank detail gets filled;
      ``customers.found_or_created`` adds those left as they were;
    - link the bookings to those customers; the statement-level triggers on
      ``bookings`` then recompute the statistics of exactly the customers touched,
@@ -70,6 +72,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from sqlalchemy import (
     Connection,
+    DateTime,
     Integer,
     String,
     bindparam,
@@ -330,7 +333,15 @@ class BatchRangeMismatch(ValueError):
     """The message reuses a batch id that was recorded with another range."""
 
 
-CUSTOMER_COLUMNS = ("email", "role", "customer_type", "name", "phone", "company_name")
+CUSTOMER_COLUMNS = (
+    "email",
+    "role",
+    "customer_type",
+    "name",
+    "phone",
+    "company_name",
+    "created_at",
+)
 BOOKING_ID_RANGE = "b.id BETWEEN :first AND :last"
 EMAIL_KEY_RANGE = "rft_backfill_email_key(b.contact_details ->> 'email') BETWEEN :first AND :last"
 """The expression of ``ix_bookings_unlinked_email_key`` (migration 0008)."""
@@ -344,7 +355,7 @@ def candidates_sql(in_range: str) -> str:
     list) is never linked: it is recorded as unlinkable, reason ``erased`` (``privacy``).
     """
     return f"""
-    SELECT b.id, e.email,
+    SELECT b.id, e.email, b.created_at,
            CASE WHEN x.email_hash IS NOT NULL THEN '{ERASED}'
                 ELSE {unlinkable_reason_sql("e.email")} END AS reason,
            left(nullif(btrim(b.contact_details ->> 'name', :whitespace), ''), 255) AS name,
@@ -399,6 +410,7 @@ def _link_batch_statement(in_range: str) -> Any:
         text(candidates_sql(in_range))
         .columns(
             column("id", Integer),
+            column("created_at", DateTime(timezone=True)),
             *(column(name, String) for name in ("email", "reason")),
             *(column(name, String) for name in ("name", "phone", "company_name")),
         )
@@ -418,7 +430,11 @@ def _link_batch_statement(in_range: str) -> Any:
         .cte("unlinkable")
     )
     merged = (
-        select(candidates.c.email, *(_first_non_blank(candidates, f) for f in FILLABLE_FIELDS))
+        select(
+            candidates.c.email,
+            func.min(candidates.c.created_at).label("created_at"),
+            *(_first_non_blank(candidates, f) for f in FILLABLE_FIELDS),
+        )
         .where(candidates.c.reason.is_(None))
         .group_by(candidates.c.email)
         .cte("merged")
@@ -430,6 +446,7 @@ def _link_batch_statement(in_range: str) -> Any:
             "customer_type"
         ),
         *(merged.c[field] for field in FILLABLE_FIELDS),
+        merged.c.created_at,
     ).order_by(merged.c.email)
     upserted = (
         fill_blanks_on_conflict(insert(users).from_select(list(CUSTOMER_COLUMNS), customers))

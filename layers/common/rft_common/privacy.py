@@ -497,8 +497,8 @@ RETENTION_CANDIDATES = f"""
 """
 """Customers with no booking (made, or on a session) since the cutoff, linked or not
 yet linked; one without any booking only if created before the cutoff. A customer's
-record can be younger than their bookings (the backfill creates records today from
-bookings of years ago), so its age alone never keeps them. Staff are never erased by
+record can be younger than their bookings (one found by a checkout, then linked to
+old legacy bookings by the backfill), so its age alone never keeps them. Staff are never erased by
 retention. A merged
 duplicate goes with the customer it was merged into (``erase_users`` adds it; the dry
 run's ``PLAN`` counts it)."""

@@ -153,7 +153,10 @@ class UserSummary(BaseModel):
     city: str | None
     postcode: str | None
     newsletter_subscribed: bool
-    customer_since: datetime = Field(description="When the user record was created")
+    customer_since: datetime = Field(
+        description="When the record was created: for a customer the backfill created, "
+        "their first booking"
+    )
     total_bookings: int = Field(description="Bookings whose status is not cancelled")
     total_spent: str = Field(
         description="GBP paid and not refunded, a decimal string", examples=["150.00"]
