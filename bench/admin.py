@@ -1,5 +1,5 @@
-"""Admin queries at scale: the users list, one customer's detail and the first page of
-duplicate candidates, p50 and p95.
+"""Admin queries at scale: the users list, one customer's detail, the first page of
+duplicate candidates and of renewals due, p50 and p95.
 
 The data is the legacy generator's (``rft seed legacy``, with 2% of the people also
 booking under a second identity), linked the way the floor of the backfill section
@@ -38,6 +38,7 @@ from rft_common.admin.listing import (
 )
 from rft_common.admin.profiles import HISTORY_PAGE, UPCOMING, get_user_detail
 from rft_common.models import users
+from rft_common.renewals import DEFAULT_WITHIN_DAYS, list_renewals
 
 ADMIN_DATABASE = "bench_admin"
 FULL = {"bookings": 1_000_000, "customers": 300_000, "samples": 200}
@@ -45,6 +46,8 @@ QUICK = {"bookings": 100_000, "customers": 30_000, "samples": 60}
 DEEP_PAGE = 50
 DETAIL_BOOKINGS = 200
 DUPLICATE_SHARE = 0.02
+RENEWAL_SAMPLES = 20
+"""The renewals page computes its whole window each time (hundreds of ms): fewer samples."""
 
 
 def _prepare(server_url: str, sizes: dict[str, int]) -> tuple[str, float]:
@@ -228,11 +231,13 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         "name_substring_broad": _rotating(searches["name_substring_broad"]),
         "detail_200_bookings": lambda: get_user_detail(detail_user),
         "duplicates_first_page": lambda: list_duplicates(limit=DEFAULT_PAGE_SIZE),
+        "renewals_first_page": lambda: list_renewals(limit=DEFAULT_PAGE_SIZE),
     }
     timings: dict[str, dict[str, float]] = {}
     matches: dict[str, float] = {}
     for name, call in calls.items():
-        timings[name] = _percentiles(_timed(call, samples))
+        count = RENEWAL_SAMPLES if name == "renewals_first_page" else samples
+        timings[name] = _percentiles(_timed(call, count))
     with engine.connect() as connection:
         for name, queries in searches.items():
             matches[name] = round(
@@ -266,5 +271,7 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         "detail_bookings": detail_bookings,
         "deep_page": DEEP_PAGE,
         "duplicate_candidates": list_duplicates(limit=1).total,
+        "renewals_due": list_renewals(limit=1).total,
+        "renewals_within_days": DEFAULT_WITHIN_DAYS,
         "plans": plans,
     }
