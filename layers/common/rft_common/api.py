@@ -245,11 +245,18 @@ def create_resolver() -> APIGatewayRestResolver:
 
 
 LambdaHandler = Callable[[dict, Any], dict]
+Admit = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def api_function(*routers: Router) -> tuple[APIGatewayRestResolver, LambdaHandler]:
+def api_function(
+    *routers: Router, admit: Admit | None = None
+) -> tuple[APIGatewayRestResolver, LambdaHandler]:
     """An API function's resolver with ``routers``, and its handler: the request id as
-    the logs' correlation id, metrics flushed after each invocation."""
+    the logs' correlation id, metrics flushed after each invocation.
+
+    ``admit``, if given, runs before routing: it returns the event to route, or raises
+    the ``DomainError`` to answer, so a refused request never reaches parameter
+    validation or a route."""
     app = create_resolver()
     for router in routers:
         app.include_router(router)
@@ -257,6 +264,11 @@ def api_function(*routers: Router) -> tuple[APIGatewayRestResolver, LambdaHandle
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     @metrics.log_metrics
     def lambda_handler(event: dict, context: Any) -> dict:
+        if admit is not None:
+            try:
+                event = admit(event)
+            except DomainError as refusal:
+                return proxy_result(domain_error_response(refusal))
         return app.resolve(event, context)
 
     return app, lambda_handler

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, cast
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BeforeValidator, Field
 
@@ -49,9 +50,9 @@ from rft_common.admin.profiles import (
 )
 from rft_common.api import ERROR_RESPONSES, ErrorResponse
 from rft_common.auth import ADMIN_ROLE, Staff, authenticate_admin
-from rft_common.errors import FeatureDisabled, Unauthorized
+from rft_common.errors import DomainError, FeatureDisabled, Unauthorized
 from rft_common.flags import ADMIN_USERS_API, is_enabled
-from rft_common.observability import logger
+from rft_common.observability import logger, metrics
 
 router = Router()
 
@@ -94,13 +95,23 @@ MERGED_AWAY = {
 
 
 def admit(event: dict[str, Any]) -> dict[str, Any]:
-    """The event with its admin recorded, or a ``DomainError`` saying why not."""
-    if not is_enabled(ADMIN_USERS_API):
-        raise FeatureDisabled("the admin users API is switched off (feature flag admin_users_api)")
-    admin = authenticate_admin(APIGatewayProxyEvent(event).headers.get("authorization"))
+    """The event with its admin recorded, or a ``DomainError`` saying why not (logged,
+    and counted in ``AdminRequestsRefused``)."""
+    try:
+        admin = _admitted_admin(event)
+    except DomainError as refusal:
+        logger.info("admin request refused", extra={"reason": refusal.message})
+        metrics.add_metric(name="AdminRequestsRefused", unit=MetricUnit.Count, value=1)
+        raise
     request_context = event.get("requestContext") or {}
     authorizer = {"principalId": str(admin.id), "email": admin.email, "role": ADMIN_ROLE}
     return {**event, "requestContext": {**request_context, "authorizer": authorizer}}
+
+
+def _admitted_admin(event: dict[str, Any]) -> Staff:
+    if not is_enabled(ADMIN_USERS_API):
+        raise FeatureDisabled("the admin users API is switched off (feature flag admin_users_api)")
+    return authenticate_admin(APIGatewayProxyEvent(event).headers.get("authorization"))
 
 
 def acting_admin() -> Staff:
