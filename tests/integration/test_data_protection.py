@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from rft_common import privacy
 from rft_common.admin.duplicates import scan_queued
 from rft_common.admin.merges import merge_users
 from rft_common.auth import Staff
@@ -25,6 +27,7 @@ from rft_common.privacy import (
     EMAIL_WHITESPACE,
     ERASED_MARKER,
     LINK_UNLINKED,
+    RETENTION_SOCKET_TIMEOUT_SECONDS,
     Actor,
     erase_users,
     run_retention,
@@ -823,6 +826,28 @@ def test_retention_erases_a_customer_the_backfill_created_today_from_old_booking
     assert new not in erased
 
 
+def test_retention_keeps_a_customer_whose_merged_record_booked_recently_unlinked(db):
+    with db.begin() as connection:
+        survivor = add_customer_with_history(
+            connection, "kept@example.com", created_years_ago=9, booked_years_ago=8
+        )
+        duplicate = add_customer_with_history(
+            connection, "kept.work@example.com", created_years_ago=9, booked_years_ago=8
+        )
+    merge_users(survivor, duplicate, actor=Staff(id=ADMIN_ID, email=ADMIN_EMAIL, role="admin"))
+    with db.begin() as connection:  # booked last month under the merged address, not linked yet
+        insert_legacy_bookings(
+            connection, add_session(connection), [contact("kept.work@example.com")]
+        )
+
+    plan = run_retention(years=7, dry_run=True)
+    applied = run_retention(years=7, dry_run=False)
+
+    assert (plan.customers, applied.customers) == (0, 0)
+    with db.connect() as connection:
+        assert traces(connection, ["kept.work@example.com"])
+
+
 def test_retention_from_the_command_line_prints_its_counts(db, capsys):
     with db.begin() as connection:
         add_customer_with_history(
@@ -847,6 +872,26 @@ def test_the_nightly_retention_is_scheduled_and_disabled_by_default():
     assert nightly["Type"] == "ScheduleV2"
     assert nightly["Properties"]["State"] == {"Ref": "RetentionScheduleState"}
     assert json.loads(nightly["Properties"]["Input"]) == {"dry_run": False}
+
+
+def test_the_command_line_retention_allows_statements_as_long_as_the_function_does(
+    db, monkeypatch, capsys
+):
+    seen = []
+
+    def recording_retention(**options):
+        seen.append(os.environ.get("DB_SOCKET_TIMEOUT_SECONDS"))  # read by the new engine
+        return real_retention(**options)
+
+    real_retention = privacy.run_retention
+    monkeypatch.setattr(privacy, "run_retention", recording_retention)
+    assert main(["gdpr", "retention", "--dry-run"]) == 0
+    capsys.readouterr()
+
+    template = load_template(PROJECT_ROOT / "template.yaml")
+    variables = template["Resources"]["RetentionFunction"]["Properties"]["Environment"]
+    assert seen == [RETENTION_SOCKET_TIMEOUT_SECONDS]
+    assert variables["Variables"]["DB_SOCKET_TIMEOUT_SECONDS"] == RETENTION_SOCKET_TIMEOUT_SECONDS
 
 
 def test_the_retention_function_counts_on_a_dry_run_and_erases_otherwise(db):

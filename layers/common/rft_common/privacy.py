@@ -481,6 +481,9 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
 # --- retention ------------------------------------------------------------------------
 
 RETENTION_BATCH_USERS = 500
+RETENTION_SOCKET_TIMEOUT_SECONDS = "300"
+"""``DB_SOCKET_TIMEOUT_SECONDS`` for a retention run, the function's and the CLI's: at a
+million bookings a dry run's count can take seconds on a cold cache."""
 RETENTION_ACTOR = Actor("retention")
 NORMALIZED_CONTACT_EMAIL = normalized_email_sql("b.contact_details ->> 'email'")
 RETENTION_CANDIDATES = f"""
@@ -491,17 +494,20 @@ RETENTION_CANDIDATES = f"""
           SELECT 1 FROM bookings AS b
           JOIN course_schedules AS s ON s.id = b.course_schedule_id
           WHERE b.user_id = u.id AND (b.created_at >= :cutoff OR s.end_datetime >= :cutoff))
-      AND u.email_normalized NOT IN (
-          SELECT {NORMALIZED_CONTACT_EMAIL} FROM bookings AS b
-          WHERE b.user_id IS NULL AND b.created_at >= :cutoff)
+      AND NOT EXISTS (
+          SELECT 1 FROM users AS m
+          WHERE (m.id = u.id OR m.merged_into = u.id)
+            AND m.email_normalized IN (
+                SELECT {NORMALIZED_CONTACT_EMAIL} FROM bookings AS b
+                WHERE b.user_id IS NULL AND b.created_at >= :cutoff))
 """
 """Customers with no booking (made, or on a session) since the cutoff, linked or not
-yet linked; one without any booking only if created before the cutoff. A customer's
-record can be younger than their bookings (one found by a checkout, then linked to
-old legacy bookings by the backfill), so its age alone never keeps them. Staff are never erased by
-retention. A merged
-duplicate goes with the customer it was merged into (``erase_users`` adds it; the dry
-run's ``PLAN`` counts it)."""
+yet linked (under their email or that of a record merged into them); one without any
+booking only if created before the cutoff. A customer's record can be younger than
+their bookings (one found by a checkout, then linked to old legacy bookings by the
+backfill), so its age alone never keeps them. Staff are never erased by retention. A
+merged duplicate goes with the customer it was merged into (``erase_users`` adds it;
+the dry run's ``PLAN`` counts it)."""
 CUTOFF = text("SELECT now() - make_interval(years => :years)")
 PLAN = text(f"""
     WITH survivors AS MATERIALIZED ({RETENTION_CANDIDATES}),
