@@ -242,6 +242,11 @@ concurrent retry with the same key waits and then replays the stored response.
 """
 
 Index("ix_bookings_user_id_created_at", bookings.c.user_id, bookings.c.created_at)
+Index(
+    "ix_idempotency_keys_booking_id",
+    idempotency_keys.c.booking_id,
+    postgresql_where=idempotency_keys.c.booking_id.is_not(None),
+)
 
 user_audit_log = Table(
     "user_audit_log",
