@@ -1,12 +1,26 @@
-"""The database's phone normalisation agrees with the phonenumbers library."""
+"""The database's phone normalisation (``rft_phone_e164``, which the duplicate scan and
+merges use) agrees with the phonenumbers library."""
 
 from __future__ import annotations
 
 import itertools
 
+import phonenumbers
 from sqlalchemy import text
 
-from rft_common.phones import e164
+UK_REGION = "GB"
+
+
+def e164(raw: str) -> str | None:
+    """The library's E.164 for ``raw``, read as a UK number unless it says otherwise."""
+    try:
+        number = phonenumbers.parse(raw, UK_REGION)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
 
 NATIONAL_NUMBERS = (
     "07911123456", "01144960000", "02079460958", "01142760000", "03001234567",

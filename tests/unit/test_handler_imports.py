@@ -9,8 +9,8 @@ is checked afterwards. Forbidden at import time:
   to register its user-agent hook, which loads nothing else.
 - aws_xray_sdk (about 400 ms with botocore): tracing is Lambda's active tracing.
 - SQLAlchemy's ORM: the tables are Core ``Table``s.
-- stripe (and its requests), phonenumbers: only the routes that need them import them
-  (they ship with those functions only, not in the layer).
+- stripe (and its requests): only the routes that need them import them (they ship
+  with those functions only, not in the layer); phonenumbers is a test library only.
 
 (bcrypt is not checked here: in this venv PyJWT finds ``cryptography``, a test
 dependency, whose SSH key support imports bcrypt; the layer ships neither.)

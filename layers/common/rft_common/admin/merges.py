@@ -37,7 +37,6 @@ from rft_common.auth import Staff
 from rft_common.backfill import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.db import run_transaction
 from rft_common.errors import Conflict, NotFound
-from rft_common.phones import e164
 
 UNMERGE_WINDOW = timedelta(days=30)
 PROFILE_FIELDS = (
@@ -93,8 +92,10 @@ class UnmergeResult(BaseModel):
 
 
 LOCK_PAIR = text("""
-    SELECT * FROM users WHERE id IN (:first, :second) ORDER BY id FOR UPDATE
+    SELECT *, rft_phone_e164(phone) AS phone_e164
+    FROM users WHERE id IN (:first, :second) ORDER BY id FOR UPDATE
 """)
+"""Both users, locked in id order, with their phones as the duplicate scan compares them."""
 HAS_ABSORBED = text("SELECT min(id) FROM users WHERE merged_into = :user_id")
 MOVE_BOOKINGS = text("""
     UPDATE bookings SET user_id = :to_user, updated_at = now()
@@ -162,11 +163,13 @@ def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _same(field: str, first: Any, second: Any) -> bool:
-    """Equal once case and spacing stop mattering (phones: the same number in E.164)."""
+def _same(field: str, survivor: Any, duplicate: Any) -> bool:
+    """Equal once case and spacing stop mattering; phones that are one number in E.164
+    (``rft_phone_e164``, the duplicate scan's rule) are the same."""
+    if field == "phone" and survivor.phone_e164 is not None:
+        return bool(survivor.phone_e164 == duplicate.phone_e164)
+    first, second = getattr(survivor, field), getattr(duplicate, field)
     if isinstance(first, str) and isinstance(second, str):
-        if field == "phone" and e164(first) is not None:
-            return e164(first) == e164(second)
         return " ".join(first.lower().split()) == " ".join(second.lower().split())
     return bool(first == second)
 
@@ -180,7 +183,7 @@ def profile_outcome(survivor: Any, duplicate: Any) -> tuple[dict[str, Any], dict
         kept, other = getattr(survivor, field), getattr(duplicate, field)
         if field in PROFILE_FIELDS and _is_blank(kept) and not _is_blank(other):
             filled[field] = {"old": kept, "new": other}
-        elif not _is_blank(kept) and not _is_blank(other) and not _same(field, kept, other):
+        elif not _is_blank(kept) and not _is_blank(other) and not _same(field, survivor, duplicate):
             conflicts[field] = {"kept": kept, "discarded": other}
     if "company_name" in filled and survivor.customer_type != "corporate":
         filled["customer_type"] = {"old": survivor.customer_type, "new": "corporate"}
