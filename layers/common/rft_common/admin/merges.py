@@ -37,6 +37,7 @@ from rft_common.auth import Staff
 from rft_common.backfill import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.db import run_transaction
 from rft_common.errors import Conflict, NotFound
+from rft_common.privacy import Actor, audit
 
 UNMERGE_WINDOW = timedelta(days=30)
 PROFILE_FIELDS = (
@@ -127,10 +128,6 @@ RECORD_MERGE = text("""
     VALUES (:survivor_id, :duplicate_id, :actor, :actor_id, CAST(:moved AS integer[]),
             CAST(:filled AS jsonb), CAST(:conflicts AS jsonb))
     RETURNING id, merged_at
-""")
-AUDIT = text("""
-    INSERT INTO user_audit_log (user_id, actor, actor_id, action, changes)
-    VALUES (:user_id, :actor, :actor_id, :action, CAST(:changes AS jsonb))
 """)
 STATISTICS = text("SELECT total_bookings, total_spent FROM users WHERE id = :user_id")
 OPEN_MERGE = text(f"""
@@ -251,16 +248,7 @@ def _move_bookings(
 def _audit(
     connection: Connection, action: str, user_id: int, actor: Staff, changes: dict[str, Any]
 ) -> None:
-    connection.execute(
-        AUDIT,
-        {
-            "action": action,
-            "user_id": user_id,
-            "actor": actor.email,
-            "actor_id": actor.id,
-            "changes": json.dumps(changes, default=str),
-        },
-    )
+    audit(connection, user_id, actor=Actor(actor.email, actor.id), action=action, changes=changes)
 
 
 def _write_fields(connection: Connection, user_id: int, values: dict[str, Any]) -> None:
