@@ -200,6 +200,18 @@ def test_rft_duplicates_scan_drains_the_queue(db, capsys):
     assert list(pairs(db, scan=False).values()) == [["same_phone"]]
 
 
+def test_the_scan_allows_statements_as_long_in_the_cli_as_in_the_function():
+    from rft_common.admin.duplicates import SCAN_SOCKET_TIMEOUT_SECONDS
+    from rft_tools.cfn_template import load_template
+    from tests.conftest import PROJECT_ROOT
+
+    template = load_template(PROJECT_ROOT / "template.yaml")
+    function = template["Resources"]["DuplicateScanFunction"]["Properties"]
+
+    variables = function["Environment"]["Variables"]
+    assert variables["DB_SOCKET_TIMEOUT_SECONDS"] == SCAN_SOCKET_TIMEOUT_SECONDS
+
+
 def test_the_local_stack_runs_the_scan_on_its_schedule(db):
     from rft_tools.cfn_template import load_template
     from rft_tools.local_schedule import LocalScheduler, scheduled_functions

@@ -161,3 +161,27 @@ def local_database() -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+@contextmanager
+def app_database(**environment: str) -> Iterator[None]:
+    """Point ``rft_common`` (settings, engine) at the local stack's or DATABASE_URL's
+    database, with ``environment`` (such as a longer socket timeout) set meanwhile."""
+    from rft_common import db, settings
+
+    with local_database() as url:
+        overrides = {"DATABASE_URL": url, **environment}
+        previous = {name: os.environ.get(name) for name in overrides}
+        os.environ.update(overrides)
+        settings.get_settings.cache_clear()
+        db.reset_engine()
+        try:
+            yield
+        finally:
+            db.reset_engine()
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            settings.get_settings.cache_clear()

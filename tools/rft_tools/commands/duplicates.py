@@ -1,7 +1,8 @@
 """``rft duplicates scan``: find the duplicate candidates of customers written in bulk.
 
-In AWS the scheduled ``DuplicateScanFunction`` does this every 5 minutes; the local
-stack has no scheduler. The database is the local stack's, or ``DATABASE_URL``.
+In AWS the scheduled ``DuplicateScanFunction`` does this every 5 minutes, and
+``make run`` every 30 seconds; this drains the whole queue at once. The database is
+the local stack's, or ``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -9,11 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
 
-from sqlalchemy import Connection, create_engine
-
-from rft_tools.local_db import local_database
+from rft_tools.local_db import app_database
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -25,20 +23,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _scan(_: argparse.Namespace) -> int:
-    from rft_common.admin.duplicates import scan_queued
+    from rft_common.admin.duplicates import SCAN_SOCKET_TIMEOUT_SECONDS, scan_queued
 
     started = time.perf_counter()
-    with local_database() as url:
-        engine = create_engine(url)
-
-        def transaction(work: Callable[[Connection], int]) -> int:
-            with engine.begin() as connection:
-                return work(connection)
-
-        try:
-            scanned, remaining = scan_queued(budget_seconds=float("inf"), transaction=transaction)
-        finally:
-            engine.dispose()
+    with app_database(DB_SOCKET_TIMEOUT_SECONDS=SCAN_SOCKET_TIMEOUT_SECONDS):
+        scanned, remaining = scan_queued(budget_seconds=float("inf"))
     seconds = round(time.perf_counter() - started, 1)
     print(json.dumps({"scanned": scanned, "still_queued": remaining, "seconds": seconds}))
     return 0

@@ -10,13 +10,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from rft_tools.local_db import local_database
+from rft_tools.local_db import app_database
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -40,35 +37,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     retention.set_defaults(handler=_retention)
 
 
-@contextmanager
-def _app_database(**environment: str) -> Iterator[None]:
-    """Point ``rft_common`` (settings, engine) at the local stack's or DATABASE_URL's
-    database, with ``environment`` (such as a longer socket timeout) set meanwhile."""
-    from rft_common import db, settings
-
-    with local_database() as url:
-        overrides = {"DATABASE_URL": url, **environment}
-        previous = {name: os.environ.get(name) for name in overrides}
-        os.environ.update(overrides)
-        settings.get_settings.cache_clear()
-        db.reset_engine()
-        try:
-            yield
-        finally:
-            db.reset_engine()
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            settings.get_settings.cache_clear()
-
-
 def _export(arguments: argparse.Namespace) -> int:
     from rft_common.errors import NotFound
     from rft_common.privacy import Actor, export_user_data, user_id_for_email
 
-    with _app_database():
+    with app_database():
         try:
             user_id = user_id_for_email(arguments.email)
         except NotFound as error:
@@ -90,7 +63,7 @@ def _retention(arguments: argparse.Namespace) -> int:
 
     # The scheduled function's timeout (template.yaml): at a million bookings on a cold
     # cache one statement can outlast the default 5 s.
-    with _app_database(DB_SOCKET_TIMEOUT_SECONDS=RETENTION_SOCKET_TIMEOUT_SECONDS):
+    with app_database(DB_SOCKET_TIMEOUT_SECONDS=RETENTION_SOCKET_TIMEOUT_SECONDS):
         years = arguments.years or get_settings().retention_years
         report = run_retention(years=years, dry_run=arguments.dry_run)
     print(json.dumps(report.as_dict(), indent=2))

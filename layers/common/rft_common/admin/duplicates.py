@@ -26,7 +26,6 @@ ran still hides the pair.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -156,6 +155,9 @@ MARK = text("""
 """)
 PENDING_SCAN = text("SELECT count(*) FROM duplicate_scan_queue")
 SCAN_QUEUED = text("SELECT rft_scan_queued_duplicates(:max_users)")
+SCAN_SOCKET_TIMEOUT_SECONDS = "60"
+"""``DB_SOCKET_TIMEOUT_SECONDS`` for a scan, the function's (template.yaml) and the CLI's:
+one chunk of 2,000 customers can outlast the API's 5 s."""
 PAGE_FINGERPRINT = query_fingerprint(["duplicates"])
 
 
@@ -253,22 +255,17 @@ def mark_not_duplicate(user_id: int, other_id: int, *, actor: Staff) -> NotDupli
     return run_transaction(mark)
 
 
-def scan_queued(
-    *,
-    budget_seconds: float,
-    chunk: int = 2000,
-    transaction: Callable[[Callable[[Connection], int]], int] = run_transaction,
-) -> tuple[int, int]:
-    """Find the candidates of queued customers, ``chunk`` per ``transaction``, until the
+def scan_queued(*, budget_seconds: float, chunk: int = 2000) -> tuple[int, int]:
+    """Find the candidates of queued customers, ``chunk`` per transaction, until the
     queue is empty or ``budget_seconds`` have passed; ``(scanned, still queued)``."""
     deadline = time.monotonic() + budget_seconds
     scanned = 0
     while True:
-        taken = transaction(
+        taken = run_transaction(
             lambda connection: connection.execute(SCAN_QUEUED, {"max_users": chunk}).scalar_one()
         )
         scanned += taken
         if taken < chunk or time.monotonic() >= deadline:
             break
-    remaining = transaction(lambda connection: connection.execute(PENDING_SCAN).scalar_one())
+    remaining = run_transaction(lambda connection: connection.execute(PENDING_SCAN).scalar_one())
     return scanned, remaining
