@@ -52,6 +52,7 @@ PROVIDERS = (
 MISSPELT_PROVIDERS = (
     "gmial.com", "outlok.com", "yahooo.co.uk", "hotmial.co.uk", "btinternet.co", "iclod.com",
 )  # fmt: skip
+"""``PROVIDERS``, each misspelt, in the same order."""
 BOOKINGS_PER_SESSION = 10
 PERMUTATION_PRIMES = (1_000_003, 998_244_353, 2_147_483_647)
 
@@ -120,7 +121,8 @@ GENERATE = text("""
         SELECT t.*,
                lower(t.first_name || '.' || t.last_name) || t.person AS local_part,
                CASE WHEN t.corporate THEN 'company' || mod(t.person, 997) || '.co.uk'
-                    ELSE (CAST(:providers AS text[]))[1 + mod(t.person, 6)] END AS domain,
+                    ELSE (CAST(:providers AS text[]))[1 + mod(t.person, :provider_count)]
+               END AS domain,
                -- a repeat booking of a person who also books under a second identity
                t.slot > :customers AND t.u7 < 0.5
                    AND (hashint8extended(t.person, :seed * 16 + 8) & 1023)
@@ -133,10 +135,11 @@ GENERATE = text("""
                     -- the same address at a misspelt domain
                     WHEN d.variant = 0 THEN d.local_part || '@' || CASE
                         WHEN d.corporate THEN 'compnay' || mod(d.person, 997) || '.co.uk'
-                        ELSE (CAST(:misspelt_providers AS text[]))[1 + mod(d.person, 6)] END
+                        ELSE (CAST(:misspelt_providers AS text[]))
+                             [1 + mod(d.person, :provider_count)] END
                     -- another address altogether, with the same phone
                     WHEN d.variant = 1 THEN lower(d.first_name) || d.person || '@'
-                        || (CAST(:providers AS text[]))[1 + mod(d.person + 1, 6)]
+                        || (CAST(:providers AS text[]))[1 + mod(d.person + 1, :provider_count)]
                     -- work and personal addresses
                     WHEN d.variant = 2 THEN d.local_part || '@' || CASE
                         WHEN d.corporate THEN 'gmail.com'
@@ -277,6 +280,7 @@ def seed_legacy(
             "duplicate_share": duplicate_share,
             "providers": list(PROVIDERS),
             "misspelt_providers": list(MISSPELT_PROVIDERS),
+            "provider_count": len(PROVIDERS),
             "prime": _permutation_prime(bookings),
             "reference_offset": reference_offset,
         },

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, text
 
+from rft_common.admin.listing import money
 from rft_common.auth import Staff
 from rft_common.backfill import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.db import run_transaction
@@ -317,7 +318,7 @@ def merge_users(survivor_id: int, duplicate_id: int, *, actor: Staff) -> MergeRe
             conflicts={field: FieldConflict(**pair) for field, pair in conflicts.items()},
             alias=duplicate.email_normalized,
             total_bookings=statistics.total_bookings,
-            total_spent=f"{statistics.total_spent:.2f}",
+            total_spent=money(statistics.total_spent),
         )
 
     return run_transaction(merge)
