@@ -141,3 +141,44 @@ def test_a_warm_handler_recovers_when_postgresql_comes_back(
     with engine.connect() as connection:
         booked = connection.execute(text("SELECT count(*) FROM bookings")).scalar_one()
     assert booked == 2
+
+
+@pytest.fixture
+def one_pooled_connection(monkeypatch):
+    monkeypatch.setenv("DB_POOL_SIZE", "1")
+    db.reset_engine()
+    yield
+    db.reset_engine()
+
+
+@pytest.mark.usefixtures("one_pooled_connection")
+def test_a_warm_handler_whose_connection_was_closed_meanwhile_still_books(
+    engine, create_booking, lambda_context
+):
+    """Nothing pings a pooled connection before use: the booking's first statement finds
+    it dead (here the server ended it, as a restart or RDS Proxy's idle timeout does),
+    and the booking runs again on a new one, once."""
+    with engine.begin() as connection:
+        sessions = [add_session(connection) for _ in range(2)]
+
+    def book(session_id: int) -> int:
+        event = rest_event("POST", "/api/bookings", booking_body(session_id))
+        return create_booking.lambda_handler(event, lambda_context)["statusCode"]
+
+    before = book(sessions[0])
+    with db.get_engine().connect() as pooled:
+        backend = pooled.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with engine.connect() as connection:
+        ended = connection.execute(
+            text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}
+        ).scalar_one()
+    after = book(sessions[1])
+
+    assert ended is True
+    assert (before, after) == (201, 201)
+    with engine.connect() as connection:
+        booked = connection.execute(
+            text("SELECT count(*) FROM bookings WHERE course_schedule_id = ANY(:ids)"),
+            {"ids": sessions},
+        ).scalar_one()
+    assert booked == 2

@@ -61,3 +61,46 @@ def test_a_syntax_error_is_reported_and_nothing_after_it_runs(db):
 
     assert sqlstate(raised.value) == "42601"  # syntax_error
     assert still_there == "ok"
+
+
+def test_a_transaction_sends_its_begin_with_its_first_statement(round_trips):
+    engine = get_engine()
+    with engine.begin() as connection:
+        connection.execute(text("SELECT 1"))  # the engine has connected
+    round_trips.clear()
+
+    with engine.begin() as connection:
+        started = connection.execute(text("SELECT now(), pg_sleep(:pause)"), {"pause": 0.01})
+        started_at = started.first()[0]
+        later = connection.execute(text("SELECT now(), clock_timestamp()")).one()
+    trips = len(round_trips)
+
+    assert later[0] == started_at < later[1]  # one transaction: its start time stands still
+    assert trips == 3  # BEGIN with the first statement, the second statement, COMMIT
+
+
+class Unsendable:
+    """A parameter pg8000 fails to convert to text, after it has begun the transaction."""
+
+    def __str__(self) -> str:
+        raise ValueError("cannot be sent")
+
+
+def test_a_begin_still_unsent_is_not_sent_once_the_connection_autocommits(db):
+    """A statement pg8000 refuses before sending it leaves its transaction's BEGIN unsent;
+    an autocommit statement afterwards must not carry it (it would open a transaction
+    nobody ends)."""
+    with get_engine().connect() as connection:
+        backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        connection.rollback()
+        with pytest.raises(ValueError, match="cannot be sent"):
+            connection.execute(text("SELECT :value"), {"value": Unsendable()})
+        connection.rollback()
+        autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+        autocommit.execute(text("SELECT 1"))
+        with db.connect() as observer:
+            state = observer.execute(
+                text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": backend}
+            ).scalar_one()
+
+    assert state == "idle"

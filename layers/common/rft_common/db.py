@@ -7,6 +7,7 @@ stack raises ``DB_POOL_SIZE`` because it serves requests from threads.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -27,6 +28,8 @@ SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 UNIQUE_VIOLATION = "23505"
 RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
+BEGIN = "begin transaction"
+"""What pg8000 sends to open each transaction."""
 ERASURE_LOCK = 715_015
 """Advisory lock key: erasures (``privacy``) hold it exclusively, backfill batches shared,
 so a batch never reads a person's bookings while the person is being erased."""
@@ -111,8 +114,8 @@ def _send_each_statement_in_one_round_trip() -> None:
     waiting for the server: Parse and Sync; Describe and Sync; Bind, Execute and Sync.
     Nothing it sends later depends on those answers (parameters and results travel as
     text), so here the messages go together, ended by one Sync, as libpq sends them.
-    A checkout's ping, BEGIN, statements and COMMIT then cost one round trip each
-    (behind RDS Proxy, about a millisecond apiece) instead of three. Errors are as
+    A checkout's statements and COMMIT then cost one round trip each (behind RDS
+    Proxy, about a millisecond apiece) instead of three. Errors are as
     before: the server answers the first failing message with its error, skips the
     rest up to the Sync, and pg8000 raises it. COPY (a ``stream``) keeps pg8000's path.
     """
@@ -128,9 +131,10 @@ def _send_each_statement_in_one_round_trip() -> None:
         if stream is not None:
             return original(self, statement, vals, oids, stream)
         context = core.Context(statement)
+        params = core.make_params(self.py_types, vals)  # may raise: before anything is sent
         self.send_PARSE(core.NULL_BYTE, statement, oids)
         self.send_DESCRIBE_STATEMENT(core.NULL_BYTE)
-        self.send_BIND(core.NULL_BYTE, core.make_params(self.py_types, vals))
+        self.send_BIND(core.NULL_BYTE, params)
         self.send_EXECUTE()
         core._write(self._sock, core.SYNC_MSG)
         core._flush(self._sock)
@@ -141,11 +145,90 @@ def _send_each_statement_in_one_round_trip() -> None:
     core.CoreConnection.execute_unnamed = execute_unnamed  # type: ignore[method-assign]
 
 
+def _send_begin_with_the_first_statement() -> None:
+    """Send a transaction's BEGIN together with its first statement: one round trip less.
+
+    pg8000 opens each transaction with ``begin transaction`` on its own and waits for
+    the answer before it sends the first statement. Here that BEGIN is only noted; the
+    next message to the server is preceded by it, and the next read takes the BEGIN's
+    answer (one ReadyForQuery) before the statement's. What the server runs, and in
+    which order, is unchanged. A BEGIN still unsent when its transaction ends (a
+    statement refused before it was sent, then a rollback) goes with the next
+    transaction's first statement, which needs one anyway, unless the connection has
+    switched to autocommit meanwhile.
+    """
+    from pg8000 import core
+
+    if getattr(core.CoreConnection.execute_simple, "defers_begin", False):
+        return
+    execute_simple = core.CoreConnection.execute_simple
+    send_message = core.CoreConnection._send_message
+    handle_messages = core.CoreConnection.handle_messages
+
+    def execute_simple_deferring_begin(self: Any, statement: str) -> Any:
+        if statement == BEGIN and not self._in_transaction:
+            self._begin_deferred = True
+            return core.Context(statement)
+        return execute_simple(self, statement)
+
+    def send_message_after_begin(self: Any, code: bytes, data: bytes) -> None:
+        if getattr(self, "_begin_deferred", False):
+            self._begin_deferred = False
+            if not self.autocommit:
+                send_message(self, core.QUERY, BEGIN.encode() + core.NULL_BYTE)
+                self._begin_unread = True
+        send_message(self, code, data)
+
+    def handle_messages_after_begin(self: Any, context: Any) -> None:
+        if getattr(self, "_begin_unread", False):
+            self._begin_unread = False
+            try:
+                handle_messages(self, core.Context(BEGIN))
+            except Exception:
+                # Keep the conversation in step: the statement's answer follows.
+                with contextlib.suppress(Exception):
+                    handle_messages(self, context)
+                raise
+        handle_messages(self, context)
+
+    execute_simple_deferring_begin.defers_begin = True  # type: ignore[attr-defined]
+    core.CoreConnection.execute_simple = execute_simple_deferring_begin  # type: ignore[method-assign]
+    core.CoreConnection._send_message = send_message_after_begin  # type: ignore[method-assign]
+    core.CoreConnection.handle_messages = handle_messages_after_begin  # type: ignore[method-assign]
+
+
+def _report_a_reset_connection_as_a_network_error() -> None:
+    """Raise pg8000's ``InterfaceError("network error")`` when the server has reset the
+    connection, whichever read finds it.
+
+    pg8000 wraps socket errors in that error (which SQLAlchemy recognises as a lost
+    connection, so run_transaction can replace it) except on the first read of a
+    reply, where a ``ConnectionResetError`` escapes as it is. Timeouts stay
+    ``TimeoutError`` (run_transaction treats them apart).
+    """
+    from pg8000 import core
+
+    read = core._read
+    if getattr(read, "reports_resets", False):
+        return
+
+    def read_reporting_resets(sock: Any, size: int) -> bytes:
+        try:
+            return read(sock, size)
+        except ConnectionError as error:
+            raise core.InterfaceError("network error") from error
+
+    read_reporting_resets.reports_resets = True  # type: ignore[attr-defined]
+    core._read = read_reporting_resets
+
+
 def get_engine() -> Engine:
     global _engine
     if _engine is None:
         _memoise_pg8000_paramstyle_conversion()
         _send_each_statement_in_one_round_trip()
+        _send_begin_with_the_first_statement()
+        _report_a_reset_connection_as_a_network_error()
         url = database_url()
         in_aws = not get_settings().database_url
         # The longest a statement may take, lock waits included, before the connection
@@ -157,10 +240,14 @@ def get_engine() -> Engine:
             pool_size=int(os.environ.get("DB_POOL_SIZE", "1")),
             max_overflow=0,
             pool_timeout=10,
-            # A dead connection (database restart, proxy idle timeout) is replaced on
-            # the next checkout instead of failing one request.
-            pool_pre_ping=True,
+            # No ping before each checkout (a round trip on every request): a pooled
+            # connection found dead by its first statement is replaced and the
+            # transaction run again (run_transaction). Connections live 5 minutes.
+            pool_pre_ping=False,
             pool_recycle=300,
+            # Errors (and the pool's log of a dead connection) never quote the values
+            # sent: they can be a customer's email or phone.
+            hide_parameters=True,
             connect_args={"ssl_context": True, "timeout": timeout}
             if in_aws
             else {"timeout": timeout},
@@ -207,6 +294,12 @@ def run_transaction(
     ``work`` must be safe to re-run from the start: everything it did is rolled back
     before a retry. Connection failures become ``DatabaseUnavailable``.
 
+    A connection that fails during ``work`` (a pooled one the database or its proxy
+    closed meanwhile: the engine does not ping before use) is replaced and ``work`` run
+    once more: the server discarded the unfinished transaction with the connection.
+    Neither a failure at COMMIT (the commit may have happened) nor one to connect is
+    retried.
+
     A statement that outlives the socket timeout (``DB_SOCKET_TIMEOUT_SECONDS``)
     raises ``TimeoutError``; its connection is discarded, never returned to the pool.
     With ``idempotent``, that is retried once on a fresh connection: only for work
@@ -214,17 +307,22 @@ def run_transaction(
     the COMMIT itself), such as a backfill batch. A checkout is not: it fails.
     """
     timeouts_left = 1 if idempotent else 0
+    reconnects_left = 1
     attempt = 0
     while True:
         attempt += 1
+        working = False
         try:
             with get_engine().connect() as connection, connection.begin():
+                working = True
                 try:
-                    return work(connection)
+                    result = work(connection)
                 except TimeoutError:
                     # Before the rollback: the socket is mid-reply and cannot be reused.
                     connection.invalidate()
                     raise
+                working = False
+            return result
         except TimeoutError:
             if timeouts_left:
                 timeouts_left -= 1
@@ -235,5 +333,8 @@ def run_transaction(
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter only
                 continue
             if is_connection_error(error):
+                if error.connection_invalidated and working and reconnects_left:
+                    reconnects_left -= 1
+                    continue
                 raise DatabaseUnavailable("the database is not reachable") from error
             raise
