@@ -124,24 +124,44 @@ def _latency(handler: Any, sessions: list[int], emails: list[str]) -> list[float
 
 
 def _statements_per_booking(handler: Any, session_id: int) -> dict[str, int]:
+    """SQL statements the engine sends per booking, and round trips to PostgreSQL (the
+    times the client sends what it has buffered and waits for the answer)."""
+    from pg8000 import core
+
     from rft_common.db import get_engine
 
     executed: list[str] = []
+    flushes: list[int] = []
+    flush = core._flush
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         executed.append(statement)
 
+    def counting_flush(sock: Any) -> None:
+        flushes.append(1)
+        flush(sock)
+
+    def book(session: int, email: str, key: str | None = None) -> tuple[int, int]:
+        executed.clear()
+        flushes.clear()
+        handler.lambda_handler(_event(session, email, key), _Context())
+        return len(executed), len(flushes)
+
     engine = get_engine()
     event.listen(engine, "before_cursor_execute", count)
+    core._flush = counting_flush
     try:
-        handler.lambda_handler(_event(session_id, "counted@example.com"), _Context())
-        plain = len(executed)
-        executed.clear()
-        handler.lambda_handler(_event(session_id + 1, "keyed@example.com", "k-1"), _Context())
-        keyed = len(executed)
+        plain, plain_trips = book(session_id, "counted@example.com")
+        keyed, keyed_trips = book(session_id + 1, "keyed@example.com", "k-1")
     finally:
+        core._flush = flush
         event.remove(engine, "before_cursor_execute", count)
-    return {"without_idempotency_key": plain, "with_idempotency_key": keyed}
+    return {
+        "without_idempotency_key": plain,
+        "with_idempotency_key": keyed,
+        "round_trips_without_idempotency_key": plain_trips,
+        "round_trips_with_idempotency_key": keyed_trips,
+    }
 
 
 def _worker(

@@ -138,6 +138,12 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "<= 5",
             ),
             (
+                "  round trips to PostgreSQL per booking (with / without key)",
+                f"{booking['statements']['round_trips_with_idempotency_key']} / "
+                f"{booking['statements']['round_trips_without_idempotency_key']}",
+                "",
+            ),
+            (
                 f"bookings/s, {booking['worker_processes']} processes, one hot session",
                 f"{booking['throughput_per_s']['hot_session']} "
                 f"{booking['throughput_statuses']['hot_session']}",
@@ -285,12 +291,15 @@ Database: {database}.
   over a unix socket: it is the Lambda's own time, not API Gateway's or the network's.
   It is dominated by the SQL round trips (claim the idempotency key, lock the
   session, upsert the customer, insert the booking with its seat check, store the
-  response) and by pydantic validation. Each statement, BEGIN, COMMIT and the pool's
-  ping is one round trip (pg8000 alone takes three per statement; `rft_common.db`
-  sends its messages together), so network latency to RDS Proxy adds about one
-  round trip time per statement in AWS. Goal: p99 under 8 ms on every run; its tail
-  follows the machine's load (PostgreSQL shares the two cores).
-- **Statements per booking** counts what the engine sends (BEGIN/COMMIT excluded).
+  response) and by pydantic validation. Each statement and the COMMIT is one round
+  trip; BEGIN travels with the first statement and nothing pings the connection
+  first (pg8000 alone takes three per statement, one for BEGIN, and SQLAlchemy's
+  ping one more; `rft_common.db` sends messages together and replaces a connection
+  found dead), so network latency to RDS Proxy adds about one round trip time per
+  statement in AWS. Goal: p99 under 8 ms on every run; its tail follows the
+  machine's load (PostgreSQL shares the two cores).
+- **Statements per booking** counts what the engine sends (BEGIN/COMMIT excluded);
+  **round trips** count the times the client sends and waits for PostgreSQL.
 - **Throughput** runs 8 processes, each a warm handler like a Lambda environment,
   for a fixed time: on one hot session every booking waits for the session row lock
   (that serialisation is what makes overbooking impossible), on many sessions they
