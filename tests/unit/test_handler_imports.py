@@ -11,6 +11,7 @@ is checked afterwards. Forbidden at import time:
 - SQLAlchemy's ORM: the tables are Core ``Table``s.
 - stripe (and its requests): only the routes that need them import them (they ship
   with those functions only, not in the layer); phonenumbers is a test library only.
+- email_validator (about 40 ms with idna): the first email check loads it.
 
 (bcrypt is not checked here: in this venv PyJWT finds ``cryptography``, a test
 dependency, whose SSH key support imports bcrypt; the layer ships neither.)
@@ -29,7 +30,14 @@ import pytest
 from rft_tools.cfn_template import load_template
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN_PACKAGES = ("boto3", "aws_xray_sdk", "stripe", "requests", "phonenumbers")
+FORBIDDEN_PACKAGES = (
+    "boto3",
+    "aws_xray_sdk",
+    "stripe",
+    "requests",
+    "phonenumbers",
+    "email_validator",
+)
 FORBIDDEN_MODULE_PREFIXES = ("botocore.", "sqlalchemy.orm")
 IMPORT_HANDLER = """
 import importlib.util, json, sys
