@@ -156,3 +156,28 @@ def test_swagger_ui_works_from_the_gzipped_files_the_layer_ships(api_docs, tmp_p
     assert result["statusCode"] == 200
     assert "SwaggerUIBundle" in result["body"]
     assert (docs.SWAGGER_FILES / "swagger-ui.min.css.gz").exists()
+
+
+def test_the_document_the_layer_ships_is_served_without_rendering_anything(
+    api_docs, document, tmp_path, monkeypatch
+):
+    """sam build renders the document into the layer (layers/common/Makefile runs
+    ``render_document``); the function then only reads it."""
+    from rft_common.routes import docs
+
+    shipped = tmp_path / "openapi.json"
+    shipped.write_text(docs.render_document(), encoding="utf-8")
+    monkeypatch.setattr(docs, "PRERENDERED", shipped)
+
+    def no_rendering() -> str:
+        raise AssertionError("rendered although the layer ships the document")
+
+    monkeypatch.setattr(docs, "render_document", no_rendering)
+    docs.api_document.cache_clear()
+    event = rest_event("GET", "/api/openapi.json")
+    event["requestContext"] |= {"stage": "prod", "path": "/prod/api/openapi.json"}
+
+    served = json.loads(api_docs.lambda_handler(event, FakeLambdaContext())["body"])
+    docs.api_document.cache_clear()
+
+    assert served == document | {"servers": [{"url": "/prod"}]}

@@ -6,13 +6,15 @@ its parameters, bodies, responses and the shared error shape, and declares the
 admin routes' bearer scheme. That resolver only renders; it never serves a request.
 The Swagger UI page embeds the document and Swagger's own files, so it works offline.
 
-Everything the document needs (the other routers, Powertools' OpenAPI models) is
-imported on the first request, not at init: the function's cold start loads only
-this router.
+Rendering imports every other router and Powertools' OpenAPI models and builds every
+schema (about 300 ms), so ``sam build`` renders the document once into the layer
+(``PRERENDERED``, layers/common/Makefile) and the function only reads it. Where that
+file is absent (locally, in tests) the first request renders it instead.
 """
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 from typing import cast
@@ -40,6 +42,8 @@ DESCRIPTION = (
     "prints one."
 )
 SWAGGER_FILES = Path(swagger_files.__file__).parent
+PRERENDERED = Path(__file__).resolve().parent.parent / "openapi.json"
+"""``render_document()`` as the layer ships it (``rft_common/openapi.json``)."""
 
 
 def _all_routers() -> list[Router]:
@@ -69,9 +73,8 @@ def _all_routers() -> list[Router]:
     ]
 
 
-@cache
-def api_document(base_path: str) -> str:
-    """The OpenAPI 3.1 document, with ``base_path`` (e.g. ``/prod``) as its server.
+def render_document() -> str:
+    """The OpenAPI 3.1 document, with ``/`` as its server.
 
     Rendered by a plain validating resolver: ``create_resolver``'s setting for failed
     response validation would document Powertools' own 500 body, which the functions
@@ -89,7 +92,7 @@ def api_document(base_path: str) -> str:
         title=TITLE,
         version=VERSION,
         description=DESCRIPTION,
-        servers=[Server(url=base_path or "/")],
+        servers=[Server(url="/")],
         security_schemes={
             BEARER_SCHEME: HTTPBearer(
                 bearerFormat="JWT",
@@ -103,6 +106,18 @@ def api_document(base_path: str) -> str:
             ),
         },
     )
+
+
+@cache
+def api_document(base_path: str) -> str:
+    """The document with ``base_path`` (e.g. ``/prod``) as its server: the layer's
+    rendering if it ships one, else rendered now."""
+    rendered = (
+        PRERENDERED.read_text(encoding="utf-8") if PRERENDERED.exists() else render_document()
+    )
+    document = json.loads(rendered)
+    document["servers"] = [{"url": base_path or "/"}]
+    return json.dumps(document)
 
 
 @cache
