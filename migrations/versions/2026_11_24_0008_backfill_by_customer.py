@@ -41,7 +41,7 @@ down_revision: str | None = "0007_payments"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The whitespace ``rft_common.backfill.EMAIL_WHITESPACE`` trims: space, \t \n \r \f \v, NBSP.
+# The whitespace ``rft_common.emails.EMAIL_WHITESPACE`` trims: space, \t \n \r \f \v, NBSP.
 EMAIL_KEY_FUNCTION = r"""
 CREATE FUNCTION rft_backfill_email_key(raw_email text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE

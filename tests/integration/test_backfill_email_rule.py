@@ -11,10 +11,9 @@ from sqlalchemy import text
 from rft_common.backfill import (
     EMAIL_RULE_PARAMETERS,
     normalized_email_or_reason,
-    normalized_email_sql,
     unlinkable_reason_sql,
 )
-from rft_common.emails import normalize_email
+from rft_common.emails import normalize_email, normalized_email_sql
 
 EVERYDAY = [
     "sam.patel@example.com",

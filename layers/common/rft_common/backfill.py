@@ -95,6 +95,7 @@ from rft_common.customers import (
     users,
 )
 from rft_common.db import ERASURE_LOCK, run_transaction
+from rft_common.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.models import backfill_unlinkable as unlinkable_bookings
 from rft_common.models import bookings
 
@@ -111,9 +112,6 @@ EMAIL_EXCLUSIONS = rf"@(.*--|(.*\.)?({'|'.join(SPECIAL_USE_DOMAINS)})$)|@[^@]*[^
 """Right shape but refused: ``--`` in the host, special-use domains, labels over 63."""
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
-EMAIL_WHITESPACE = " \t\n\r\f\v\u00a0"
-"""Trimmed from both ends before lower-casing: what ``str.strip`` removes in practice
-(rarer Unicode spaces stay, and make the address malformed)."""
 EMAIL_RULE_PARAMETERS = {
     "whitespace": EMAIL_WHITESPACE,
     "email_pattern": EMAIL_PATTERN,
@@ -124,11 +122,6 @@ EMAIL_RULE_PARAMETERS = {
 MISSING_EMAIL = "missing_email"
 MALFORMED_EMAIL = "malformed_email"
 ERASED = "erased"
-
-
-def normalized_email_sql(raw: str) -> str:
-    """SQL: the normalised form of the text expression ``raw`` ('' when missing)."""
-    return f"lower(btrim(coalesce({raw}, ''), :whitespace))"
 
 
 def unlinkable_reason_sql(email: str) -> str:

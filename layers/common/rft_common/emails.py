@@ -23,6 +23,18 @@ def normalize_email(raw: str) -> str:
     return checked.normalized.lower()
 
 
+EMAIL_WHITESPACE = " \t\n\r\f\v\u00a0"
+"""Trimmed from both ends before lower-casing: what ``str.strip`` removes in practice
+(rarer Unicode spaces stay, and make the address malformed)."""
+
+
+def normalized_email_sql(raw: str) -> str:
+    """SQL: the normalised form of the text expression ``raw`` ('' when missing), for
+    emails stored before customers had records (bookings' contact details). Needs the
+    bind parameter ``whitespace`` (``EMAIL_WHITESPACE``)."""
+    return f"lower(btrim(coalesce({raw}, ''), :whitespace))"
+
+
 def email_fingerprint(normalized_email: str) -> str:
     """A stable pseudonym of an email for logs and metrics (never log the address)."""
     return hashlib.sha256(normalized_email.encode()).hexdigest()[:16]

@@ -45,8 +45,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, text
 
-from rft_common.backfill import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.db import ERASURE_LOCK, run_transaction
+from rft_common.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.errors import Conflict, InvalidRequest, NotFound
 
 ERASED_MARKER = "[erased]"

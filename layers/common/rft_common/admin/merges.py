@@ -35,8 +35,8 @@ from sqlalchemy import Connection, text
 
 from rft_common.admin.listing import money
 from rft_common.auth import Staff
-from rft_common.backfill import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.db import run_transaction
+from rft_common.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.errors import Conflict, NotFound
 from rft_common.privacy import Actor, audit
 
