@@ -330,13 +330,16 @@ Database: {database}.
   course, for its page and again for its total, so it grows with the bookings in the
   window (about 27,000 at this size for 90 days), not with the page.
 - **Cold start** runs each handler of the `sam build` artifacts in a fresh
-  interpreter with Python 3.13 and boto3 only, as Lambda does (the layer ships
-  precompiled bytecode because Lambda cannot write `.pyc` files), medians of
+  interpreter with Python 3.13 and boto3 only, as Lambda does (the layer and the
+  functions' own libraries ship precompiled bytecode because Lambda cannot write
+  `.pyc` files), medians of
   `cold_start_runs` interpreters. *Import + init* is the handler module's import
   (goal < 300 ms); *first request* adds one real request in the same interpreter
   (goal < 400 ms): a checkout that books a seat, the admin users list with an admin
-  token, the OpenAPI document, a backfill batch; it includes the database connection
-  and pg8000's import, the flag file read and the first statements' compilation. The
+  token, the OpenAPI document (rendered into the layer by `sam build`, so read from a
+  file), a backfill batch, a signed Stripe event; it includes the database connection
+  and pg8000's import, the flag file read, the first statements' compilation and,
+  for the checkout, email-validator's import (on the first email check). The
   dev-venv figure (import only, Python 3.11, the test dependencies installed) is for
   comparison. The slowest imports are the top of `python -X importtime` by
   cumulative time (a module's time includes the modules it imports first), so a
@@ -344,7 +347,7 @@ Database: {database}.
   top ten per function is `import_profile` in the results JSON. What remains is
   libraries each request needs: SQLAlchemy Core (it imports asyncio for its async
   engine), pydantic with the Powertools event handler and its OpenAPI validation,
-  the Powertools logger, email-validator, and for the admin PyJWT. All figures
+  the Powertools logger, and for the admin PyJWT. All figures
   scale with the machine's load: this two-core machine is shared, and a busy run
   can double them. With SnapStart (README) a restored environment skips import and
   init altogether.
