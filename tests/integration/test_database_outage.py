@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -100,6 +101,17 @@ def test_the_checkout_routes_and_the_webhook_are_503_in_their_own_shapes(
 
 
 @pytest.fixture
+def book(create_booking, lambda_context) -> Callable[[int], int]:
+    """Books a seat of a session through the warm checkout; answers the status code."""
+
+    def booked(session_id: int) -> int:
+        event = rest_event("POST", "/api/bookings", booking_body(session_id))
+        return create_booking.lambda_handler(event, lambda_context)["statusCode"]
+
+    return booked
+
+
+@pytest.fixture
 def stoppable_database(monkeypatch):
     """A PostgreSQL of this test's own, which it may stop and start again."""
     data_dir = LOCAL_DIR / "pg-outage"
@@ -120,16 +132,10 @@ def stoppable_database(monkeypatch):
     get_settings.cache_clear()
 
 
-def test_a_warm_handler_recovers_when_postgresql_comes_back(
-    stoppable_database, create_booking, lambda_context
-):
+def test_a_warm_handler_recovers_when_postgresql_comes_back(stoppable_database, book):
     server, engine = stoppable_database
     with engine.begin() as connection:
         sessions = [add_session(connection) for _ in range(3)]
-
-    def book(session_id: int) -> int:
-        event = rest_event("POST", "/api/bookings", booking_body(session_id))
-        return create_booking.lambda_handler(event, lambda_context)["statusCode"]
 
     before = book(sessions[0])
     server.stop()
@@ -152,18 +158,12 @@ def one_pooled_connection(monkeypatch):
 
 
 @pytest.mark.usefixtures("one_pooled_connection")
-def test_a_warm_handler_whose_connection_was_closed_meanwhile_still_books(
-    engine, create_booking, lambda_context
-):
+def test_a_warm_handler_whose_connection_was_closed_meanwhile_still_books(engine, book):
     """Nothing pings a pooled connection before use: the booking's first statement finds
     it dead (here the server ended it, as a restart or RDS Proxy's idle timeout does),
     and the booking runs again on a new one, once."""
     with engine.begin() as connection:
         sessions = [add_session(connection) for _ in range(2)]
-
-    def book(session_id: int) -> int:
-        event = rest_event("POST", "/api/bookings", booking_body(session_id))
-        return create_booking.lambda_handler(event, lambda_context)["statusCode"]
 
     before = book(sessions[0])
     with db.get_engine().connect() as pooled:
