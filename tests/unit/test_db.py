@@ -17,7 +17,7 @@ STATEMENTS = [
 
 @pytest.fixture(scope="module")
 def memoised():
-    db._memoise_pg8000_paramstyle_conversion()
+    db._adapt_pg8000()
     return legacy.convert_paramstyle
 
 

@@ -86,8 +86,6 @@ def _memoise_pg8000_paramstyle_conversion() -> None:
     """
     from pg8000 import dbapi, legacy
 
-    if getattr(legacy.convert_paramstyle, "memoised", False):
-        return
     convert = dbapi.convert_paramstyle
 
     @functools.lru_cache(maxsize=1024)
@@ -101,7 +99,6 @@ def _memoise_pg8000_paramstyle_conversion() -> None:
             return statement, tuple(args[name] for name in names)
         return statement, args
 
-    convert_paramstyle.memoised = True  # type: ignore[attr-defined]
     convert_paramstyle.__wrapped__ = convert  # type: ignore[attr-defined]
     legacy.convert_paramstyle = convert_paramstyle
     dbapi.convert_paramstyle = convert_paramstyle
@@ -122,8 +119,6 @@ def _send_each_statement_in_one_round_trip() -> None:
     from pg8000 import core
 
     original = core.CoreConnection.execute_unnamed
-    if getattr(original, "one_round_trip", False):
-        return
 
     def execute_unnamed(
         self: Any, statement: str, vals: Any = (), oids: Any = (), stream: Any = None
@@ -141,7 +136,6 @@ def _send_each_statement_in_one_round_trip() -> None:
         self.handle_messages(context)
         return context
 
-    execute_unnamed.one_round_trip = True  # type: ignore[attr-defined]
     core.CoreConnection.execute_unnamed = execute_unnamed  # type: ignore[method-assign]
 
 
@@ -159,8 +153,6 @@ def _send_begin_with_the_first_statement() -> None:
     """
     from pg8000 import core
 
-    if getattr(core.CoreConnection.execute_simple, "defers_begin", False):
-        return
     execute_simple = core.CoreConnection.execute_simple
     send_message = core.CoreConnection._send_message
     handle_messages = core.CoreConnection.handle_messages
@@ -191,7 +183,6 @@ def _send_begin_with_the_first_statement() -> None:
                 raise
         handle_messages(self, context)
 
-    execute_simple_deferring_begin.defers_begin = True  # type: ignore[attr-defined]
     core.CoreConnection.execute_simple = execute_simple_deferring_begin  # type: ignore[method-assign]
     core.CoreConnection._send_message = send_message_after_begin  # type: ignore[method-assign]
     core.CoreConnection.handle_messages = handle_messages_after_begin  # type: ignore[method-assign]
@@ -209,8 +200,6 @@ def _report_a_reset_connection_as_a_network_error() -> None:
     from pg8000 import core
 
     read = core._read
-    if getattr(read, "reports_resets", False):
-        return
 
     def read_reporting_resets(sock: Any, size: int) -> bytes:
         try:
@@ -218,23 +207,34 @@ def _report_a_reset_connection_as_a_network_error() -> None:
         except ConnectionError as error:
             raise core.InterfaceError("network error") from error
 
-    read_reporting_resets.reports_resets = True  # type: ignore[attr-defined]
     core._read = read_reporting_resets
+
+
+@functools.cache
+def _adapt_pg8000() -> None:
+    """pg8000 as the engine uses it: each adaptation above, once per process (each wraps
+    what it replaces, so a second application would wrap it twice)."""
+    _memoise_pg8000_paramstyle_conversion()
+    _send_each_statement_in_one_round_trip()
+    _send_begin_with_the_first_statement()
+    _report_a_reset_connection_as_a_network_error()
+
+
+def socket_timeout_seconds() -> int:
+    """The longest a statement may take, lock waits included, before its connection is
+    given up (``DB_SOCKET_TIMEOUT_SECONDS``); the backfill worker, whose batches may
+    queue behind each other on shared customers, and the scheduled scans allow more
+    than the API's 5 s."""
+    return int(os.environ.get("DB_SOCKET_TIMEOUT_SECONDS", "5"))
 
 
 def get_engine() -> Engine:
     global _engine
     if _engine is None:
-        _memoise_pg8000_paramstyle_conversion()
-        _send_each_statement_in_one_round_trip()
-        _send_begin_with_the_first_statement()
-        _report_a_reset_connection_as_a_network_error()
+        _adapt_pg8000()
         url = database_url()
         in_aws = not get_settings().database_url
-        # The longest a statement may take, lock waits included, before the connection
-        # is given up; the backfill worker, whose batches may queue behind each other
-        # on shared customers, allows more than the API.
-        timeout = int(os.environ.get("DB_SOCKET_TIMEOUT_SECONDS", "5"))
+        timeout = socket_timeout_seconds()
         _engine = create_engine(
             url,
             pool_size=int(os.environ.get("DB_POOL_SIZE", "1")),
