@@ -9,16 +9,15 @@ socket timeout); the next run continues.
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rft_common.admin.duplicates import SCAN_SOCKET_TIMEOUT_SECONDS, scan_queued
+from rft_common.admin.duplicates import scan_queued
+from rft_common.db import socket_timeout_seconds
 from rft_common.observability import logger, metrics
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    budget_seconds = context.get_remaining_time_in_millis() / 1000 - float(
-        SCAN_SOCKET_TIMEOUT_SECONDS
-    )
+    budget_seconds = context.get_remaining_time_in_millis() / 1000 - socket_timeout_seconds()
     scanned, remaining = scan_queued(budget_seconds=budget_seconds)
     logger.info("duplicate scan", extra={"scanned": scanned, "still_queued": remaining})
     metrics.add_metric(name="DuplicateScanCustomers", unit=MetricUnit.Count, value=scanned)
