@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 
 import pytest
+from pg8000.exceptions import InterfaceError
 from sqlalchemy import create_engine, text
 
 from rft_common import db
@@ -158,10 +160,12 @@ def one_pooled_connection(monkeypatch):
 
 
 @pytest.mark.usefixtures("one_pooled_connection")
-def test_a_warm_handler_whose_connection_was_closed_meanwhile_still_books(engine, book):
+def test_a_warm_handler_whose_connection_was_closed_meanwhile_still_books(engine, book, caplog):
     """Nothing pings a pooled connection before use: the booking's first statement finds
     it dead (here the server ended it, as a restart or RDS Proxy's idle timeout does),
-    and the booking runs again on a new one, once."""
+    and the booking runs again on a new one, once. Discarding the dead one is not an
+    error: nothing is logged at ERROR (SQLAlchemy's pool would log the failed goodbye
+    as a plain-text traceback)."""
     with engine.begin() as connection:
         sessions = [add_session(connection) for _ in range(2)]
 
@@ -172,13 +176,33 @@ def test_a_warm_handler_whose_connection_was_closed_meanwhile_still_books(engine
         ended = connection.execute(
             text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}
         ).scalar_one()
-    after = book(sessions[1])
+    with caplog.at_level(logging.WARNING):
+        after = book(sessions[1])
 
     assert ended is True
     assert (before, after) == (201, 201)
+    assert [
+        record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR
+    ] == []
     with engine.connect() as connection:
         booked = connection.execute(
             text("SELECT count(*) FROM bookings WHERE course_schedule_id = ANY(:ids)"),
             {"ids": sessions},
         ).scalar_one()
     assert booked == 2
+
+
+def test_closing_a_connection_whose_server_is_gone_succeeds_and_a_second_close_raises(engine):
+    raw = db.get_engine().raw_connection()
+    backend = raw.cursor()
+    backend.execute("SELECT pg_backend_pid()")
+    (pid,) = backend.fetchone()
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    dbapi_connection = raw.dbapi_connection
+    raw.detach()
+
+    dbapi_connection.close()
+
+    with pytest.raises(InterfaceError, match="connection is closed"):
+        dbapi_connection.close()

@@ -210,6 +210,33 @@ def _report_a_reset_connection_as_a_network_error() -> None:
     core._read = read_reporting_resets
 
 
+def _close_a_connection_whose_server_is_gone_quietly() -> None:
+    """Closing a connection whose server has already gone is done, not an error.
+
+    pg8000 says goodbye (a Terminate message) before it releases the socket, and raises
+    ``InterfaceError("network error")`` when that cannot be sent; the socket is released
+    all the same. SQLAlchemy closes every connection it replaces (one the database or its
+    proxy dropped, one a statement timed out on) and logs such an error at ERROR with a
+    traceback: a plain-text, multi-line record outside the JSON logs, for an expected
+    event. Closing an already-closed connection still raises.
+    """
+    from pg8000 import core
+
+    close = core.CoreConnection.close
+
+    def close_without_goodbye_if_gone(self: Any) -> None:
+        if self._usock is None:
+            close(self)  # raises "connection is closed", as pg8000 does
+            return
+        try:
+            close(self)
+        except core.InterfaceError as error:
+            if str(error) != "network error":
+                raise
+
+    core.CoreConnection.close = close_without_goodbye_if_gone  # type: ignore[method-assign]
+
+
 @functools.cache
 def _adapt_pg8000() -> None:
     """pg8000 as the engine uses it: each adaptation above, once per process (each wraps
@@ -218,6 +245,7 @@ def _adapt_pg8000() -> None:
     _send_each_statement_in_one_round_trip()
     _send_begin_with_the_first_statement()
     _report_a_reset_connection_as_a_network_error()
+    _close_a_connection_whose_server_is_gone_quietly()
 
 
 def socket_timeout_seconds() -> int:
