@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -33,14 +34,16 @@ BUILD_DIR = PROJECT_ROOT / ".aws-sam" / "build"
 SAM_PYENV_VERSION = "3.11.7:3.13.0"
 BENCH_ADMIN_SECRET = "bench-only-admin-jwt-secret-0123456789abcdef"  # noqa: S105 - local bench
 BENCH_WEBHOOK_SECRET = "whsec_bench_only_0123456789"  # noqa: S105 - local bench
-MEASURE = """
+HANDLER_IMPORT_STARTS = "importing the handler"
+MEASURE = f"""
 import importlib.util, json, sys, time
+print("{HANDLER_IMPORT_STARTS}", file=sys.stderr, flush=True)
 started = time.perf_counter()
 spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 imported = time.perf_counter()
-result = {"import_ms": (imported - started) * 1000}
+result = {{"import_ms": (imported - started) * 1000}}
 if len(sys.argv) > 2:
     class Context:
         function_name = "cold-start"
@@ -214,9 +217,19 @@ def measure(
     return medians
 
 
-def import_profile(python: Path, handler_file: Path, environment: dict[str, str]) -> list[dict]:
-    """The ``TOP_IMPORTS`` modules with the largest cumulative import time (a nested module's
-    time is part of its importer's), from ``python -X importtime``."""
+IMPORTED_WITH = {
+    "pydantic_core": "pydantic",
+    "annotated_types": "pydantic",
+    "typing_inspection": "pydantic",
+    "jmespath": "aws_lambda_powertools",
+    "dateutil": "aws_lambda_powertools",
+    "six": "aws_lambda_powertools",
+}
+"""Libraries counted as part of the one that depends on them."""
+
+
+def import_tree(python: Path | str, handler_file: Path, environment: dict[str, str]) -> list[dict]:
+    """The handler's imports as ``python -X importtime`` reports them (``parse_importtime``)."""
     completed = subprocess.run(
         [python, "-X", "importtime", "-c", MEASURE, str(handler_file)],
         env=environment,
@@ -224,19 +237,79 @@ def import_profile(python: Path, handler_file: Path, environment: dict[str, str]
         text=True,
         check=True,
     )
-    rows = []
-    for line in completed.stderr.splitlines():
+    return parse_importtime(completed.stderr)
+
+
+def parse_importtime(stderr: str) -> list[dict]:
+    """What the handler imported, from ``MEASURE``'s ``-X importtime`` output, as a tree:
+    each module with its own time (``self_ms``), its time including what it imports first
+    (``cumulative_ms``) and the modules it imported (``imports``). Python's start-up and
+    the measuring script's own imports come before the marker and are left out."""
+    # importtime prints each module after the modules it imports, indented two spaces
+    # per level: a module's imports are the lines one level deeper just before it.
+    imported_at_depth: dict[int, list[dict]] = {}
+    _, _, handler_imports = stderr.partition(HANDLER_IMPORT_STARTS)
+    for line in handler_imports.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, cumulative_us, name = line.removeprefix("import time:").split("|")
-        rows.append(
-            {
-                "module": name.strip(),
-                "cumulative_ms": round(int(cumulative_us) / 1000, 1),
-                "self_ms": round(int(self_us) / 1000, 1),
-            }
-        )
-    return sorted(rows, key=lambda row: -row["cumulative_ms"])[:TOP_IMPORTS]
+        self_us, cumulative_us, indented_name = line.removeprefix("import time:").split("|")
+        depth = (len(indented_name) - len(indented_name.lstrip())) // 2
+        module = {
+            "module": indented_name.strip(),
+            "self_ms": int(self_us) / 1000,
+            "cumulative_ms": int(cumulative_us) / 1000,
+            "imports": imported_at_depth.pop(depth + 1, []),
+        }
+        imported_at_depth.setdefault(depth, []).append(module)
+    return imported_at_depth.get(0, [])
+
+
+def _walk(modules: list[dict]) -> Iterator[dict]:
+    for module in modules:
+        yield module
+        yield from _walk(module["imports"])
+
+
+def slowest_imports(tree: list[dict]) -> list[dict]:
+    """The ``TOP_IMPORTS`` modules with the largest cumulative import time (a nested
+    module's time is part of its importer's)."""
+    ranked = sorted(_walk(tree), key=lambda module: -module["cumulative_ms"])
+    return [
+        {
+            "module": module["module"],
+            "cumulative_ms": round(module["cumulative_ms"], 1),
+            "self_ms": round(module["self_ms"], 1),
+        }
+        for module in ranked[:TOP_IMPORTS]
+    ]
+
+
+def import_time_by_library(tree: list[dict]) -> dict[str, float]:
+    """Each module's own import time, summed per library, largest first: what each
+    library costs the cold start.
+
+    A standard-library module counts for the library (or our ``rft_common``) that
+    imported it, directly or through other standard modules: asyncio is
+    SQLAlchemy's or Powertools' cost, not Python's. A module that several libraries
+    use counts for the first to import it. ``stdlib`` is what the handler file itself
+    imports from the standard library (its own code's time is not in the profile).
+    """
+    totals: dict[str, float] = {}
+
+    def count(modules: list[dict], importer: str) -> None:
+        for module in modules:
+            top_level = module["module"].partition(".")[0]
+            if top_level in sys.stdlib_module_names or top_level.startswith("_"):
+                library = importer
+            else:
+                library = IMPORTED_WITH.get(top_level, top_level)
+            totals[library] = totals.get(library, 0.0) + module["self_ms"]
+            count(module["imports"], library)
+
+    count(tree, "stdlib")
+    return {
+        library: round(ms, 1) for library, ms in sorted(totals.items(), key=lambda item: -item[1])
+    }
 
 
 def built(environment: dict[str, str], logical_id: str) -> dict[str, str]:
@@ -288,6 +361,10 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         )
         for name, (logical_id, handler) in functions().items()
     }
+    import_trees = {
+        name: import_tree(python, BUILD_DIR / logical_id / handler, built(environment, logical_id))
+        for name, (logical_id, handler) in functions().items()
+    }
     return {
         "cold_start_ms": {name: figures["import_ms"] for name, figures in found.items()},
         "first_request_ms": {
@@ -301,11 +378,9 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
             )["import_ms"]
             for name, (_, handler) in functions().items()
         },
-        "import_profile": {
-            name: import_profile(
-                python, BUILD_DIR / logical_id / handler, built(environment, logical_id)
-            )
-            for name, (logical_id, handler) in functions().items()
+        "import_profile": {name: slowest_imports(tree) for name, tree in import_trees.items()},
+        "import_ms_by_library": {
+            name: import_time_by_library(tree) for name, tree in import_trees.items()
         },
         "cold_start_runs": runs,
         **sizes,
