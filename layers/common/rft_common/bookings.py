@@ -31,19 +31,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, text
 
 from rft_common import flags
 from rft_common.customers import CustomerDetails, find_or_create_customer
 from rft_common.db import run_transaction
-from rft_common.emails import normalize_email
 from rft_common.errors import Conflict, InvalidRequest, NotFound
-from rft_common.payments import confirmed_payment
+from rft_common.payments import WithCustomerEmail, confirmed_payment
 from rft_common.pricing import SESSION_PRICE_SQL, booking_price, to_pence
 from rft_common.sessions import PLACED, SEATS_TAKEN_SQL
 from rft_common.stripe_api import PaymentIntent
@@ -71,7 +69,7 @@ CHECKOUT_EXAMPLE = {
 """The booking site's checkout body for two places on demo session 1 (£75 each)."""
 
 
-class BookingRequest(BaseModel):
+class BookingRequest(WithCustomerEmail):
     """The booking site's checkout body, unchanged from the legacy API."""
 
     model_config = ConfigDict(
@@ -89,7 +87,6 @@ class BookingRequest(BaseModel):
     )
     first_name: Text100 = Field(alias="firstName")
     last_name: Text100 = Field(alias="lastName")
-    email: Annotated[str, StringConstraints(max_length=254)]
     phone: Annotated[str | None, StringConstraints(max_length=50)] = None
     company: Annotated[str | None, StringConstraints(max_length=255)] = None
     number_of_participants: int = Field(alias="numberOfParticipants", ge=1, le=12)
@@ -98,17 +95,6 @@ class BookingRequest(BaseModel):
     )
     emergency_contact: OptionalText = Field(default=None, alias="emergencyContact")
     total_amount: Decimal = Field(alias="totalAmount", ge=0, max_digits=10, decimal_places=2)
-
-    @field_validator("email")
-    @classmethod
-    def _email_is_an_address(cls, value: str) -> str:
-        normalize_email(value)
-        return value
-
-    @cached_property
-    def normalized_email(self) -> str:
-        """Computed once per request (it runs the full address validation)."""
-        return normalize_email(self.email)
 
     def fingerprint(self) -> str:
         """Hash of the validated request, to tell a retry from a different request."""

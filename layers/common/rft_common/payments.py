@@ -72,23 +72,11 @@ METADATA_VALUE_LIMIT = 500
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
-class CheckoutDetails(BaseModel):
-    """``bookingData``: the site's form. Fields it sends that are not needed here
-    (``participantDetails``, ``agreedToTerms``, ...) are ignored."""
+class WithCustomerEmail(BaseModel):
+    """A checkout form's ``email``: kept as typed, refused unless it is an address, and
+    normalised (``normalized_email``) to find the customer."""
 
-    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True, extra="ignore")
-
-    first_name: Name = Field(alias="firstName")
-    last_name: Name = Field(alias="lastName")
     email: Annotated[str, StringConstraints(max_length=254)]
-    phone: Annotated[str | None, StringConstraints(max_length=50)] = None
-    company_name: Annotated[str | None, StringConstraints(max_length=255)] = Field(
-        default=None, validation_alias=AliasChoices("companyName", "company")
-    )
-    special_requirements: Annotated[
-        str | None, StringConstraints(max_length=METADATA_VALUE_LIMIT)
-    ] = Field(default=None, alias="specialRequirements")
-    number_of_participants: int = Field(alias="numberOfParticipants", ge=1, le=12)
 
     @field_validator("email")
     @classmethod
@@ -98,7 +86,26 @@ class CheckoutDetails(BaseModel):
 
     @cached_property
     def normalized_email(self) -> str:
+        """Computed once per request (it runs the full address validation)."""
         return normalize_email(self.email)
+
+
+class CheckoutDetails(WithCustomerEmail):
+    """``bookingData``: the site's form. Fields it sends that are not needed here
+    (``participantDetails``, ``agreedToTerms``, ...) are ignored."""
+
+    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True, extra="ignore")
+
+    first_name: Name = Field(alias="firstName")
+    last_name: Name = Field(alias="lastName")
+    phone: Annotated[str | None, StringConstraints(max_length=50)] = None
+    company_name: Annotated[str | None, StringConstraints(max_length=255)] = Field(
+        default=None, validation_alias=AliasChoices("companyName", "company")
+    )
+    special_requirements: Annotated[
+        str | None, StringConstraints(max_length=METADATA_VALUE_LIMIT)
+    ] = Field(default=None, alias="specialRequirements")
+    number_of_participants: int = Field(alias="numberOfParticipants", ge=1, le=12)
 
 
 CHECKOUT_INTENT_EXAMPLE = {
