@@ -17,6 +17,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -101,6 +102,26 @@ def db(engine: Engine) -> Iterator[Engine]:
     yield engine
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {ALL_TABLES} RESTART IDENTITY CASCADE"))
+
+
+@dataclass(frozen=True)
+class TransactionRunner:
+    """One of the two ways functions run transactions: SQLAlchemy Core's engine
+    (``rft_common.db``) or the checkout's pg8000 pool (``rft_common.postgres``)."""
+
+    run_transaction: Callable[..., Any]
+    statement: Callable[[str], Any]
+    """SQL text as that way's connections execute it."""
+
+
+@pytest.fixture(params=["sqlalchemy", "pg8000"])
+def transactions(request: pytest.FixtureRequest, db: Engine) -> TransactionRunner:
+    from rft_common import db as app_db
+    from rft_common import postgres
+
+    if request.param == "sqlalchemy":
+        return TransactionRunner(app_db.run_transaction, text)
+    return TransactionRunner(postgres.run_transaction, str)
 
 
 @pytest.fixture

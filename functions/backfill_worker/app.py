@@ -25,8 +25,8 @@ from sqlalchemy.exc import DBAPIError
 
 from rft_common import flags
 from rft_common.backfill import BackfillMessage, process_batch
-from rft_common.db import sqlstate
 from rft_common.observability import logger, metrics
+from rft_common.postgres import sqlstate
 from rft_common.queues import send_messages
 
 PAUSE_DELAY_SECONDS = int(os.environ.get("BACKFILL_PAUSE_DELAY_SECONDS", "60"))

@@ -10,8 +10,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rft_common.admin.duplicates import scan_queued
-from rft_common.db import socket_timeout_seconds
 from rft_common.observability import logger, metrics
+from rft_common.postgres import socket_timeout_seconds
 
 
 @logger.inject_lambda_context

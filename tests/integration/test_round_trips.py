@@ -8,7 +8,8 @@ from pg8000 import core
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from rft_common.db import get_engine, sqlstate
+from rft_common.db import get_engine
+from rft_common.postgres import sqlstate
 
 pytestmark = pytest.mark.usefixtures("db")
 

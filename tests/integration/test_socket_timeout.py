@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from rft_common import backfill
 from rft_common.backfill import process_batch
-from rft_common.db import reset_engine, run_transaction
+from rft_common.db import reset_engine
 from tests.backfill_helpers import contact, insert_legacy_bookings, key_message, state
 from tests.factories import add_session, stats_mismatches
 
@@ -81,15 +81,17 @@ def test_a_batch_that_times_out_twice_fails_and_leaves_nothing(db, monkeypatch):
 
 
 @pytest.mark.usefixtures("short_socket_timeout")
-def test_other_work_is_not_retried_and_the_pool_hands_out_a_working_connection(db):
+def test_other_work_is_not_retried_and_the_pool_hands_out_a_working_connection(transactions):
     calls: list[int] = []
+    backend = transactions.statement(BACKEND.text)
 
     def stall(connection):
-        calls.append(1)
-        connection.execute(STALL)
+        calls.append(connection.execute(backend).one()[0])
+        connection.execute(transactions.statement(STALL.text))
 
     with pytest.raises(TimeoutError):
-        run_transaction(stall)
+        transactions.run_transaction(stall)
 
-    assert calls == [1]
-    assert run_transaction(lambda c: c.execute(text("SELECT 1")).scalar_one()) == 1
+    after = transactions.run_transaction(lambda c: c.execute(backend).one()[0])
+    assert len(calls) == 1
+    assert after != calls[0]  # the timed-out connection was discarded, not pooled

@@ -1,4 +1,5 @@
-"""In AWS the database URL is built from the Secrets Manager secret (moto)."""
+"""Where connections go: ``DATABASE_URL`` locally; in AWS the Secrets Manager secret
+(moto), with TLS, through RDS Proxy. SQLAlchemy's URL (alembic's) says the same."""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rft_common import db
+from rft_common import db, postgres
+from rft_common.errors import DatabaseUnavailable
 from rft_common.settings import get_settings
+
+PROXY = "rft-proxy.proxy-abc.eu-west-2.rds.amazonaws.com"
 
 
 @pytest.fixture
 def aws_settings(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
-    monkeypatch.setenv("DB_PROXY_ENDPOINT", "rft-proxy.proxy-abc.eu-west-2.rds.amazonaws.com")
+    monkeypatch.setenv("DB_PROXY_ENDPOINT", PROXY)
     monkeypatch.setenv("DB_NAME", "rft")
+    monkeypatch.setenv("DB_SOCKET_TIMEOUT_SECONDS", "7")
     with mock_aws():
         secret = boto3.client("secretsmanager").create_secret(
             Name="rft/db",
@@ -32,13 +37,68 @@ def aws_settings(monkeypatch):
 
 
 @pytest.mark.usefixtures("aws_settings")
-def test_the_url_comes_from_the_secret_and_points_at_rds_proxy():
+def test_in_aws_connections_use_the_secret_with_tls_through_rds_proxy():
+    assert postgres.connection_arguments() == {
+        "user": "app",
+        "password": "s3cr:et/@",
+        "host": PROXY,
+        "port": 5432,
+        "database": "rft",
+        "ssl_context": True,
+        "timeout": 7,
+    }
+
+
+@pytest.mark.usefixtures("aws_settings")
+def test_the_sqlalchemy_url_says_the_same():
     url = db.database_url()
 
     assert url.drivername == "postgresql+pg8000"
     assert (url.username, url.password) == ("app", "s3cr:et/@")
-    assert url.host == "rft-proxy.proxy-abc.eu-west-2.rds.amazonaws.com"
+    assert url.host == PROXY
     assert (url.port, url.database) == (5432, "rft")
+
+
+def test_a_database_url_becomes_pg8000s_arguments_with_its_query_passed_on():
+    url = "postgresql+pg8000://app:p%40ss%3Aword@db.example:6543/rft?unix_sock=/tmp/.s.PGSQL.5432"
+
+    assert postgres.parse_database_url(url) == {
+        "user": "app",
+        "password": "p@ss:word",
+        "host": "db.example",
+        "port": 6543,
+        "database": "rft",
+        "unix_sock": "/tmp/.s.PGSQL.5432",
+    }
+
+
+def test_a_url_without_host_port_or_password_takes_pg8000s_defaults():
+    arguments = postgres.parse_database_url("postgresql://postgres@/rft")
+
+    assert (arguments["host"], arguments["port"], arguments["password"]) == (
+        "localhost",
+        5432,
+        None,
+    )
+
+
+def test_the_local_database_url_round_trips_through_sqlalchemys_url(monkeypatch):
+    monkeypatch.setenv(
+        "DATABASE_URL", "postgresql+pg8000://postgres@/rft?unix_sock=/x/.s.PGSQL.5432"
+    )
+    get_settings.cache_clear()
+
+    url = db.database_url()
+
+    assert url.render_as_string(hide_password=False) == (
+        "postgresql+pg8000://postgres@localhost:5432/rft?unix_sock=%2Fx%2F.s.PGSQL.5432"
+    )
+    get_settings.cache_clear()
+
+
+def test_another_driver_in_the_url_is_refused_with_the_reason():
+    with pytest.raises(DatabaseUnavailable, match=r"postgresql\+pg8000://, not mysql://"):
+        postgres.parse_database_url("mysql://app@db/rft")
 
 
 def test_without_any_database_setting_the_error_says_what_is_missing(monkeypatch):
@@ -46,6 +106,6 @@ def test_without_any_database_setting_the_error_says_what_is_missing(monkeypatch
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
 
-    with pytest.raises(db.DatabaseUnavailable, match="DATABASE_URL or DB_SECRET_ARN"):
-        db.database_url()
+    with pytest.raises(DatabaseUnavailable, match="DATABASE_URL or DB_SECRET_ARN"):
+        postgres.connection_arguments()
     get_settings.cache_clear()

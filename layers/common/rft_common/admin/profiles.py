@@ -43,11 +43,11 @@ from rft_common.admin.listing import (
     money,
 )
 from rft_common.auth import Staff
-from rft_common.db import run_transaction, sqlstate
+from rft_common.db import run_transaction
 from rft_common.emails import normalize_email
 from rft_common.errors import Conflict, InvalidRequest, MergedAway, NotFound
+from rft_common.postgres import UNIQUE_VIOLATION, sqlstate
 
-UNIQUE_VIOLATION = "23505"
 UPCOMING_SESSIONS_SHOWN = 10
 STAFF_ROLES = ("admin", "instructor")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pg8000 import legacy
 
-from rft_common import db
+from rft_common import postgres
 
 STATEMENTS = [
     ("pyformat", "SELECT %(a)s, %(b)s, %(a)s", {"a": 1, "b": 2}),
@@ -17,7 +17,7 @@ STATEMENTS = [
 
 @pytest.fixture(scope="module")
 def memoised():
-    db._adapt_pg8000()
+    postgres.adapt_pg8000()
     return legacy.convert_paramstyle
 
 
