@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 
 from bench.environment import fresh_database, use_database
 from rft_tools.local_db import PROJECT_ROOT
@@ -124,18 +124,19 @@ def _latency(handler: Any, sessions: list[int], emails: list[str]) -> list[float
 
 
 def _statements_per_booking(handler: Any, session_id: int) -> dict[str, int]:
-    """SQL statements the engine sends per booking, and round trips to PostgreSQL (the
-    times the client sends what it has buffered and waits for the answer)."""
-    from pg8000 import core
-
-    from rft_common.db import get_engine
+    """SQL statements the checkout sends per booking (through pg8000's cursor, as
+    ``rft_common.postgres`` runs them), and round trips to PostgreSQL (the times the
+    client sends what it has buffered and waits for the answer)."""
+    from pg8000 import core, legacy
 
     executed: list[str] = []
     flushes: list[int] = []
     flush = core._flush
+    execute = legacy.Cursor.execute
 
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        executed.append(statement)
+    def counting_execute(cursor: Any, operation: str, *args: Any, **kwargs: Any) -> Any:
+        executed.append(operation)
+        return execute(cursor, operation, *args, **kwargs)
 
     def counting_flush(sock: Any) -> None:
         flushes.append(1)
@@ -147,15 +148,14 @@ def _statements_per_booking(handler: Any, session_id: int) -> dict[str, int]:
         handler.lambda_handler(_event(session, email, key), _Context())
         return len(executed), len(flushes)
 
-    engine = get_engine()
-    event.listen(engine, "before_cursor_execute", count)
+    legacy.Cursor.execute = counting_execute  # type: ignore[method-assign]
     core._flush = counting_flush
     try:
         plain, plain_trips = book(session_id, "counted@example.com")
         keyed, keyed_trips = book(session_id + 1, "keyed@example.com", "k-1")
     finally:
         core._flush = flush
-        event.remove(engine, "before_cursor_execute", count)
+        legacy.Cursor.execute = execute  # type: ignore[method-assign]
     return {
         "without_idempotency_key": plain,
         "with_idempotency_key": keyed,

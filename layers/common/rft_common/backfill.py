@@ -17,11 +17,11 @@ statements, whatever its size:
    - record those that cannot be linked (no or malformed email) in
      ``backfill_unlinkable``, once (``ON CONFLICT DO NOTHING``);
    - upsert one customer per normalised email, in email order, with the booking
-     path's identity rules (``customers.fill_blanks_on_conflict``): new customers
+     path's identity rules (``customer_upsert.fill_blanks_on_conflict``): new customers
      are inserted, dated from their first booking in the batch (the customer has
      been one since then: the dashboard shows it as "member since"), found ones
      rewritten only if a blank detail gets filled;
-     ``customers.found_or_created`` adds those left as they were;
+     ``customer_upsert.found_or_created`` adds those left as they were;
    - link the bookings to those customers; the statement-level triggers on
      ``bookings`` then recompute the statistics of exactly the customers touched,
      writing only values that changed (migration 0002).
@@ -87,17 +87,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert
 
-from rft_common.customers import (
-    FILLABLE_FIELDS,
-    RETURNING,
-    fill_blanks_on_conflict,
-    found_or_created,
-    users,
-)
+from rft_common.customer_upsert import RETURNING, fill_blanks_on_conflict, found_or_created
+from rft_common.customers import FILLABLE_FIELDS
 from rft_common.db import ERASURE_LOCK, run_transaction
 from rft_common.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.models import backfill_unlinkable as unlinkable_bookings
-from rft_common.models import bookings
+from rft_common.models import bookings, users
 
 MAX_BOOKING_ID = 2**31 - 1
 MIN_EMAIL_KEY, MAX_EMAIL_KEY = -(2**31), 2**31 - 1

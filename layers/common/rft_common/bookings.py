@@ -35,13 +35,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Connection, text
 
 from rft_common import flags
 from rft_common.customers import CustomerDetails, find_or_create_customer
-from rft_common.db import run_transaction
 from rft_common.errors import Conflict, InvalidRequest, NotFound
 from rft_common.payments import WithCustomerEmail, confirmed_payment
+from rft_common.postgres import Connection, run_transaction
 from rft_common.pricing import SESSION_PRICE_SQL, booking_price, to_pence
 from rft_common.sessions import PLACED, SEATS_TAKEN_SQL
 from rft_common.stripe_api import PaymentIntent
@@ -154,31 +153,31 @@ def new_booking_reference() -> str:
     return f"RFT-{_base36(int(time.time() * 1000))}-{suffix}"
 
 
-CLAIM_KEY = text("""
+CLAIM_KEY = """
     INSERT INTO idempotency_keys (key, request_hash) VALUES (:key, :request_hash)
     ON CONFLICT (key) DO NOTHING
     RETURNING key
-""")
-STORED_RESPONSE = text("""
+"""
+STORED_RESPONSE = """
     SELECT request_hash, response_body FROM idempotency_keys WHERE key = :key
-""")
-REMEMBER_RESPONSE = text("""
+"""
+REMEMBER_RESPONSE = """
     UPDATE idempotency_keys
     SET booking_id = :booking_id, response_status = 201, response_body = CAST(:body AS jsonb)
     WHERE key = :key
-""")
-LOCK_SESSION = text(f"""
+"""
+LOCK_SESSION = f"""
     SELECT s.id, s.status, {SESSION_PRICE_SQL} AS price, s.max_capacity
     FROM course_schedules AS s JOIN courses AS c ON c.id = s.course_id
     WHERE s.id = :session_id
     FOR UPDATE OF s
-""")
+"""
 # Runs after LOCK_SESSION, so its snapshot includes every committed booking of the
 # session. Seats are summed from the bookings themselves rather than trusted from
 # course_schedules.current_capacity, which the legacy app may not maintain.
 # A booking that does not fit is refused (no row), or, with :record_unplaced (a paid
 # booking from Stripe's webhook), stored pending with the reason and no seat.
-INSERT_IF_IT_FITS = text(f"""
+INSERT_IF_IT_FITS = f"""
     WITH session_state AS (
         SELECT {SEATS_TAKEN_SQL} AS seats_taken,
                coalesce(bool_or(status IN {ACTIVE_STATUSES!r} AND {PLACED}
@@ -220,17 +219,17 @@ INSERT_IF_IT_FITS = text(f"""
     )
     SELECT d.seats_taken, d.already_booked, d.refusal, b.*
     FROM decision AS d LEFT JOIN new_booking AS b ON true
-""")
-LOCK_INTENT = text("SELECT pg_advisory_xact_lock(hashtextextended(:payment_intent_id, 11))")
+"""
+LOCK_INTENT = "SELECT pg_advisory_xact_lock(hashtextextended(:payment_intent_id, 11))"
 """Orders everything done for one PaymentIntent (booking it, refunding it), whichever
 request or event arrives: each sees what the one before it committed."""
-BOOKING_OF_INTENT = text("""
+BOOKING_OF_INTENT = """
     SELECT id, booking_reference, user_id, course_schedule_id, status, payment_status,
            payment_amount, number_of_attendees, created_at, unplaced_reason,
            lower(btrim(contact_details ->> 'email')) AS email
     FROM bookings WHERE stripe_payment_intent_id = :payment_intent_id
     ORDER BY id LIMIT 1
-""")
+"""
 
 
 def place_booking(request: BookingRequest, *, idempotency_key: str | None = None) -> BookingOutcome:

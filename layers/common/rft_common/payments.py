@@ -28,11 +28,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import Connection, text
 
-from rft_common.db import run_transaction
 from rft_common.emails import email_fingerprint, normalize_email
 from rft_common.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
+from rft_common.postgres import Connection, run_transaction
 from rft_common.pricing import booking_price, to_pence
 from rft_common.sessions import SESSION_FOR_CHECKOUT
 from rft_common.stripe_api import (
@@ -172,18 +171,18 @@ class CheckoutIntent:
     reused: bool
 
 
-LOCK_CHECKOUT = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 7011))")
-LATEST_CHECKOUT = text(f"""
+LOCK_CHECKOUT = "SELECT pg_advisory_xact_lock(hashtextextended(:key, 7011))"
+LATEST_CHECKOUT = f"""
     SELECT generation, payment_intent_id,
            created_at > now() - interval '{CHECKOUT_REUSE_HOURS} hours' AS fresh
     FROM payment_checkouts WHERE checkout_key = :key
     ORDER BY generation DESC LIMIT 1
-""")
-RECORD_CHECKOUT = text("""
+"""
+RECORD_CHECKOUT = """
     INSERT INTO payment_checkouts (checkout_key, generation, payment_intent_id,
                                    course_schedule_id, number_of_attendees, amount_pence)
     VALUES (:key, :generation, :intent_id, :session_id, :participants, :amount)
-""")
+"""
 
 
 def checkout_intent(request: CheckoutIntentRequest) -> CheckoutIntent:

@@ -8,9 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from sqlalchemy import text
 
-from rft_common.db import run_transaction
+from rft_common.postgres import run_transaction
 from rft_common.pricing import SESSION_PRICE_SQL
 
 PLACED = "unplaced_reason IS NULL"
@@ -25,7 +24,7 @@ COURSE_TYPE_SQL = "regexp_replace(c.name, '[^A-Z]', '', 'g')"
 """The site's course code from the course name's capitals: "Emergency First Aid at Work"
 is EFAW, "First Aid at Work" FAW, "Paediatric First Aid" PFA."""
 
-AVAILABLE_SESSIONS = text(f"""
+AVAILABLE_SESSIONS = f"""
     SELECT s.id, c.id AS course_id, {COURSE_TYPE_SQL} AS course_type, c.name AS course_name,
            c.duration, c.category, s.start_datetime, s.end_datetime, s.venue,
            s.max_capacity, s.status, {SESSION_PRICE_SQL} AS price,
@@ -39,14 +38,14 @@ AVAILABLE_SESSIONS = text(f"""
       AND seats.taken < s.max_capacity
       AND (CAST(:course AS text) IS NULL OR {COURSE_TYPE_SQL} = upper(CAST(:course AS text)))
     ORDER BY s.start_datetime, s.id
-""")
-SESSION_FOR_CHECKOUT = text(f"""
+"""
+SESSION_FOR_CHECKOUT = f"""
     SELECT s.id, s.status, s.start_datetime <= now() AS started, s.max_capacity,
            {SESSION_PRICE_SQL} AS price,
            (SELECT {SEATS_TAKEN_SQL} FROM bookings WHERE course_schedule_id = s.id) AS seats_taken
     FROM course_schedules AS s JOIN courses AS c ON c.id = s.course_id
     WHERE s.id = :session_id
-""")
+"""
 
 
 class AvailableSession(BaseModel):

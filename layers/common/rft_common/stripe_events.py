@@ -22,37 +22,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, text
 
 from rft_common import flags
 from rft_common.bookings import LOCK_INTENT, BookingOutcome, BookingRequest, create_booking
-from rft_common.db import run_transaction
 from rft_common.errors import DomainError
 from rft_common.payments import booking_fields_from_metadata
+from rft_common.postgres import Connection, run_transaction
 from rft_common.stripe_api import PaymentIntent
 
 PAYMENT_SUCCEEDED = "payment_intent.succeeded"
 CHARGE_REFUNDED = "charge.refunded"
 
-RECORD_EVENT = text("""
+RECORD_EVENT = """
     INSERT INTO stripe_events (id, type, payment_intent_id, outcome)
     VALUES (:id, :type, :payment_intent_id, 'processing')
     ON CONFLICT (id) DO NOTHING
     RETURNING id
-""")
-SET_OUTCOME = text("""
+"""
+SET_OUTCOME = """
     UPDATE stripe_events SET outcome = :outcome, booking_id = :booking_id WHERE id = :id
-""")
-REFUND_BOOKING = text("""
+"""
+REFUND_BOOKING = """
     UPDATE bookings SET payment_status = 'refunded', updated_at = now()
     WHERE stripe_payment_intent_id = :payment_intent_id AND payment_verified_at IS NOT NULL
       AND payment_status = 'paid'
     RETURNING id
-""")
-HAS_BOOKING = text("""
+"""
+HAS_BOOKING = """
     SELECT id FROM bookings
     WHERE stripe_payment_intent_id = :payment_intent_id AND payment_verified_at IS NOT NULL
-""")
+"""
 
 
 @dataclass(frozen=True)

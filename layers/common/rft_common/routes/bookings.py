@@ -10,13 +10,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from rft_common.api import ERROR_RESPONSES, ErrorResponse
 from rft_common.bookings import BookingCreated, BookingRequest, place_booking
-from rft_common.db import run_transaction
 from rft_common.emails import email_fingerprint
 from rft_common.observability import logger, metrics
+from rft_common.postgres import run_transaction
 
 router = Router()
 
@@ -103,5 +102,5 @@ class Health(BaseModel):
     },
 )
 def health() -> Health:
-    run_transaction(lambda connection: connection.execute(text("SELECT 1")), attempts=1)
+    run_transaction(lambda connection: connection.execute("SELECT 1"), attempts=1)
     return Health(status="ok", database="reachable")
