@@ -9,7 +9,6 @@ are; this module only adds SQLAlchemy's pool and Core around them.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -55,7 +54,7 @@ def get_engine() -> Engine:
         _engine = create_engine(
             "postgresql+pg8000://",
             creator=lambda: postgres.connect(arguments),
-            pool_size=int(os.environ.get("DB_POOL_SIZE", "1")),
+            pool_size=postgres.pool_size(),
             max_overflow=0,
             pool_timeout=postgres.POOL_WAIT_SECONDS,
             # No ping before each checkout (a round trip on every request): a pooled

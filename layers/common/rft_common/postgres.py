@@ -67,6 +67,12 @@ def socket_timeout_seconds() -> int:
     return int(os.environ.get("DB_SOCKET_TIMEOUT_SECONDS", "5"))
 
 
+def pool_size() -> int:
+    """Connections per pool (``DB_POOL_SIZE``): 1 in Lambda, more for the local stack's
+    threads."""
+    return int(os.environ.get("DB_POOL_SIZE", "1"))
+
+
 def parse_database_url(url: str) -> dict[str, Any]:
     """pg8000's connection arguments from a SQLAlchemy-style URL,
     ``postgresql+pg8000://user:password@host:port/database?unix_sock=/path``;
@@ -509,7 +515,7 @@ def get_pool() -> Pool:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = Pool(int(os.environ.get("DB_POOL_SIZE", "1")), connection_arguments())
+            _pool = Pool(pool_size(), connection_arguments())
         return _pool
 
 
