@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 
+from rft_common import postgres
 from rft_common.bookings import CHECKOUT_EXAMPLE
 from rft_common.routes.admin_auth import LOGIN_EXAMPLE
 from rft_common.staff import save_staff_member
@@ -53,10 +53,10 @@ def stack(postgres_server_url, tmp_path_factory) -> Iterator[Stack]:
     with local_stack(url, log) as (_, api):
         for email in emails:
             assert _checkout(api, CHECKOUT_EXAMPLE | {"email": email}) == 201
-        engine = create_engine(url)
-        with engine.begin() as connection:
+        pool = postgres.Pool(1, postgres.parse_database_url(url))
+        with pool.transaction() as connection:
             staff_id, _ = save_staff_member(
                 connection, name="Contract Admin", role="admin", **LOGIN_EXAMPLE
             )
-        engine.dispose()
+        pool.close()
         yield Stack(api, log, emails, staff_id)

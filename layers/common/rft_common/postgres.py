@@ -424,6 +424,10 @@ class Result:
             raise LookupError(f"expected exactly one row, got {len(self._rows)}")
         return self._rows[0]
 
+    def scalar_one(self) -> Any:
+        """The first column of the one row."""
+        return self.one()[0]
+
 
 class Connection:
     """The connection a transaction's work is given: SQL text with ``:name`` parameters."""

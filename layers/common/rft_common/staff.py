@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, text
-
 from rft_common.auth import (
     ACCESS_TOKEN_SECONDS,
     STAFF_ROLES,
@@ -40,9 +38,9 @@ from rft_common.auth import (
     read_refresh_token,
     refresh_secret,
 )
-from rft_common.db import run_transaction
 from rft_common.emails import normalize_email
 from rft_common.errors import Conflict, Forbidden, InvalidRequest, TooManyRequests, Unauthorized
+from rft_common.postgres import Connection, run_transaction
 
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES = 5
@@ -113,41 +111,37 @@ def _password_matches(password: str, stored_hash: str | None) -> bool:
     return matches and stored_hash is not None
 
 
-LOCK_EMAIL = text("SELECT pg_advisory_xact_lock(hashtextextended('rft-admin-login:' || :email, 0))")
-FORGET_OLD_FAILURES = text(
+LOCK_EMAIL = "SELECT pg_advisory_xact_lock(hashtextextended('rft-admin-login:' || :email, 0))"
+FORGET_OLD_FAILURES = (
     "DELETE FROM admin_login_failures WHERE attempted_at < now() - CAST(:window AS interval)"
 )
-RECENT_FAILURES = text("""
+RECENT_FAILURES = """
     SELECT count(*) FROM admin_login_failures
     WHERE email_normalized = :email AND attempted_at >= now() - CAST(:window AS interval)
-""")
-RESERVE_ATTEMPT = text(
-    "INSERT INTO admin_login_failures (email_normalized) VALUES (:email) RETURNING id"
-)
-RELEASE_ATTEMPT = text("DELETE FROM admin_login_failures WHERE id = :id")
-CLEAR_FAILURES = text("DELETE FROM admin_login_failures WHERE email_normalized = :email")
-ACCOUNT_BY_EMAIL = text("""
+"""
+RESERVE_ATTEMPT = "INSERT INTO admin_login_failures (email_normalized) VALUES (:email) RETURNING id"
+RELEASE_ATTEMPT = "DELETE FROM admin_login_failures WHERE id = :id"
+CLEAR_FAILURES = "DELETE FROM admin_login_failures WHERE email_normalized = :email"
+ACCOUNT_BY_EMAIL = """
     SELECT id, email, name, role, password_hash, is_active, token_version, last_login_at
     FROM users WHERE email_normalized = :email
-""")
-RECORD_SIGN_IN = text("""
+"""
+RECORD_SIGN_IN = """
     UPDATE users SET last_login_at = now()
     WHERE id = :id AND is_active AND role IN ('admin', 'instructor')
     RETURNING token_version, last_login_at
-""")
-ACCOUNT_BY_ID = text("""
+"""
+ACCOUNT_BY_ID = """
     SELECT id, email, name, role, is_active, token_version, last_login_at
     FROM users WHERE id = :id
-""")
-IS_REVOKED = text("SELECT EXISTS (SELECT FROM admin_revoked_refresh_tokens WHERE jti = :jti)")
-REVOKE = text("""
+"""
+IS_REVOKED = "SELECT EXISTS (SELECT FROM admin_revoked_refresh_tokens WHERE jti = :jti)"
+REVOKE = """
     INSERT INTO admin_revoked_refresh_tokens (jti, user_id, expires_at)
     VALUES (:jti, :user_id, to_timestamp(:expires_at))
     ON CONFLICT (jti) DO NOTHING
-""")
-FORGET_EXPIRED_REVOCATIONS = text(
-    "DELETE FROM admin_revoked_refresh_tokens WHERE expires_at < now()"
-)
+"""
+FORGET_EXPIRED_REVOCATIONS = "DELETE FROM admin_revoked_refresh_tokens WHERE expires_at < now()"
 
 
 def _reserve_attempt(email: str) -> int:
@@ -263,7 +257,7 @@ def current_staff(staff: Staff) -> tuple[StaffMember, list[str]]:
     return member, PERMISSIONS[member.role]
 
 
-SAVE_STAFF_MEMBER = text("""
+SAVE_STAFF_MEMBER = """
     INSERT INTO users (email, name, role, password_hash)
     VALUES (:email, :name, :role, :password_hash)
     ON CONFLICT (email_normalized) DO UPDATE
@@ -271,7 +265,7 @@ SAVE_STAFF_MEMBER = text("""
             password_hash = EXCLUDED.password_hash, is_active = true, updated_at = now()
         WHERE users.role IN ('admin', 'instructor')
     RETURNING id, xmax = 0 AS created
-""")
+"""
 
 
 def save_staff_member(

@@ -15,8 +15,7 @@ import getpass
 import json
 import sys
 
-from sqlalchemy import create_engine
-
+from rft_common import postgres
 from rft_common.auth import STAFF_ROLES
 from rft_common.errors import DomainError
 from rft_tools.local_db import local_database
@@ -51,9 +50,9 @@ def _create(arguments: argparse.Namespace) -> int:
         print("rft staff create: the passwords differ", file=sys.stderr)
         return 2
     with local_database() as url:
-        engine = create_engine(url)
+        pool = postgres.Pool(1, postgres.parse_database_url(url))
         try:
-            with engine.begin() as connection:
+            with pool.transaction() as connection:
                 user_id, created = save_staff_member(
                     connection,
                     email=arguments.email,
@@ -65,6 +64,6 @@ def _create(arguments: argparse.Namespace) -> int:
             print(f"rft staff create: {refusal.message}", file=sys.stderr)
             return 2
         finally:
-            engine.dispose()
+            pool.close()
     print(json.dumps({"id": user_id, "role": arguments.role, "created": created}))
     return 0
