@@ -9,8 +9,9 @@ is checked afterwards. Forbidden at import time:
   to register its user-agent hook, which loads nothing else.
 - aws_xray_sdk (about 400 ms with botocore): tracing is Lambda's active tracing.
 - SQLAlchemy's ORM: the tables are Core ``Table``s. The checkout's functions (the
-  booking site's and Stripe's webhook) load no SQLAlchemy at all, not even on their
-  first request: they run SQL text through ``rft_common.postgres``.
+  booking site's and Stripe's webhook) and the staff sign-in load no SQLAlchemy at
+  all, the checkout not even on its first request: they run SQL text through
+  ``rft_common.postgres``.
 - stripe (and its requests): only the routes that need them import them (they ship
   with those functions only, not in the layer); phonenumbers is a test library only.
 - email_validator (about 40 ms with idna): the first email check loads it.
@@ -96,7 +97,7 @@ def test_the_booking_handler_in_particular_loads_neither_boto3_botocore_nor_xray
     assert not [module for module in modules if module.startswith("botocore.")]
 
 
-CHECKOUT_FUNCTIONS = ("create_booking", "stripe_webhook")
+SQL_TEXT_FUNCTIONS = ("create_booking", "stripe_webhook", "admin_auth")
 
 FIRST_REQUEST = """
 import importlib.util, json, sys
@@ -119,8 +120,8 @@ print(json.dumps({"status": response["statusCode"], "modules": sorted(sys.module
 """
 
 
-@pytest.mark.parametrize("name", CHECKOUT_FUNCTIONS)
-def test_the_checkout_functions_load_no_sqlalchemy_at_import(name):
+@pytest.mark.parametrize("name", SQL_TEXT_FUNCTIONS)
+def test_the_functions_that_run_sql_text_load_no_sqlalchemy_at_import(name):
     modules = modules_after_import(handler_files()[name])
 
     assert [module for module in modules if module.split(".")[0] == "sqlalchemy"] == []
