@@ -294,11 +294,12 @@ Database: {database}.
   response) and by pydantic validation. Each statement and the COMMIT is one round
   trip; BEGIN travels with the first statement and nothing pings the connection
   first (pg8000 alone takes three per statement, one for BEGIN, and SQLAlchemy's
-  ping one more; `rft_common.db` sends messages together and replaces a connection
-  found dead), so network latency to RDS Proxy adds about one round trip time per
+  ping one more; `rft_common.postgres` sends messages together and replaces a
+  connection found dead), so network latency to RDS Proxy adds about one round trip time per
   statement in AWS. Goal: p99 under 8 ms on every run; its tail follows the
   machine's load (PostgreSQL shares the two cores).
-- **Statements per booking** counts what the engine sends (BEGIN/COMMIT excluded);
+- **Statements per booking** counts what the checkout executes through pg8000's
+  cursor (it runs SQL text without SQLAlchemy; BEGIN/COMMIT excluded);
   **round trips** count the times the client sends and waits for PostgreSQL.
 - **Throughput** runs 8 processes, each a warm handler like a Lambda environment,
   for a fixed time: on one hot session every booking waits for the session row lock

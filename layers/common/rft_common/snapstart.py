@@ -3,7 +3,7 @@
 With SnapStart, Lambda runs a function's init once per published version, snapshots
 the memory and restores that snapshot into every new execution environment, so
 whatever init created is shared by all of them. Init here opens no connection,
-reads no secret or flag and creates no id: the engine, secrets and the flag cache
+reads no secret or flag and creates no id: the connection pools, secrets and the flag cache
 are made on the first request, after the restore. The one state to renew is the
 ``random`` module's seed (``rft_common.postgres`` draws retry jitter from it); without
 that, every restored environment would draw the same jitter and retry in step.
