@@ -351,9 +351,11 @@ Database: {database}.
   would save less than its share. The whole
   division per function is `import_ms_by_library` in the results JSON, and the
   top ten modules by cumulative time `import_profile`. What remains is
-  libraries each request needs: SQLAlchemy Core (it imports asyncio for its async
-  engine), pydantic with the Powertools event handler and its OpenAPI validation,
-  the Powertools logger, and for the admin PyJWT. All figures
+  libraries each request needs: pydantic with the Powertools event handler and its
+  OpenAPI validation, the Powertools logger, for the admin PyJWT, and SQLAlchemy
+  Core (it imports asyncio for its async engine) in every function but the
+  checkout's, the webhook's and the sign-in's, which run SQL text on pg8000
+  (`rft_common.postgres`) to leave it out. All figures
   scale with the machine's load: this two-core machine is shared, and a busy run
   can double them. With SnapStart (README) a restored environment skips import and
   init altogether.
