@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from rft_common.postgres import transaction_at
 from rft_common.routes.admin_auth import LOGIN_EXAMPLE
 from rft_common.staff import save_staff_member
 from rft_tools.contract import check_contract
@@ -35,11 +36,13 @@ def run(max_examples: int) -> list[dict[str, Any]]:
         with engine.begin() as connection:
             demo_sessions.extend(session["session_id"] for session in seed_demo(connection))
             seed_legacy(connection, bookings=LEGACY_BOOKINGS, customers=LEGACY_CUSTOMERS)
-            # The login example signs in, and /me knows the token's admin.
+        # The login example signs in, and /me knows the token's admin.
+        url = engine.url.render_as_string(hide_password=False)
+        with transaction_at(url) as connection:
             staff_id, _ = save_staff_member(
                 connection, name="Stress Admin", role="admin", **LOGIN_EXAMPLE
             )
-            staff_ids.append(staff_id)
+        staff_ids.append(staff_id)
 
     with running_stack(prepare) as stack:
         token = stack.rft("dev", "token", "--role", "admin", "--id", str(staff_ids[0])).strip()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from rft_common import postgres
 from rft_common.bookings import CHECKOUT_EXAMPLE
+from rft_common.postgres import transaction_at
 from rft_common.routes.admin_auth import LOGIN_EXAMPLE
 from rft_common.staff import save_staff_member
 from rft_tools.stack_process import stack_process as local_stack
@@ -53,10 +53,8 @@ def stack(postgres_server_url, tmp_path_factory) -> Iterator[Stack]:
     with local_stack(url, log) as (_, api):
         for email in emails:
             assert _checkout(api, CHECKOUT_EXAMPLE | {"email": email}) == 201
-        pool = postgres.Pool(1, postgres.parse_database_url(url))
-        with pool.transaction() as connection:
+        with transaction_at(url) as connection:
             staff_id, _ = save_staff_member(
                 connection, name="Contract Admin", role="admin", **LOGIN_EXAMPLE
             )
-        pool.close()
         yield Stack(api, log, emails, staff_id)

@@ -7,6 +7,8 @@ import threading
 import time
 
 import pytest
+from pg8000.exceptions import InterfaceError
+from sqlalchemy import text
 
 from rft_common import postgres
 from rft_common.errors import DatabaseUnavailable
@@ -53,14 +55,14 @@ def test_a_connection_whose_work_failed_is_rolled_back_and_reused(pool):
 
 def test_a_caller_waits_for_the_busy_connection_then_gets_it(pool):
     holding = threading.Event()
-    finished: list[float] = []
+    letting_go: list[float] = []
 
     def hold_the_connection():
         with pool.transaction() as connection:
             connection.execute("SELECT 1")
             holding.set()
             time.sleep(0.3)
-        finished.append(time.monotonic())
+            letting_go.append(time.monotonic())
 
     holder = threading.Thread(target=hold_the_connection)
     holder.start()
@@ -69,7 +71,7 @@ def test_a_caller_waits_for_the_busy_connection_then_gets_it(pool):
     got_it_at = time.monotonic()
     holder.join()
 
-    assert got_it_at >= finished[0]
+    assert got_it_at >= letting_go[0]
     assert backend == backend_of(pool)
 
 
@@ -99,3 +101,22 @@ def test_rows_are_named_tuples_and_one_insists_on_exactly_one(pool):
     assert (rows[1].n, rows[1].label) == (2, "row 2")
     assert nothing.first() is None
     assert written.all() == []
+
+
+def test_a_lost_connection_takes_the_idle_ones_with_it(database_url, db):
+    """After a restart every pooled connection is dead: a lost one empties the pool, so
+    the one reconnect a transaction gets is a fresh connection."""
+    pool = postgres.Pool(2, postgres.parse_database_url(database_url))
+    with pool.transaction() as first, pool.transaction() as second:
+        idle = second.execute(BACKEND).one()[0]
+        lost = first.execute(BACKEND).one()[0]
+    with db.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost})
+
+    # The pool hands out the connection given back last: the lost one.
+    with pytest.raises(InterfaceError, match="network error"), pool.transaction() as connection:
+        connection.execute(BACKEND)
+    fresh = backend_of(pool)
+    pool.close()
+
+    assert fresh not in (idle, lost)

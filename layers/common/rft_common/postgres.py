@@ -475,7 +475,10 @@ class Pool:
             except TimeoutError:
                 raise
             except BaseException as error:
-                if not is_disconnect(error):
+                if is_disconnect(error):
+                    # The server (or the proxy) went away: the idle ones are gone too.
+                    self.close()
+                else:
                     with contextlib.suppress(Exception):
                         pooled.connection.rollback()
                         reusable = True
@@ -499,6 +502,7 @@ class Pool:
         self._idle.put(pooled)
 
     def close(self) -> None:
+        """Close the idle connections (those in use are closed or kept when returned)."""
         while True:
             try:
                 _close_quietly(self._idle.get_nowait().connection)
@@ -530,6 +534,18 @@ def reset_pool() -> None:
         if _pool is not None:
             _pool.close()
         _pool = None
+
+
+@contextlib.contextmanager
+def transaction_at(url: str) -> Iterator[Connection]:
+    """One transaction on a connection of its own to the database at ``url`` (a
+    ``DATABASE_URL``), closed afterwards: for tools and tests."""
+    pool = Pool(1, parse_database_url(url))
+    try:
+        with pool.transaction() as connection:
+            yield connection
+    finally:
+        pool.close()
 
 
 def run_transaction(

@@ -15,9 +15,9 @@ import getpass
 import json
 import sys
 
-from rft_common import postgres
 from rft_common.auth import STAFF_ROLES
 from rft_common.errors import DomainError
+from rft_common.postgres import transaction_at
 from rft_tools.local_db import local_database
 
 
@@ -50,9 +50,8 @@ def _create(arguments: argparse.Namespace) -> int:
         print("rft staff create: the passwords differ", file=sys.stderr)
         return 2
     with local_database() as url:
-        pool = postgres.Pool(1, postgres.parse_database_url(url))
         try:
-            with pool.transaction() as connection:
+            with transaction_at(url) as connection:
                 user_id, created = save_staff_member(
                     connection,
                     email=arguments.email,
@@ -63,7 +62,5 @@ def _create(arguments: argparse.Namespace) -> int:
         except DomainError as refusal:
             print(f"rft staff create: {refusal.message}", file=sys.stderr)
             return 2
-        finally:
-            pool.close()
     print(json.dumps({"id": user_id, "role": arguments.role, "created": created}))
     return 0
