@@ -3,6 +3,7 @@ fresh connection; other work fails; no timed-out connection goes back to the poo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -95,3 +96,42 @@ def test_other_work_is_not_retried_and_the_pool_hands_out_a_working_connection(t
     after = transactions.run_transaction(lambda c: c.execute(backend).one()[0])
     assert len(calls) == 1
     assert after != calls[0]  # the timed-out connection was discarded, not pooled
+
+
+STALL_AT_COMMIT = (
+    "CREATE TEMPORARY TABLE stalls_at_commit (n int)",
+    "CREATE FUNCTION pg_temp.stall() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    f"BEGIN PERFORM pg_sleep({SOCKET_TIMEOUT_SECONDS + 0.5}); RETURN NULL; END $$",
+    "CREATE CONSTRAINT TRIGGER stall AFTER INSERT ON stalls_at_commit "
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.stall()",
+    "INSERT INTO stalls_at_commit VALUES (1)",
+)
+"""A transaction whose COMMIT outlives the socket timeout (a deferred trigger sleeps)."""
+
+
+@pytest.mark.usefixtures("short_socket_timeout")
+def test_a_connection_whose_commit_timed_out_is_discarded_not_reused(transactions, caplog):
+    """Its late COMMIT reply must not be read as the answer to the next statement, nor
+    waited for by a rollback (which would time out too and be logged as an error)."""
+    backends: list[int] = []
+    backend = transactions.statement(BACKEND.text)
+
+    def commit_stalls(connection):
+        backends.append(connection.execute(backend).one()[0])
+        for statement in STALL_AT_COMMIT:
+            connection.execute(transactions.statement(statement))
+
+    with caplog.at_level(logging.WARNING), pytest.raises(TimeoutError):
+        transactions.run_transaction(commit_stalls)
+
+    def answer(connection):
+        return connection.execute(backend).one()[0], connection.execute(
+            transactions.statement("SELECT 41 + 1 AS answer")
+        ).one()[0]
+
+    after, answered = transactions.run_transaction(answer)
+    assert after != backends[0]
+    assert answered == 42
+    assert [
+        record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR
+    ] == []

@@ -80,12 +80,20 @@ def reset_engine() -> None:
 
 @contextlib.contextmanager
 def _engine_transaction() -> Iterator[Connection]:
-    with get_engine().connect() as connection, connection.begin():
+    """A transaction committed when the block ends, rolled back if it raises. After a
+    ``TimeoutError``, in the work or at COMMIT, the connection is discarded instead: its
+    socket is mid-reply, and a rollback or its next user would read that late reply
+    as the answer to their own statement."""
+    with get_engine().connect() as connection:
+        transaction = connection.begin()
         try:
             yield connection
+            transaction.commit()
         except TimeoutError:
-            # Before the rollback: the socket is mid-reply and cannot be reused.
             connection.invalidate()
+            raise
+        except BaseException:
+            transaction.rollback()
             raise
 
 
