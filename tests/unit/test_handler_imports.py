@@ -10,7 +10,8 @@ is checked afterwards. Forbidden at import time:
 - aws_xray_sdk (about 400 ms with botocore): tracing is Lambda's active tracing.
 - SQLAlchemy's ORM: the tables are Core ``Table``s. The checkout's functions (the
   booking site's and Stripe's webhook) and the staff sign-in load no SQLAlchemy at
-  all, the checkout not even on its first request: they run SQL text through
+  all (the checkout not even on its first booking:
+  tests/integration/test_checkout_without_sqlalchemy.py): they run SQL text through
   ``rft_common.postgres``.
 - stripe (and its requests): only the routes that need them import them (they ship
   with those functions only, not in the layer); phonenumbers is a test library only.
@@ -99,47 +100,9 @@ def test_the_booking_handler_in_particular_loads_neither_boto3_botocore_nor_xray
 
 SQL_TEXT_FUNCTIONS = ("create_booking", "stripe_webhook", "admin_auth")
 
-FIRST_REQUEST = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-event = {
-    "resource": sys.argv[2], "path": sys.argv[2], "httpMethod": "GET", "headers": {},
-    "multiValueHeaders": {}, "queryStringParameters": None,
-    "multiValueQueryStringParameters": None, "pathParameters": None, "body": None,
-    "isBase64Encoded": False, "requestContext": {"requestId": "r", "stage": "test"},
-}
-class Context:
-    function_name = "f"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:f"
-    aws_request_id = "r"
-response = module.lambda_handler(event, Context())
-print(json.dumps({"status": response["statusCode"], "modules": sorted(sys.modules)}))
-"""
-
 
 @pytest.mark.parametrize("name", SQL_TEXT_FUNCTIONS)
 def test_the_functions_that_run_sql_text_load_no_sqlalchemy_at_import(name):
     modules = modules_after_import(handler_files()[name])
 
     assert [module for module in modules if module.split(".")[0] == "sqlalchemy"] == []
-
-
-@pytest.mark.usefixtures("db")
-def test_the_checkouts_first_request_reaches_the_database_without_sqlalchemy():
-    handler_file = handler_files()["create_booking"]
-    environment = os.environ | {"PYTHONPATH": str(handler_file.parent)}
-    completed = subprocess.run(
-        [sys.executable, "-c", FIRST_REQUEST, str(handler_file), "/api/health"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    answer = json.loads(completed.stdout.strip().splitlines()[-1])
-
-    assert answer["status"] == 200
-    assert "pg8000" in answer["modules"]
-    assert [module for module in answer["modules"] if module.startswith("sqlalchemy")] == []
