@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from tests.admin_helpers import call, token_for
 from tests.conftest import load_function, rest_event
-from tests.factories import booking_body
+from tests.factories import add_session, booking_body
 
 pytestmark = pytest.mark.usefixtures("db", "customer_accounts_on")
 
@@ -93,3 +93,64 @@ def test_an_offset_beyond_what_postgresql_takes_is_422_naming_offset(admin_users
 
     assert status == 422
     assert [error["field"] for error in body["errors"]] == ["offset"]
+
+
+@pytest.fixture(scope="module")
+def admin_auth():
+    return load_function("admin_auth")
+
+
+UNSTORABLE = "contains a character that cannot be stored (NUL or an unpaired surrogate)"
+NUL = "\u0000"
+LONE_SURROGATE = "\ud800"
+"""Half of a UTF-16 pair: valid in JSON (``"\\ud800"``), but it has no UTF-8 form."""
+
+
+@pytest.mark.parametrize("bad", [NUL, LONE_SURROGATE])
+def test_text_postgresql_cannot_store_is_422_naming_the_field(
+    db, create_booking, admin_auth, lambda_context, bad
+):
+    """Stress fuzzing found sign-in answering 500 for a NUL in the email: PostgreSQL
+    refuses NUL in text, and a lone surrogate cannot even be encoded to send."""
+    with db.begin() as connection:
+        session_id = add_session(connection)
+    intent = {
+        "courseSessionId": session_id,
+        "amount": 7500,
+        "bookingData": {
+            "firstName": "Sam",
+            "lastName": "Patel",
+            "email": "sam@example.com",
+            "numberOfParticipants": 1,
+            "specialRequirements": ["ok", bad],
+        },
+    }
+    requests = {
+        "firstName": (
+            create_booking,
+            rest_event("POST", "/api/bookings", booking_body(session_id, firstName=f"Sam{bad}")),
+        ),
+        "email": (
+            admin_auth,
+            rest_event(
+                "POST", "/api/admin/auth/login", {"email": f"a{bad}@example.com", "password": "x"}
+            ),
+        ),
+        "bookingData.specialRequirements.1": (
+            create_booking,
+            rest_event("POST", "/api/bookings/create-payment-intent", intent),
+        ),
+        "course": (
+            create_booking,
+            rest_event("GET", "/api/courses/sessions/available", query={"course": f"EF{bad}"}),
+        ),
+    }
+
+    for field, (function, event) in requests.items():
+        status, body = post(function, lambda_context, event)
+        assert (status, body["errors"]) == (
+            422,
+            [{"field": field, "message": UNSTORABLE}],
+        ), field
+    with db.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM bookings")).scalar_one() == 0

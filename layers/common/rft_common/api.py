@@ -170,31 +170,90 @@ def unsupported_media_type() -> Response[ErrorResponse]:
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+UNSTORABLE = "contains a character that cannot be stored (NUL or an unpaired surrogate)"
+
+
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL can store ``text``: it refuses NUL, and an unpaired UTF-16
+    surrogate (valid in JSON as ``\\ud800``) has no UTF-8 form to send."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unstorable_field(value: Any, path: tuple[str, ...] = ()) -> str | None:
+    """The dotted path (``bookingData.firstName``) of the first string in a parsed
+    JSON ``value`` that PostgreSQL could not store, else ``None``."""
+    if isinstance(value, str):
+        return None if _storable(value) else ".".join(path) or "body"
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = unstorable_field(item, (*path, str(key)))
+        if found is not None:
+            return found
+    return None
+
+
+def _unprocessable(field: str, message: str) -> Response[ErrorResponse]:
+    return error_response(
+        HTTPStatus.UNPROCESSABLE_ENTITY, message, [FieldError(field=field, message=message)]
+    )
+
+
+def _unstorable_parameter(event: dict[str, Any]) -> str | None:
+    """The first query or path parameter PostgreSQL could not store, by name."""
+    for source in ("multiValueQueryStringParameters", "pathParameters"):
+        for name, values in (event.get(source) or {}).items():
+            texts = values if isinstance(values, list) else [values]
+            if not all(_storable(text) for text in texts if isinstance(text, str)):
+                return name
+    return None
+
+
+def _unstorable_in_body(body: str) -> str | None:
+    try:
+        return unstorable_field(json.loads(body))
+    except (ValueError, RecursionError):
+        return None  # not JSON: refused as such after routing
 
 
 def unreadable_body(event: dict[str, Any]) -> Response[ErrorResponse] | None:
-    """The refusal for a request body Powertools cannot even read, else ``None``.
+    """The refusal for a request Powertools cannot even read, or whose text PostgreSQL
+    could not store, else ``None``.
 
     Powertools raises plain ``ValueError``s for these (a multipart type without a
     boundary, a base64 body that is not UTF-8), which would otherwise be 500s. No route
     takes multipart, so any multipart body is 415, the same answer as other non-JSON types.
+    A NUL character (or an unpaired surrogate) in any parameter or body string is 422
+    naming it: PostgreSQL would refuse it mid-transaction, a 500.
     """
+    parameter = _unstorable_parameter(event)
+    if parameter is not None:
+        return _unprocessable(parameter, UNSTORABLE)
     request = APIGatewayProxyEvent(event)
     if request.http_method not in BODY_METHODS:
         return None
     content_type = (request.headers.get("content-type") or "").strip().lower()
     if content_type.startswith("multipart/"):
         return unsupported_media_type()
-    if request.is_base64_encoded and request.body:
+    body = request.body or ""
+    if request.is_base64_encoded and body:
         try:
-            base64.b64decode(request.body.encode()).decode()
+            body = base64.b64decode(body.encode()).decode()
         except ValueError:
-            message = "the body is not UTF-8 text"
-            return error_response(
-                HTTPStatus.UNPROCESSABLE_ENTITY,
-                message,
-                [FieldError(field="body", message=message)],
-            )
+            return _unprocessable("body", "the body is not UTF-8 text")
+    field = _unstorable_in_body(body) if body else None
+    if field is not None:
+        return _unprocessable(field, UNSTORABLE)
     return None
 
 
