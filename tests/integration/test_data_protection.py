@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from rft_common import db as app_db
 from rft_common import privacy
 from rft_common.admin.duplicates import scan_queued
 from rft_common.admin.merges import merge_users
@@ -988,3 +989,30 @@ def test_an_erasure_finds_unlinked_bookings_by_the_email_key_index_not_by_readin
         )
 
     assert "ix_bookings_unlinked_email_key" in plan, plan
+
+
+@pytest.fixture
+def two_second_socket_timeout(monkeypatch):
+    monkeypatch.setenv("DB_SOCKET_TIMEOUT_SECONDS", "2")
+    app_db.reset_engine()
+    yield
+    app_db.reset_engine()
+
+
+@pytest.mark.usefixtures("two_second_socket_timeout")
+def test_an_erasure_while_backfill_batches_run_is_409_to_try_again_not_a_timeout(
+    db, admin_users_function
+):
+    """Batches hold the erasure lock shared; an erasure waits for them only for less
+    than the socket timeout, then is refused, and nothing is half-done."""
+    with db.begin() as connection:
+        user_id = add_user(connection, "waiting@example.com")
+    with db.connect() as batch:
+        batch.execute(text(f"SELECT pg_advisory_lock_shared({privacy.ERASURE_LOCK})"))
+        status, answer = erase(admin_users_function, user_id)
+        batch.execute(text(f"SELECT pg_advisory_unlock_shared({privacy.ERASURE_LOCK})"))
+    after_batches = erase(admin_users_function, user_id)
+
+    assert status == 409
+    assert "try the erasure again" in answer["message"]
+    assert after_batches[0] == 200

@@ -38,6 +38,8 @@ C = TypeVar("C")
 SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 UNIQUE_VIOLATION = "23505"
+LOCK_NOT_AVAILABLE = "55P03"
+"""A lock wait outlived ``lock_timeout``."""
 RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
 BEGIN = "begin transaction"
 """What pg8000 sends to open each transaction."""

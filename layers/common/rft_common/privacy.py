@@ -31,7 +31,8 @@ audited (``data_export``), in the same transaction.
 
 Erasures take ``db.ERASURE_LOCK`` exclusively and backfill batches take it shared, so
 a batch never reads bookings of a person while they are being erased (it would
-otherwise re-create them from its earlier snapshot).
+otherwise re-create them from its earlier snapshot). An erasure waits for running
+batches a little less than its socket timeout, then is refused with 409 to try again.
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from rft_common.db import ERASURE_LOCK, run_transaction
 from rft_common.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.errors import Conflict, InvalidRequest, NotFound
+from rft_common.postgres import LOCK_NOT_AVAILABLE, socket_timeout_seconds, sqlstate
 
 ERASED_MARKER = "[erased]"
 REDACTED_CONTACT_DETAILS = json.dumps(
@@ -254,6 +257,9 @@ def placeholder_email_sql(user_id: str) -> str:
     return f"'erased-' || {user_id} || '@erased.invalid'"
 
 
+WAIT_FOR_BACKFILL = text("SELECT set_config('lock_timeout', :wait, true)")
+"""How long this transaction's lock waits may take: less than the socket timeout, so a
+wait for running backfill batches ends in a clear refusal, not a dropped connection."""
 EXCLUDE_BACKFILL = text(f"SELECT pg_advisory_xact_lock({ERASURE_LOCK})")
 WITH_MERGED = text("""
     SELECT id FROM users WHERE id = ANY(:user_ids) OR merged_into = ANY(:user_ids) ORDER BY id
@@ -365,6 +371,7 @@ def erase_users(
     Refusals are the caller's business: this erases whoever it is given, and the
     duplicates merged into them (the same people).
     """
+    connection.execute(WAIT_FOR_BACKFILL, {"wait": f"{max(socket_timeout_seconds() - 1, 1)}s"})
     connection.execute(EXCLUDE_BACKFILL)
     parameters = {
         "user_ids": list(connection.execute(WITH_MERGED, {"user_ids": user_ids}).scalars()),
@@ -475,7 +482,15 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
             forced=overridden,
         )
 
-    return run_transaction(erase)
+    try:
+        return run_transaction(erase)
+    except DBAPIError as error:
+        if sqlstate(error) == LOCK_NOT_AVAILABLE:
+            raise Conflict(
+                "backfill batches are linking bookings to customers right now; "
+                "try the erasure again in a minute"
+            ) from None
+        raise
 
 
 # --- retention ------------------------------------------------------------------------
