@@ -125,6 +125,22 @@ def transactions(request: pytest.FixtureRequest, db: Engine) -> TransactionRunne
 
 
 @pytest.fixture
+def database_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Set database environment variables (``DB_POOL_SIZE``, ``DB_SOCKET_TIMEOUT_SECONDS``)
+    for this test: the engine and the checkout's pool are rebuilt with them, and
+    without them after the test."""
+    from rft_common import db as app_db
+
+    def apply(**variables: str) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        app_db.reset_engine()
+
+    yield apply
+    app_db.reset_engine()  # rebuilt on next use, after monkeypatch restores the variables
+
+
+@pytest.fixture
 def set_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[dict], None]:
     """Point the app at a flag document: the safe defaults with the given flags replaced."""
 

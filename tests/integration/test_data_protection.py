@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from rft_common import db as app_db
 from rft_common import privacy
 from rft_common.admin.duplicates import scan_queued
 from rft_common.admin.merges import merge_users
@@ -991,20 +990,12 @@ def test_an_erasure_finds_unlinked_bookings_by_the_email_key_index_not_by_readin
     assert "ix_bookings_unlinked_email_key" in plan, plan
 
 
-@pytest.fixture
-def two_second_socket_timeout(monkeypatch):
-    monkeypatch.setenv("DB_SOCKET_TIMEOUT_SECONDS", "2")
-    app_db.reset_engine()
-    yield
-    app_db.reset_engine()
-
-
-@pytest.mark.usefixtures("two_second_socket_timeout")
 def test_an_erasure_while_backfill_batches_run_is_409_to_try_again_not_a_timeout(
-    db, admin_users_function
+    db, admin_users_function, database_settings
 ):
     """Batches hold the erasure lock shared; an erasure waits for them only for less
     than the socket timeout, then is refused, and nothing is half-done."""
+    database_settings(DB_SOCKET_TIMEOUT_SECONDS="2")
     with db.begin() as connection:
         user_id = add_user(connection, "waiting@example.com")
     with db.connect() as batch:

@@ -152,20 +152,14 @@ def test_a_warm_handler_recovers_when_postgresql_comes_back(stoppable_database, 
     assert booked == 2
 
 
-@pytest.fixture
-def one_pooled_connection(monkeypatch):
-    monkeypatch.setenv("DB_POOL_SIZE", "1")
-    db.reset_engine()
-    yield
-    db.reset_engine()
-
-
-@pytest.mark.usefixtures("one_pooled_connection")
-def test_a_warm_handler_whose_connection_was_closed_meanwhile_still_books(engine, book, caplog):
+def test_a_warm_handler_whose_connection_was_closed_meanwhile_still_books(
+    engine, book, caplog, database_settings
+):
     """Nothing pings a pooled connection before use: the booking's first statement finds
     it dead (here the server ended it, as a restart or RDS Proxy's idle timeout does),
     and the booking runs again on a new one, once. Discarding the dead one is not an
     error: nothing is logged at ERROR."""
+    database_settings(DB_POOL_SIZE="1")
     with engine.begin() as connection:
         sessions = [add_session(connection) for _ in range(2)]
 

@@ -4,14 +4,12 @@ fresh connection; other work fails; no timed-out connection goes back to the poo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
 
 from rft_common import backfill
 from rft_common.backfill import process_batch
-from rft_common.db import reset_engine
 from tests.backfill_helpers import contact, insert_legacy_bookings, key_message, state
 from tests.factories import add_session, stats_mismatches
 
@@ -22,12 +20,8 @@ BACKEND = text("SELECT pg_backend_pid()")
 
 
 @pytest.fixture
-def short_socket_timeout(db, monkeypatch) -> Iterator[None]:
-    monkeypatch.setenv("DB_SOCKET_TIMEOUT_SECONDS", str(SOCKET_TIMEOUT_SECONDS))
-    monkeypatch.setenv("DB_POOL_SIZE", "1")
-    reset_engine()
-    yield
-    reset_engine()
+def short_socket_timeout(db, database_settings) -> None:
+    database_settings(DB_SOCKET_TIMEOUT_SECONDS=str(SOCKET_TIMEOUT_SECONDS), DB_POOL_SIZE="1")
 
 
 @pytest.mark.usefixtures("short_socket_timeout")
