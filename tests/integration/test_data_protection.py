@@ -1007,3 +1007,18 @@ def test_an_erasure_while_backfill_batches_run_is_409_to_try_again_not_a_timeout
     assert status == 409
     assert "try the erasure again" in answer["message"]
     assert after_batches[0] == 200
+
+
+def test_an_erasure_waiting_for_the_persons_row_is_409_not_a_timeout(
+    db, admin_users_function, database_settings
+):
+    """A backfill batch (or an edit) holding the person's row: the same bounded wait."""
+    database_settings(DB_SOCKET_TIMEOUT_SECONDS="2")
+    with db.begin() as connection:
+        user_id = add_user(connection, "busy@example.com")
+    with db.begin() as batch:
+        batch.execute(text("SELECT 1 FROM users WHERE id = :id FOR UPDATE"), {"id": user_id})
+        status, answer = erase(admin_users_function, user_id)
+
+    assert status == 409
+    assert "try the erasure again" in answer["message"]

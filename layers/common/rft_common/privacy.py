@@ -32,7 +32,8 @@ audited (``data_export``), in the same transaction.
 Erasures take ``db.ERASURE_LOCK`` exclusively and backfill batches take it shared, so
 a batch never reads bookings of a person while they are being erased (it would
 otherwise re-create them from its earlier snapshot). An erasure waits for running
-batches a little less than its socket timeout, then is refused with 409 to try again.
+batches (or for the person's row) a little less than its socket timeout, then is
+refused with 409 to try again.
 """
 
 from __future__ import annotations
@@ -257,9 +258,17 @@ def placeholder_email_sql(user_id: str) -> str:
     return f"'erased-' || {user_id} || '@erased.invalid'"
 
 
-WAIT_FOR_BACKFILL = text("SELECT set_config('lock_timeout', :wait, true)")
-"""How long this transaction's lock waits may take: less than the socket timeout, so a
-wait for running backfill batches ends in a clear refusal, not a dropped connection."""
+LIMIT_LOCK_WAITS = text("SELECT set_config('lock_timeout', :wait, true)")
+
+
+def limit_lock_waits(connection: Connection) -> None:
+    """Let each lock wait of this transaction (for the person's row, for the erasure
+    lock that running backfill batches hold shared) last a second less than the socket
+    timeout, so that it ends in ``lock_not_available`` (409 for an erasure request)
+    rather than a dropped connection (500)."""
+    connection.execute(LIMIT_LOCK_WAITS, {"wait": f"{max(socket_timeout_seconds() - 1, 1)}s"})
+
+
 EXCLUDE_BACKFILL = text(f"SELECT pg_advisory_xact_lock({ERASURE_LOCK})")
 WITH_MERGED = text("""
     SELECT id FROM users WHERE id = ANY(:user_ids) OR merged_into = ANY(:user_ids) ORDER BY id
@@ -371,7 +380,6 @@ def erase_users(
     Refusals are the caller's business: this erases whoever it is given, and the
     duplicates merged into them (the same people).
     """
-    connection.execute(WAIT_FOR_BACKFILL, {"wait": f"{max(socket_timeout_seconds() - 1, 1)}s"})
     connection.execute(EXCLUDE_BACKFILL)
     parameters = {
         "user_ids": list(connection.execute(WITH_MERGED, {"user_ids": user_ids}).scalars()),
@@ -440,6 +448,7 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
     """Erase one user, refusing staff and customers with a session to come unless forced."""
 
     def erase(connection: Connection) -> ErasureResult:
+        limit_lock_waits(connection)
         user = connection.execute(LOCK_USER, {"user_id": user_id}).first()
         if user is None:
             raise NotFound(f"user {user_id} does not exist")
@@ -487,8 +496,8 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
     except DBAPIError as error:
         if sqlstate(error) == LOCK_NOT_AVAILABLE:
             raise Conflict(
-                "backfill batches are linking bookings to customers right now; "
-                "try the erasure again in a minute"
+                "backfill batches or other changes are holding this person's records "
+                "right now; try the erasure again in a minute"
             ) from None
         raise
 
@@ -623,6 +632,7 @@ def run_retention(
     while True:
 
         def erase_batch(connection: Connection) -> ErasureCounts:
+            limit_lock_waits(connection)
             ids = (
                 connection.execute(NEXT_RETENTION_BATCH, parameters | {"batch": batch_users})
                 .scalars()
