@@ -155,11 +155,18 @@ def log_unexpected(error: BaseException) -> None:
 
 def parse_json_body(body: str) -> Any:
     """``json.loads``, except that input nested too deeply to parse is invalid JSON (422),
-    not a crash (``RecursionError``, 500)."""
+    not a crash (``RecursionError``, 500), and a string PostgreSQL could not store is
+    422 naming it (``unstorable_at``)."""
     try:
-        return json.loads(body)
+        parsed = json.loads(body)
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply", body, 0) from None
+    path = unstorable_at(parsed)
+    if path is not None:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", *path), "msg": UNSTORABLE, "input": {}}]
+        )
+    return parsed
 
 
 def unsupported_media_type() -> Response[ErrorResponse]:
@@ -185,11 +192,11 @@ def _storable(text: str) -> bool:
     return True
 
 
-def unstorable_field(value: Any, path: tuple[str, ...] = ()) -> str | None:
-    """The dotted path (``bookingData.firstName``) of the first string in a parsed
-    JSON ``value`` that PostgreSQL could not store, else ``None``."""
+def unstorable_at(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where, in a parsed JSON ``value``, the first string PostgreSQL could not store is
+    (``("bookingData", "firstName")``), else ``None``."""
     if isinstance(value, str):
-        return None if _storable(value) else ".".join(path) or "body"
+        return None if _storable(value) else path
     if isinstance(value, dict):
         items: Any = value.items()
     elif isinstance(value, list):
@@ -197,7 +204,7 @@ def unstorable_field(value: Any, path: tuple[str, ...] = ()) -> str | None:
     else:
         return None
     for key, item in items:
-        found = unstorable_field(item, (*path, str(key)))
+        found = unstorable_at(item, (*path, str(key)))
         if found is not None:
             return found
     return None
@@ -219,22 +226,16 @@ def _unstorable_parameter(event: dict[str, Any]) -> str | None:
     return None
 
 
-def _unstorable_in_body(body: str) -> str | None:
-    try:
-        return unstorable_field(json.loads(body))
-    except (ValueError, RecursionError):
-        return None  # not JSON: refused as such after routing
-
-
 def unreadable_body(event: dict[str, Any]) -> Response[ErrorResponse] | None:
-    """The refusal for a request Powertools cannot even read, or whose text PostgreSQL
-    could not store, else ``None``.
+    """The refusal for a request Powertools cannot even read, or with a query or path
+    parameter PostgreSQL could not store, else ``None``.
 
     Powertools raises plain ``ValueError``s for these (a multipart type without a
     boundary, a base64 body that is not UTF-8), which would otherwise be 500s. No route
     takes multipart, so any multipart body is 415, the same answer as other non-JSON types.
-    A NUL character (or an unpaired surrogate) in any parameter or body string is 422
-    naming it: PostgreSQL would refuse it mid-transaction, a 500.
+    A NUL character (or an unpaired surrogate) in a parameter is 422 naming it:
+    PostgreSQL would refuse it mid-transaction, a 500 (``parse_json_body`` does the same
+    for the body, as it parses it).
     """
     parameter = _unstorable_parameter(event)
     if parameter is not None:
@@ -245,15 +246,11 @@ def unreadable_body(event: dict[str, Any]) -> Response[ErrorResponse] | None:
     content_type = (request.headers.get("content-type") or "").strip().lower()
     if content_type.startswith("multipart/"):
         return unsupported_media_type()
-    body = request.body or ""
-    if request.is_base64_encoded and body:
+    if request.is_base64_encoded and request.body:
         try:
-            body = base64.b64decode(body.encode()).decode()
+            base64.b64decode(request.body.encode()).decode()
         except ValueError:
             return _unprocessable("body", "the body is not UTF-8 text")
-    field = _unstorable_in_body(body) if body else None
-    if field is not None:
-        return _unprocessable(field, UNSTORABLE)
     return None
 
 
