@@ -21,7 +21,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json, ValidationError
-from sqlalchemy.exc import DBAPIError
 
 from rft_common import flags
 from rft_common.backfill import BackfillMessage, process_batch
@@ -72,7 +71,7 @@ def record_handler(record: SQSRecord) -> None:
             | {
                 "batch_id": message.batch_id,
                 "error": type(error).__name__,
-                "sqlstate": sqlstate(error) if isinstance(error, DBAPIError) else None,
+                "sqlstate": sqlstate(error),
             },
         )
         raise

@@ -309,7 +309,8 @@ def _pg8000_error(error: BaseException) -> BaseException:
 
 
 def sqlstate(error: BaseException) -> str | None:
-    """The PostgreSQL SQLSTATE of a database error, if the server sent one."""
+    """The PostgreSQL SQLSTATE of an error, if it is one the server sent (pg8000's, or
+    SQLAlchemy's wrapping it); ``None`` for any other exception."""
     details = _server_fields(error)
     return details.get("C") if details else None
 
