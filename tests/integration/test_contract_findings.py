@@ -148,8 +148,9 @@ def test_text_postgresql_cannot_store_is_422_naming_the_field(
 
     for field, (function, event) in requests.items():
         status, body = post(function, lambda_context, event)
-        assert (status, body["errors"]) == (
+        assert (status, body["message"], body["errors"]) == (
             422,
+            "invalid request",
             [{"field": field, "message": UNSTORABLE}],
         ), field
     with db.connect() as connection:

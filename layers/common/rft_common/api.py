@@ -177,6 +177,7 @@ def unsupported_media_type() -> Response[ErrorResponse]:
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+INVALID_REQUEST = "invalid request"
 UNSTORABLE = "contains a character that cannot be stored (NUL or an unpaired surrogate)"
 
 
@@ -239,7 +240,12 @@ def unreadable_body(event: dict[str, Any]) -> Response[ErrorResponse] | None:
     """
     parameter = _unstorable_parameter(event)
     if parameter is not None:
-        return _unprocessable(parameter, UNSTORABLE)
+        # The shape of any other invalid parameter (``invalid_request`` below).
+        return error_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            INVALID_REQUEST,
+            [FieldError(field=parameter, message=UNSTORABLE)],
+        )
     request = APIGatewayProxyEvent(event)
     if request.http_method not in BODY_METHODS:
         return None
@@ -279,7 +285,7 @@ def create_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[ErrorResponse]:
         errors = [field_error(detail) for detail in error.errors()]
-        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid request", errors)
+        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, INVALID_REQUEST, errors)
 
     @app.exception_handler(DomainError)
     def domain_error(error: DomainError) -> Response[ErrorResponse]:

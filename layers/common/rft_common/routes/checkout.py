@@ -11,7 +11,13 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BaseModel, Field, ValidationError
 
-from rft_common.api import ERROR_RESPONSES, ErrorResponse, domain_error_response, field_error
+from rft_common.api import (
+    ERROR_RESPONSES,
+    INVALID_REQUEST,
+    ErrorResponse,
+    domain_error_response,
+    field_error,
+)
 from rft_common.emails import email_fingerprint
 from rft_common.errors import DomainError
 from rft_common.observability import logger
@@ -80,8 +86,9 @@ class CheckoutIntentCreated(BaseModel):
 class CheckoutIntentError(ErrorResponse):
     """The site reads ``success`` and ``error``; ``message``/``errors`` are our usual shape.
 
-    Every refusal of this route carries both, except a body that is not JSON at all,
-    which gets only the usual shape (415, or 422 from the shared parser)."""
+    Every refusal of this route carries both, except a body the shared parser refuses
+    (not JSON at all, or holding a NUL or an unpaired surrogate), which gets only the
+    usual shape (415 or 422); the site checks only the status then."""
 
     success: bool = Field(default=False, examples=[False])
     error: str | None = None
@@ -162,7 +169,7 @@ def post_checkout_intent(
         errors = [
             field_error({**detail, "loc": ("body", *detail["loc"])}) for detail in invalid.errors()
         ]
-        return _site_error(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid request", errors)
+        return _site_error(HTTPStatus.UNPROCESSABLE_ENTITY, INVALID_REQUEST, errors)
     try:
         outcome = checkout_intent(request)
     except DomainError as refusal:
