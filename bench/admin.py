@@ -23,9 +23,11 @@ from sqlalchemy import Connection, Engine, create_engine, func, select, text
 
 from bench.backfill import legacy_database, link_everything
 from bench.environment import use_database
-from rft_common.admin.duplicates import PAGE as DUPLICATES_PAGE
-from rft_common.admin.duplicates import list_duplicates
-from rft_common.admin.listing import (
+from rft_common.db.tables import users
+from rft_common.renewals.service import DEFAULT_WITHIN_DAYS, list_renewals
+from rft_common.users.duplicates import PAGE as DUPLICATES_PAGE
+from rft_common.users.duplicates import list_duplicates
+from rft_common.users.listing import (
     DEFAULT_PAGE_SIZE,
     SortOrder,
     UserFilters,
@@ -36,9 +38,7 @@ from rft_common.admin.listing import (
     list_users,
     page_statement,
 )
-from rft_common.admin.profiles import HISTORY_PAGE, UPCOMING, get_user_detail
-from rft_common.models import users
-from rft_common.renewals import DEFAULT_WITHIN_DAYS, list_renewals
+from rft_common.users.profiles import HISTORY_PAGE, UPCOMING, get_user_detail
 
 ADMIN_DATABASE = "bench_admin"
 FULL = {"bookings": 1_000_000, "customers": 300_000, "samples": 200}
@@ -265,7 +265,7 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         detail_user,
     )
     engine.dispose()
-    from rft_common.db import reset_engine
+    from rft_common.db.engine import reset_engine
 
     reset_engine()
     return {

@@ -28,7 +28,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from bench.environment import fresh_database, use_database
-from rft_common.backfill import (
+from rft_common.backfill.service import (
     CANDIDATES,
     EMAIL_RULE_PARAMETERS,
     MAX_BOOKING_ID,
@@ -145,7 +145,7 @@ WORKER_SESSIONS = text("""
 @contextlib.contextmanager
 def _worker_output(log: IO[str]) -> Iterator[None]:
     """The worker's logs and metrics (stdout, as in Lambda) go to ``log``."""
-    from rft_common.observability import logger
+    from rft_common.core.observability import logger
 
     handler = logger.registered_handler
     previous = handler.setStream(log)
@@ -162,7 +162,7 @@ def _wait_until_linked(engine: Engine, queue_url: str, started: float, sizes: Si
     Polls the small ``backfill_batches`` table; ``read_status`` (which counts the
     bookings) confirms the end. A stall is recorded with the queue's state.
     """
-    from rft_common.queues import sqs_client
+    from rft_common.aws.queues import sqs_client
 
     stalls: list[dict[str, Any]] = []
     sessions = {"samples": 0, "running": 0, "waiting": 0}
@@ -272,7 +272,7 @@ def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[s
     finally:
         engine.dispose()
         moto.stop()
-        from rft_common.db import reset_engine
+        from rft_common.db.engine import reset_engine
 
         reset_engine()
     user_rows_written = user_row_writes(url)

@@ -27,7 +27,7 @@ def _load_handler() -> Any:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    from rft_common.observability import logger
+    from rft_common.core.observability import logger
 
     # Logs are formatted as in Lambda, then discarded instead of flooding the terminal.
     logger.registered_handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
@@ -125,7 +125,7 @@ def _latency(handler: Any, sessions: list[int], emails: list[str]) -> list[float
 
 def _statements_per_booking(handler: Any, session_id: int) -> dict[str, int]:
     """SQL statements the checkout sends per booking (through pg8000's cursor, as
-    ``rft_common.postgres`` runs them), and round trips to PostgreSQL (the times the
+    ``rft_common.db.postgres`` runs them), and round trips to PostgreSQL (the times the
     client sends what it has buffered and waits for the answer)."""
     from pg8000 import core, legacy
 
@@ -242,7 +242,7 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         seconds,
         "many",
     )
-    from rft_common.db import reset_engine
+    from rft_common.db.engine import reset_engine
 
     reset_engine()
     return {

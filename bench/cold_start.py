@@ -147,7 +147,7 @@ def first_requests(session_id: int) -> dict[str, Any]:
     verifies a Stripe signature (importing stripe). A function not listed here is
     measured without a first request.
     """
-    from rft_common.auth import issue_access_token
+    from rft_common.staff.tokens import issue_access_token
 
     token = issue_access_token(
         BENCH_ADMIN_SECRET, user_id=1, email="bench@reactfasttraining.co.uk", role="admin"

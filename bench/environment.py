@@ -50,7 +50,9 @@ def fresh_database(server_url: str, name: str, *, template: str | None = None) -
 
 def use_database(url: str, flags_file: str) -> None:
     """Point the application code in this process at ``url`` with the given flags."""
-    from rft_common import db, flags, settings
+    from rft_common.aws import flags
+    from rft_common.core import settings
+    from rft_common.db import engine as db
 
     os.environ.update(QUIET_ENVIRONMENT | {"DATABASE_URL": url, "RFT_FLAGS_FILE": flags_file})
     settings.get_settings.cache_clear()

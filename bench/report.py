@@ -294,7 +294,7 @@ Database: {database}.
   response) and by pydantic validation. Each statement and the COMMIT is one round
   trip; BEGIN travels with the first statement and nothing pings the connection
   first (pg8000 alone takes three per statement, one for BEGIN, and SQLAlchemy's
-  ping one more; `rft_common.postgres` sends messages together and replaces a
+  ping one more; `rft_common.db.postgres` sends messages together and replaces a
   connection found dead), so network latency to RDS Proxy adds about one round trip time per
   statement in AWS. Goal: p99 under 8 ms on every run; its tail follows the
   machine's load (PostgreSQL shares the two cores).
@@ -355,7 +355,7 @@ Database: {database}.
   OpenAPI validation, the Powertools logger, for the admin PyJWT, and SQLAlchemy
   Core (it imports asyncio for its async engine) in every function but the
   checkout's, the webhook's and the sign-in's, which run SQL text on pg8000
-  (`rft_common.postgres`) to leave it out. All figures
+  (`rft_common.db.postgres`) to leave it out. All figures
   scale with the machine's load: this two-core machine is shared, and a busy run
   can double them. With SnapStart (README) a restored environment skips import and
   init altogether.

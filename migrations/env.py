@@ -7,8 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from rft_common.db import database_url
-from rft_common.models import metadata
+from rft_common.db.engine import database_url
+from rft_common.db.tables import metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from rft_common.postgres import transaction_at
-from rft_common.routes.admin_auth import LOGIN_EXAMPLE
-from rft_common.staff import save_staff_member
+from rft_common.db.postgres import transaction_at
+from rft_common.staff.routes import LOGIN_EXAMPLE
+from rft_common.staff.service import save_staff_member
 from rft_tools.contract import check_contract
 from rft_tools.demo_data import seed_demo
 from rft_tools.integrity import duplicate_customers, oversold_sessions, stats_mismatches

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from rft_common.auth import issue_access_token
+from rft_common.staff.tokens import issue_access_token
 from tests.conftest import FakeLambdaContext, rest_event
 
 TEST_ADMIN_SECRET = "test-only-admin-jwt-secret-long-enough-for-hs512-0123456789abcdef"

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import Connection, Engine, text
 
-from rft_common.backfill import (
+from rft_common.backfill.service import (
     MAX_EMAIL_KEY,
     MIN_EMAIL_KEY,
     BookingRangeMessage,

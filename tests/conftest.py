@@ -53,7 +53,9 @@ ALL_TABLES = (
 
 
 def _reset_app_caches() -> None:
-    from rft_common import db, flags, secrets, settings
+    from rft_common.aws import flags, secrets
+    from rft_common.core import settings
+    from rft_common.db import engine as db
 
     settings.get_settings.cache_clear()
     flags.get_feature_flags.cache_clear()
@@ -107,7 +109,7 @@ def db(engine: Engine) -> Iterator[Engine]:
 @dataclass(frozen=True)
 class TransactionRunner:
     """One of the two ways functions run transactions: SQLAlchemy Core's engine
-    (``rft_common.db``) or the checkout's pg8000 pool (``rft_common.postgres``)."""
+    (``rft_common.db.engine``) or the checkout's pg8000 pool (``rft_common.db.postgres``)."""
 
     run_transaction: Callable[..., Any]
     statement: Callable[[str], Any]
@@ -116,8 +118,8 @@ class TransactionRunner:
 
 @pytest.fixture(params=["sqlalchemy", "pg8000"])
 def transactions(request: pytest.FixtureRequest, db: Engine) -> TransactionRunner:
-    from rft_common import db as app_db
-    from rft_common import postgres
+    from rft_common.db import engine as app_db
+    from rft_common.db import postgres
 
     if request.param == "sqlalchemy":
         return TransactionRunner(app_db.run_transaction, text)
@@ -129,7 +131,7 @@ def database_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...,
     """Set database environment variables (``DB_POOL_SIZE``, ``DB_SOCKET_TIMEOUT_SECONDS``)
     for this test: the engine and the checkout's pool are rebuilt with them, and
     without them after the test."""
-    from rft_common import db as app_db
+    from rft_common.db import engine as app_db
 
     def apply(**variables: str) -> None:
         for name, value in variables.items():
@@ -161,14 +163,15 @@ def load_safe_default_flags() -> dict[str, Any]:
 
 
 def reset_flag_caches() -> None:
-    from rft_common import flags, settings
+    from rft_common.aws import flags
+    from rft_common.core import settings
 
     settings.get_settings.cache_clear()
     flags.get_feature_flags.cache_clear()
 
 
 class FlagClock:
-    """The monotonic clock of ``rft_common.flags``, moved by hand."""
+    """The monotonic clock of ``rft_common.aws.flags``, moved by hand."""
 
     def __init__(self) -> None:
         self.now = 1_000.0
@@ -179,7 +182,7 @@ class FlagClock:
 
 @pytest.fixture
 def flag_clock(monkeypatch: pytest.MonkeyPatch) -> FlagClock:
-    from rft_common import flags
+    from rft_common.aws import flags
 
     clock = FlagClock()
     monkeypatch.setattr(flags, "monotonic", lambda: clock.now)
@@ -206,7 +209,7 @@ def appconfig(monkeypatch: pytest.MonkeyPatch, flag_clock: FlagClock) -> Iterato
 def secrets_extension(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsExtension]:
     """Secrets from the Parameters and Secrets extension's HTTP protocol (a local server),
     as the functions read them in AWS."""
-    from rft_common import secrets
+    from rft_common.aws import secrets
 
     extension = SecretsExtension()
     monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(extension.port))
@@ -284,7 +287,7 @@ UK_PHONE = re.compile(r"(?:\+44\s?|\b0)(?:7\d{3}\s?\d{6}|\d{2,4}\s\d{3}\s\d{4})\
 def log_tee() -> Iterator[LogTee]:
     """Record every log line of the whole run; at the end, fail it if any line holds
     an email address or a phone number (logs must never carry PII)."""
-    from rft_common.observability import logger
+    from rft_common.core.observability import logger
 
     handler = logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)
@@ -364,7 +367,7 @@ def rest_event(
 def admin_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Admin tokens are signed with ``tests.admin_helpers.TEST_ADMIN_SECRET`` (access) and
     ``TEST_REFRESH_SECRET`` (refresh)."""
-    from rft_common import settings
+    from rft_common.core import settings
     from tests.admin_helpers import TEST_ADMIN_SECRET, TEST_REFRESH_SECRET
 
     monkeypatch.setenv("ADMIN_JWT_SECRET", TEST_ADMIN_SECRET)
@@ -392,8 +395,8 @@ def export_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     import boto3
     from moto import mock_aws
 
-    from rft_common import settings
-    from rft_common.admin import export
+    from rft_common.core import settings
+    from rft_common.users import export
 
     with mock_aws():
         boto3.client("s3").create_bucket(
@@ -420,7 +423,8 @@ def localstripe_url() -> Iterator[str]:
 @pytest.fixture
 def stripe_keys(localstripe_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The app talks to the run's localstripe with the local test keys."""
-    from rft_common import settings, stripe_api
+    from rft_common.checkout import stripe_api
+    from rft_common.core import settings
     from rft_tools.local_stripe import local_stripe_environment
 
     for name, value in local_stripe_environment(localstripe_url).items():

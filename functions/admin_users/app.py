@@ -6,9 +6,12 @@ runs before the resolver, so a refused request never reaches parameter validatio
 route.
 """
 
-from rft_common.api import api_function
-from rft_common.routes import admin_duplicates, admin_payments, admin_privacy, admin_renewals
-from rft_common.routes.admin_users import admit, router
+from rft_common.checkout import admin_routes as admin_payments
+from rft_common.http.api import api_function
+from rft_common.privacy import routes as admin_privacy
+from rft_common.renewals import routes as admin_renewals
+from rft_common.users import duplicate_routes as admin_duplicates
+from rft_common.users.routes import admit, router
 
 app, lambda_handler = api_function(
     router,

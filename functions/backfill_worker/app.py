@@ -22,11 +22,11 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json, ValidationError
 
-from rft_common import flags
-from rft_common.backfill import BackfillMessage, process_batch
-from rft_common.observability import logger, metrics
-from rft_common.postgres import sqlstate
-from rft_common.queues import send_messages
+from rft_common.aws import flags
+from rft_common.aws.queues import send_messages
+from rft_common.backfill.service import BackfillMessage, process_batch
+from rft_common.core.observability import logger, metrics
+from rft_common.db.postgres import sqlstate
 
 PAUSE_DELAY_SECONDS = int(os.environ.get("BACKFILL_PAUSE_DELAY_SECONDS", "60"))
 """How long a message deferred by the pause waits before it is received again."""

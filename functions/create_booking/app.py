@@ -1,11 +1,12 @@
 """The booking site's checkout: GET /api/courses/sessions/available,
 POST /api/bookings/create-payment-intent, POST /api/bookings; and GET /api/health.
 
-The routes are in ``rft_common.routes.checkout`` and ``rft_common.routes.bookings`` so
+The routes are in ``rft_common.checkout.routes`` and ``rft_common.checkout.booking_routes`` so
 the API document can include them.
 """
 
-from rft_common.api import api_function
-from rft_common.routes import bookings, checkout
+from rft_common.checkout import booking_routes as bookings
+from rft_common.checkout import routes as checkout
+from rft_common.http.api import api_function
 
 app, lambda_handler = api_function(checkout.router, bookings.router)

@@ -9,9 +9,9 @@ socket timeout); the next run continues.
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rft_common.admin.duplicates import scan_queued
-from rft_common.observability import logger, metrics
-from rft_common.postgres import socket_timeout_seconds
+from rft_common.core.observability import logger, metrics
+from rft_common.db.postgres import socket_timeout_seconds
+from rft_common.users.duplicates import scan_queued
 
 
 @logger.inject_lambda_context

@@ -9,9 +9,9 @@ committed and the next night carries on.
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rft_common.observability import logger, metrics
-from rft_common.privacy import run_retention
-from rft_common.settings import get_settings
+from rft_common.core.observability import logger, metrics
+from rft_common.core.settings import get_settings
+from rft_common.privacy.service import run_retention
 
 
 @logger.inject_lambda_context

@@ -3,7 +3,7 @@ and search estimates fine enough to pick the right plan.
 
 - ``rft_backfill_email_key(raw_email)``: a stable 32-bit hash of the normalised email
   (trimmed of ``EMAIL_WHITESPACE``, lower-cased; the first 4 bytes of its MD5 as a
-  signed integer). ``rft_common.backfill.email_key`` computes the same in Python; a
+  signed integer). ``rft_common.backfill.service.email_key`` computes the same in Python; a
   test compares them. Every booking of one customer has the same key, so a range of
   keys holds all of a customer's bookings, and disjoint ranges share no customer.
 - ``ix_bookings_unlinked_email_key``: the key of each unlinked booking (partial, like
@@ -41,7 +41,7 @@ down_revision: str | None = "0007_payments"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The whitespace ``rft_common.emails.EMAIL_WHITESPACE`` trims: space, \t \n \r \f \v, NBSP.
+# The whitespace ``rft_common.core.emails.EMAIL_WHITESPACE`` trims: space, \t \n \r \f \v, NBSP.
 EMAIL_KEY_FUNCTION = r"""
 CREATE FUNCTION rft_backfill_email_key(raw_email text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE

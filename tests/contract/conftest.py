@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from rft_common.bookings import CHECKOUT_EXAMPLE
-from rft_common.postgres import transaction_at
-from rft_common.routes.admin_auth import LOGIN_EXAMPLE
-from rft_common.staff import save_staff_member
+from rft_common.checkout.bookings import CHECKOUT_EXAMPLE
+from rft_common.db.postgres import transaction_at
+from rft_common.staff.routes import LOGIN_EXAMPLE
+from rft_common.staff.service import save_staff_member
 from rft_tools.stack_process import stack_process as local_stack
 from tests.conftest import scratch_database
 

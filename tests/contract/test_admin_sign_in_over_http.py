@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from rft_common.routes.admin_auth import LOGIN_EXAMPLE
+from rft_common.staff.routes import LOGIN_EXAMPLE
 
 
 def send(

@@ -16,8 +16,8 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import text
 
-from rft_common.admin.merges import merge_users
-from rft_common.auth import Staff, issue_refresh_token
+from rft_common.staff.tokens import Staff, issue_refresh_token
+from rft_common.users.merges import merge_users
 from tests.admin_helpers import (
     ADMIN_EMAIL,
     ADMIN_ID,
@@ -192,7 +192,7 @@ def test_an_admin_token_in_the_login_format_is_served(
 def test_a_configured_issuer_and_audience_replace_the_defaults(
     admin_users_function, user_id, monkeypatch
 ):
-    from rft_common import settings
+    from rft_common.core import settings
 
     monkeypatch.setenv("ADMIN_JWT_ISSUER", "staging.reactfasttraining.co.uk")
     monkeypatch.setenv("ADMIN_JWT_AUDIENCE", "staging-admin")
@@ -219,7 +219,7 @@ def test_an_anonymous_request_with_invalid_parameters_gets_401_not_a_validation_
 def test_without_a_configured_secret_no_token_is_accepted(
     admin_users_function, user_id, monkeypatch
 ):
-    from rft_common import settings
+    from rft_common.core import settings
 
     monkeypatch.delenv("ADMIN_JWT_SECRET")
     settings.get_settings.cache_clear()
@@ -233,7 +233,7 @@ def test_without_a_configured_secret_no_token_is_accepted(
 def test_in_aws_the_secret_comes_through_the_secrets_extension(
     admin_users_function, user_id, monkeypatch, secrets_extension
 ):
-    from rft_common import settings
+    from rft_common.core import settings
 
     arn = "arn:aws:secretsmanager:eu-west-2:123456789012:secret:rft/admin-jwt-AbCdEf"
     secrets_extension.secrets[arn] = "secret-from-the-secrets-extension-0123456789"
@@ -257,7 +257,7 @@ def test_in_aws_the_secret_comes_through_the_secrets_extension(
 def test_a_secret_the_extension_cannot_read_is_503_not_a_crash(
     admin_users_function, user_id, monkeypatch, secrets_extension
 ):
-    from rft_common import settings
+    from rft_common.core import settings
 
     monkeypatch.setenv(
         "ADMIN_JWT_SECRET_ARN",
@@ -274,7 +274,7 @@ def test_a_secret_the_extension_cannot_read_is_503_not_a_crash(
 def test_without_the_extension_the_secret_comes_from_secrets_manager(
     admin_users_function, user_id, monkeypatch
 ):
-    from rft_common import settings
+    from rft_common.core import settings
 
     with mock_aws():
         arn = boto3.client("secretsmanager").create_secret(
@@ -298,7 +298,7 @@ def test_without_the_extension_the_secret_comes_from_secrets_manager(
 
 
 def test_an_unreadable_secret_is_503_not_a_crash(admin_users_function, user_id, monkeypatch):
-    from rft_common import settings
+    from rft_common.core import settings
 
     with mock_aws():
         monkeypatch.setenv(

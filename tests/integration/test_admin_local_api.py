@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from rft_common import settings
-from rft_common.admin import export
+from rft_common.core import settings
+from rft_common.users import export
 from rft_tools.cfn_template import load_template
 from rft_tools.local_admin import LOCAL_ADMIN_JWT_SECRET, local_admin_environment
 from rft_tools.local_api import make_server

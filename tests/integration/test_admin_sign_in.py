@@ -18,8 +18,8 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-from rft_common import staff
-from rft_common.errors import TooManyRequests, Unauthorized
+from rft_common.core.errors import TooManyRequests, Unauthorized
+from rft_common.staff import service as staff
 from tests.admin_helpers import TEST_ADMIN_SECRET, TEST_REFRESH_SECRET, add_user
 from tests.admin_helpers import call as admin_call
 from tests.conftest import FakeLambdaContext, load_function, rest_event

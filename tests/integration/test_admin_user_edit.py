@@ -16,9 +16,9 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import text
 
-from rft_common.admin.profiles import UserUpdate, update_user
-from rft_common.auth import Staff
-from rft_common.errors import Conflict
+from rft_common.core.errors import Conflict
+from rft_common.staff.tokens import Staff
+from rft_common.users.profiles import UserUpdate, update_user
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, add_user, call, token_for
 
 pytestmark = pytest.mark.usefixtures("admin_secret")

@@ -19,10 +19,10 @@ import boto3
 import pytest
 from sqlalchemy import create_engine, text
 
-from rft_common import db as app_db
-from rft_common import settings
-from rft_common.admin import export as export_module
-from rft_common.admin.export import CSV_HEADER, PART_BYTES
+from rft_common.core import settings
+from rft_common.db import engine as app_db
+from rft_common.users import export as export_module
+from rft_common.users.export import CSV_HEADER, PART_BYTES
 from rft_tools import migrations
 from tests.admin_helpers import add_user, call, token_for
 from tests.conftest import scratch_database

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from rft_common.admin.listing import COUNT_LIMIT
+from rft_common.users.listing import COUNT_LIMIT
 from tests.admin_helpers import add_user, call, list_everything
 from tests.factories import (
     add_session,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from rft_common.admin.listing import (
+from rft_common.users.listing import (
     SortOrder,
     UserFilters,
     UserListQuery,

@@ -141,7 +141,7 @@ def test_the_server_is_the_stage_the_page_was_served_from(api_docs):
 
 
 def test_swagger_ui_works_from_the_gzipped_files_the_layer_ships(api_docs, tmp_path, monkeypatch):
-    from rft_common.routes import docs
+    from rft_common.http import docs
 
     for name in ("swagger-ui-bundle.min.js", "swagger-ui.min.css"):
         (tmp_path / f"{name}.gz").write_bytes(
@@ -163,7 +163,7 @@ def test_the_document_the_layer_ships_is_served_without_rendering_anything(
 ):
     """sam build renders the document into the layer (layers/common/Makefile runs
     ``render_document``); the function then only reads it."""
-    from rft_common.routes import docs
+    from rft_common.http import docs
 
     shipped = tmp_path / "openapi.json"
     shipped.write_text(docs.render_document(), encoding="utf-8")

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from rft_common import backfill
-from rft_common.backfill import BatchRangeMismatch, process_batch
+from rft_common.backfill import service as backfill
+from rft_common.backfill.service import BatchRangeMismatch, process_batch
 from tests.backfill_helpers import contact, insert_legacy_bookings, key_message, message, state
 from tests.factories import add_session, add_staff_user, stats_mismatches
 

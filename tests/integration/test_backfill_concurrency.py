@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from rft_common.backfill import BackfillMessage, process_batch
-from rft_common.bookings import BookingRequest, place_booking
+from rft_common.backfill.service import BackfillMessage, process_batch
+from rft_common.checkout.bookings import BookingRequest, place_booking
 from tests.backfill_helpers import contact, insert_legacy_bookings, message
 from tests.factories import add_session, add_staff_user, booking_body, stats_mismatches
 

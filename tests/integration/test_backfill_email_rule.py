@@ -8,12 +8,12 @@ import random
 import pytest
 from sqlalchemy import text
 
-from rft_common.backfill import (
+from rft_common.backfill.service import (
     EMAIL_RULE_PARAMETERS,
     normalized_email_or_reason,
     unlinkable_reason_sql,
 )
-from rft_common.emails import normalize_email, normalized_email_sql
+from rft_common.core.emails import normalize_email, normalized_email_sql
 
 EVERYDAY = [
     "sam.patel@example.com",

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from rft_common.backfill import EMAIL_RULE_PARAMETERS, email_key, normalized_email_or_reason
-from rft_common.queues import sqs_client
+from rft_common.aws.queues import sqs_client
+from rft_common.backfill.service import EMAIL_RULE_PARAMETERS, email_key, normalized_email_or_reason
 from rft_tools.backfill_operations import enqueue, read_status
 from rft_tools.cli import main
 from rft_tools.legacy_data import seed_legacy

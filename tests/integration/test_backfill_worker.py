@@ -10,8 +10,8 @@ import boto3
 import pytest
 from sqlalchemy import text
 
-from rft_common.backfill import MAX_EMAIL_KEY, MIN_EMAIL_KEY
-from rft_common.queues import send_messages
+from rft_common.aws.queues import send_messages
+from rft_common.backfill.service import MAX_EMAIL_KEY, MIN_EMAIL_KEY
 from rft_tools.local_sqs import LocalQueue, SqsPoller, sqs_event
 from tests.backfill_helpers import (
     MAX_RECEIVE_COUNT,

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from rft_common.api import STATUS_BY_ERROR
-from rft_common.bookings import BookingRequest, place_booking
-from rft_common.errors import DomainError
+from rft_common.checkout.bookings import BookingRequest, place_booking
+from rft_common.core.errors import DomainError
+from rft_common.http.api import STATUS_BY_ERROR
 from tests.factories import add_session, booking_body, stats_mismatches
 
 pytestmark = pytest.mark.usefixtures("db", "customer_accounts_on")

@@ -12,18 +12,15 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from rft_common import privacy
-from rft_common.admin.duplicates import scan_queued
-from rft_common.admin.merges import merge_users
-from rft_common.auth import Staff
-from rft_common.backfill import (
+from rft_common.backfill.service import (
     MAX_EMAIL_KEY,
     MIN_EMAIL_KEY,
     BookingRangeMessage,
     EmailKeyRangeMessage,
     process_batch,
 )
-from rft_common.privacy import (
+from rft_common.privacy import service as privacy
+from rft_common.privacy.service import (
     EMAIL_WHITESPACE,
     ERASED_MARKER,
     LINK_UNLINKED,
@@ -32,6 +29,9 @@ from rft_common.privacy import (
     erase_users,
     run_retention,
 )
+from rft_common.staff.tokens import Staff
+from rft_common.users.duplicates import scan_queued
+from rft_common.users.merges import merge_users
 from rft_tools.cfn_template import load_template
 from rft_tools.cli import main
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, add_user, call

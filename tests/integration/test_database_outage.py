@@ -10,8 +10,9 @@ import pytest
 from pg8000.exceptions import InterfaceError
 from sqlalchemy import create_engine, text
 
-from rft_common import db, postgres
-from rft_common.settings import get_settings
+from rft_common.core.settings import get_settings
+from rft_common.db import engine as db
+from rft_common.db import postgres
 from rft_tools.local_db import (
     LOCAL_DIR,
     EmbeddedServer,

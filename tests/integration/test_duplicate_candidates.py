@@ -8,13 +8,13 @@ import time
 import pytest
 from sqlalchemy import text
 
-from rft_common.admin.duplicates import (
+from rft_common.staff.tokens import Staff
+from rft_common.users.duplicates import (
     list_duplicates,
     mark_not_duplicate,
     possible_duplicates,
     scan_queued,
 )
-from rft_common.auth import Staff
 from tests.admin_helpers import add_user
 
 
@@ -201,7 +201,7 @@ def test_rft_duplicates_scan_drains_the_queue(db, capsys):
 
 
 def test_the_scan_allows_statements_as_long_in_the_cli_as_in_the_function():
-    from rft_common.admin.duplicates import SCAN_SOCKET_TIMEOUT_SECONDS
+    from rft_common.users.duplicates import SCAN_SOCKET_TIMEOUT_SECONDS
     from rft_tools.cfn_template import load_template
     from tests.conftest import PROJECT_ROOT
 

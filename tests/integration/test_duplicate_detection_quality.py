@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from bench.backfill import link_everything
-from rft_common.admin.duplicates import scan_queued
+from rft_common.users.duplicates import scan_queued
 from rft_tools.legacy_data import seed_legacy
 
 pytestmark = pytest.mark.usefixtures("db")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from rft_common.backfill import normalized_email_or_reason
-from rft_common.emails import normalize_email
+from rft_common.backfill.service import normalized_email_or_reason
+from rft_common.core.emails import normalize_email
 from rft_tools.legacy_data import STAFF, seed_legacy
 
 pytestmark = pytest.mark.usefixtures("db")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from rft_common.pricing import booking_price
+from rft_common.checkout.pricing import booking_price
 from rft_tools.integrity import oversold_sessions
 from tests.admin_helpers import call as admin_call
 from tests.conftest import load_function, rest_event
@@ -111,7 +111,7 @@ class TestPricing:
         assert booking_price(Decimal(price), participants) == Decimal(expected)
 
     def test_the_discount_is_configurable(self, monkeypatch):
-        from rft_common import settings
+        from rft_common.core import settings
 
         monkeypatch.setenv("GROUP_DISCOUNT_PERCENT", "20")
         monkeypatch.setenv("GROUP_DISCOUNT_MIN_PARTICIPANTS", "3")
@@ -276,7 +276,8 @@ class TestPaymentIntent:
     def test_stripe_unreachable_is_502_and_records_nothing(
         self, db, checkout_function, lambda_context, monkeypatch
     ):
-        from rft_common import settings, stripe_api
+        from rft_common.checkout import stripe_api
+        from rft_common.core import settings
 
         session_id = new_session(db)
         monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens

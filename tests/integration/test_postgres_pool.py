@@ -1,4 +1,4 @@
-"""The checkout's own pool and results (``rft_common.postgres``): connections reused for
+"""The checkout's own pool and results (``rft_common.db.postgres``): connections reused for
 their lifetime, callers waiting their turn, rows as named tuples."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from pg8000.exceptions import InterfaceError
 from sqlalchemy import text
 
-from rft_common import postgres
-from rft_common.errors import DatabaseUnavailable
+from rft_common.core.errors import DatabaseUnavailable
+from rft_common.db import postgres
 
 BACKEND = "SELECT pg_backend_pid()"
 

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from sqlalchemy import text
 
-from rft_common import settings
-from rft_common.renewals import CSV_HEADER
+from rft_common.core import settings
+from rft_common.renewals.service import CSV_HEADER
 from tests.admin_helpers import add_user, call, token_for
 from tests.factories import add_staff_user
 

@@ -8,8 +8,8 @@ from pg8000 import core
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from rft_common.db import get_engine
-from rft_common.postgres import sqlstate
+from rft_common.db.engine import get_engine
+from rft_common.db.postgres import sqlstate
 
 pytestmark = pytest.mark.usefixtures("db")
 

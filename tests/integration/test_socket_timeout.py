@@ -8,8 +8,8 @@ import logging
 import pytest
 from sqlalchemy import text
 
-from rft_common import backfill
-from rft_common.backfill import process_batch
+from rft_common.backfill import service as backfill
+from rft_common.backfill.service import process_batch
 from tests.backfill_helpers import contact, insert_legacy_bookings, key_message, state
 from tests.factories import add_session, stats_mismatches
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from sqlalchemy import text
 
-from rft_common import staff
-from rft_common.errors import Unauthorized
+from rft_common.core.errors import Unauthorized
+from rft_common.staff import service as staff
 from rft_tools.cli import main
 from tests.admin_helpers import add_user
 

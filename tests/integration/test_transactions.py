@@ -1,5 +1,5 @@
 """run_transaction retries what a rerun can fix, and nothing else: SQLAlchemy's
-(``rft_common.db``) and the checkout's (``rft_common.postgres``) alike."""
+(``rft_common.db.engine``) and the checkout's (``rft_common.db.postgres``) alike."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import logging
 import pytest
 from sqlalchemy import text
 
-from rft_common.errors import DatabaseUnavailable
-from rft_common.postgres import sqlstate
+from rft_common.core.errors import DatabaseUnavailable
+from rft_common.db.postgres import sqlstate
 from tests.factories import add_staff_user
 
 INSERT_USER = (

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import text
 
-from rft_common import backfill
-from rft_common.backfill import process_batch
-from rft_common.bookings import BookingRequest, place_booking
+from rft_common.backfill import service as backfill
+from rft_common.backfill.service import process_batch
+from rft_common.checkout.bookings import BookingRequest, place_booking
 from rft_tools.legacy_data import seed_legacy
 from tests.admin_helpers import add_user
 from tests.backfill_helpers import contact, insert_legacy_bookings, key_message, message

@@ -13,11 +13,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from rft_common.admin.merges import USER_REFERENCES_KEPT, USER_REFERENCES_MOVED, merge_users
-from rft_common.auth import Staff
-from rft_common.backfill import process_batch
-from rft_common.bookings import BookingRequest, place_booking
-from rft_common.errors import Conflict
+from rft_common.backfill.service import process_batch
+from rft_common.checkout.bookings import BookingRequest, place_booking
+from rft_common.core.errors import Conflict
+from rft_common.staff.tokens import Staff
+from rft_common.users.merges import USER_REFERENCES_KEPT, USER_REFERENCES_MOVED, merge_users
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, add_user, call
 from tests.backfill_helpers import contact, insert_legacy_bookings, message
 from tests.factories import (
@@ -368,7 +368,7 @@ def test_an_unmerge_puts_everything_back_including_bookings_made_through_the_ali
 
 
 def test_a_merge_older_than_30_days_cannot_be_undone(db, pair):
-    from rft_common.admin.merges import unmerge_users
+    from rft_common.users.merges import unmerge_users
 
     survivor, duplicate = pair
     merge_users(survivor, duplicate, actor=ADMIN)

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from rft_common.backfill import (
+from rft_common.backfill.service import (
     BookingRangeMessage,
     EmailKeyRangeMessage,
     message_json_schema,

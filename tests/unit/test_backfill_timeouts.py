@@ -1,9 +1,9 @@
-"""The template's backfill timeouts are the ones ``rft_common.backfill_timeouts``
+"""The template's backfill timeouts are the ones ``rft_common.backfill.timeouts``
 derives from each other."""
 
 from __future__ import annotations
 
-from rft_common import backfill_timeouts
+from rft_common.backfill import timeouts as backfill_timeouts
 from rft_tools.cfn_template import load_template
 from tests.conftest import PROJECT_ROOT
 

@@ -9,9 +9,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rft_common import db, postgres
-from rft_common.errors import DatabaseUnavailable
-from rft_common.settings import get_settings
+from rft_common.core.errors import DatabaseUnavailable
+from rft_common.core.settings import get_settings
+from rft_common.db import engine as db
+from rft_common.db import postgres
 
 PROXY = "rft-proxy.proxy-abc.eu-west-2.rds.amazonaws.com"
 

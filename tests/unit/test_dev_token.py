@@ -45,8 +45,8 @@ def test_a_sub_is_added_only_when_asked_for(capsys):
 
 
 def test_the_stack_accepts_its_admin_token(capsys, monkeypatch):
-    from rft_common import settings
-    from rft_common.auth import authenticate_admin
+    from rft_common.core import settings
+    from rft_common.staff.tokens import authenticate_admin
 
     main(["dev", "token", "--role", "admin"])
     monkeypatch.setenv("ADMIN_JWT_SECRET", LOCAL_ADMIN_JWT_SECRET)

@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from rft_common.emails import rollout_bucket
-from rft_common.flags import (
+from rft_common.aws.flags import (
     ADMIN_USERS_API,
     BACKFILL,
     CUSTOMER_ACCOUNTS,
@@ -19,6 +18,7 @@ from rft_common.flags import (
     customer_accounts_enabled,
     is_enabled,
 )
+from rft_common.core.emails import rollout_bucket
 from tests.conftest import load_safe_default_flags, reset_flag_caches
 from tests.extension_servers import APPCONFIG_ENVIRONMENT_VARIABLES
 
@@ -301,7 +301,7 @@ def test_reading_flags_never_imports_boto3_or_botocore_clients(appconfig):
     appconfig.serve(document(customer_accounts={"default": True}))
     script = (
         "import sys\n"
-        "from rft_common.flags import CUSTOMER_ACCOUNTS, is_enabled\n"
+        "from rft_common.aws.flags import CUSTOMER_ACCOUNTS, is_enabled\n"
         "assert is_enabled(CUSTOMER_ACCOUNTS)\n"
         "print(sorted(m for m in sys.modules if m.startswith(('boto3', 'botocore.'))))\n"
     )

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from rft_common.emails import rollout_bucket
-from rft_common.flags import (
+from rft_common.aws.flags import (
     ADMIN_USERS_API,
     BACKFILL,
     CUSTOMER_ACCOUNTS,
     customer_accounts_enabled,
     is_enabled,
 )
+from rft_common.core.emails import rollout_bucket
 from rft_tools import flag_document
 from rft_tools.cli import main
 from tests.conftest import load_safe_default_flags, reset_flag_caches

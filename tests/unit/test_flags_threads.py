@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.feature_flags.base import StoreProvider
 
-from rft_common.flags import CachedFlagStore
+from rft_common.aws.flags import CachedFlagStore
 
 DOCUMENT = json.loads(
     '{"customer_accounts": {"default": true}, "admin_users_api": {"default": true},'

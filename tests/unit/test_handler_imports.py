@@ -12,7 +12,7 @@ is checked afterwards. Forbidden at import time:
   booking site's and Stripe's webhook) and the staff sign-in load no SQLAlchemy at
   all (the checkout not even on its first booking:
   tests/integration/test_checkout_without_sqlalchemy.py): they run SQL text through
-  ``rft_common.postgres``.
+  ``rft_common.db.postgres``.
 - stripe (and its requests): only the routes that need them import them (they ship
   with those functions only, not in the layer); phonenumbers is a test library only.
 - email_validator (about 40 ms with idna): the first email check loads it.

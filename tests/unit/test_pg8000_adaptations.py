@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pg8000 import legacy
 
-from rft_common import postgres
+from rft_common.db import postgres
 
 STATEMENTS = [
     ("pyformat", "SELECT %(a)s, %(b)s, %(a)s", {"a": 1, "b": 2}),

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rft_common import secrets
-from rft_common.secrets import SecretUnavailable, secret_json, secret_string
+from rft_common.aws import secrets
+from rft_common.aws.secrets import SecretUnavailable, secret_json, secret_string
 
 ARN = "arn:aws:secretsmanager:eu-west-2:123456789012:secret:rft/admin-jwt-AbCdEf"
 

@@ -7,7 +7,7 @@ import random
 import sys
 import types
 
-from rft_common import snapstart
+from rft_common.core import snapstart
 
 
 def test_environments_restored_from_one_snapshot_draw_different_jitter():

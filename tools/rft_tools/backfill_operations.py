@@ -31,8 +31,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from rft_common.backfill import AnyMessage, BookingRangeMessage, EmailKeyRangeMessage
-from rft_common.queues import send_messages
+from rft_common.aws.queues import send_messages
+from rft_common.backfill.service import AnyMessage, BookingRangeMessage, EmailKeyRangeMessage
 
 ENQUEUE_LOCK = 7_046_121_805_337_001
 """``pg_advisory_xact_lock`` key: one enqueue at a time."""

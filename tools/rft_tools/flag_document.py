@@ -21,8 +21,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.feature_flags.exceptions import ConfigurationStoreError
 
-from rft_common.emails import normalize_email
-from rft_common.flags import CUSTOMER_ACCOUNTS, SAFE_VALUES, validate_flag_document
+from rft_common.aws.flags import CUSTOMER_ACCOUNTS, SAFE_VALUES, validate_flag_document
+from rft_common.core.emails import normalize_email
 from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / "config"

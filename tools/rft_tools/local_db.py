@@ -167,7 +167,8 @@ def local_database() -> Iterator[str]:
 def app_database(**environment: str) -> Iterator[None]:
     """Point ``rft_common`` (settings, engine) at the local stack's or DATABASE_URL's
     database, with ``environment`` (such as a longer socket timeout) set meanwhile."""
-    from rft_common import db, settings
+    from rft_common.core import settings
+    from rft_common.db import engine as db
 
     with local_database() as url:
         overrides = {"DATABASE_URL": url, **environment}

@@ -21,7 +21,7 @@ def alembic_config() -> Config:
 @contextmanager
 def _database(url: str) -> Iterator[None]:
     """Point the app settings (which migrations/env.py reads) at ``url`` for a while."""
-    from rft_common.settings import get_settings
+    from rft_common.core.settings import get_settings
 
     previous = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = url

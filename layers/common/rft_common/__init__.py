@@ -5,4 +5,4 @@ import cost only for what it uses. ``snapstart`` is imported here so that every
 function registers its SnapStart hook, as Lambda requires, from the handler's imports.
 """
 
-from rft_common import snapstart as snapstart
+from rft_common.core import snapstart as snapstart

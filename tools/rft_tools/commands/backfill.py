@@ -142,7 +142,7 @@ def _enqueue(arguments: argparse.Namespace) -> int:
 
 
 def _status(arguments: argparse.Namespace) -> int:
-    from rft_common.queues import sqs_client
+    from rft_common.aws.queues import sqs_client
     from rft_tools.backfill_operations import BackfillStatus, queue_depth, read_status
 
     queue_url = resolve_queue_url(arguments.queue_url)
@@ -215,6 +215,6 @@ def _describe(status: dict[str, Any]) -> str:
 
 
 def _schema(_: argparse.Namespace) -> None:
-    from rft_common.backfill import message_json_schema
+    from rft_common.backfill.service import message_json_schema
 
     print(json.dumps(message_json_schema(), indent=2))

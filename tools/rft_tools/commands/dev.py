@@ -1,6 +1,6 @@
 """``rft dev token --role ROLE [--id N] [--email E] [--sub S] [--ttl SECONDS]``: a token
-for the local stack. ``rft dev render-sql``: rewrite ``rft_common/customer_upsert_sql.py``
-after a change to the customer upsert (``rft_common.customer_upsert``).
+for the local stack. ``rft dev render-sql``: rewrite ``rft_common/customers/upsert_sql.py``
+after a change to the customer upsert (``rft_common.customers.upsert``).
 
 It is signed with the local stack's fixed admin secret, in the admin login's format
 (``id``, ``email``, ``role``, issuer and audience; ``sub`` only when asked for),
@@ -15,8 +15,8 @@ import argparse
 import os
 import sys
 
-from rft_common.auth import issue_access_token
-from rft_common.models import USER_ROLES
+from rft_common.db.tables import USER_ROLES
+from rft_common.staff.tokens import issue_access_token
 from rft_tools.local_admin import LOCAL_ADMIN_JWT_SECRET
 
 MAX_TTL_SECONDS = 7 * 24 * 3600
@@ -43,7 +43,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _render_sql(arguments: argparse.Namespace) -> int:
-    from rft_common.customer_upsert import GENERATED_MODULE, render_module
+    from rft_common.customers.upsert import GENERATED_MODULE, render_module
 
     GENERATED_MODULE.write_text(render_module())
     print(f"wrote {GENERATED_MODULE}")

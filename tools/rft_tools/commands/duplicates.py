@@ -23,7 +23,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _scan(_: argparse.Namespace) -> int:
-    from rft_common.admin.duplicates import SCAN_SOCKET_TIMEOUT_SECONDS, scan_queued
+    from rft_common.users.duplicates import SCAN_SOCKET_TIMEOUT_SECONDS, scan_queued
 
     started = time.perf_counter()
     with app_database(DB_SOCKET_TIMEOUT_SECONDS=SCAN_SOCKET_TIMEOUT_SECONDS):

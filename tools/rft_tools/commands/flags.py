@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rft_common.flags import CUSTOMER_ACCOUNTS, SAFE_VALUES
+from rft_common.aws.flags import CUSTOMER_ACCOUNTS, SAFE_VALUES
 from rft_tools import flag_document
 from rft_tools.flag_document import FlagDocumentError
 

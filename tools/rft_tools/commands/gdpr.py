@@ -38,8 +38,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _export(arguments: argparse.Namespace) -> int:
-    from rft_common.errors import NotFound
-    from rft_common.privacy import Actor, export_user_data, user_id_for_email
+    from rft_common.core.errors import NotFound
+    from rft_common.privacy.service import Actor, export_user_data, user_id_for_email
 
     with app_database():
         try:
@@ -58,8 +58,8 @@ def _export(arguments: argparse.Namespace) -> int:
 
 
 def _retention(arguments: argparse.Namespace) -> int:
-    from rft_common.privacy import RETENTION_SOCKET_TIMEOUT_SECONDS, run_retention
-    from rft_common.settings import get_settings
+    from rft_common.core.settings import get_settings
+    from rft_common.privacy.service import RETENTION_SOCKET_TIMEOUT_SECONDS, run_retention
 
     # The scheduled function's timeout (template.yaml): at a million bookings on a cold
     # cache one statement can outlast the default 5 s.

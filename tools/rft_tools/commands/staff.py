@@ -15,9 +15,9 @@ import getpass
 import json
 import sys
 
-from rft_common.auth import STAFF_ROLES
-from rft_common.errors import DomainError
-from rft_common.postgres import transaction_at
+from rft_common.core.errors import DomainError
+from rft_common.db.postgres import transaction_at
+from rft_common.staff.tokens import STAFF_ROLES
 from rft_tools.local_db import local_database
 
 
@@ -43,7 +43,7 @@ def _read_password() -> str | None:
 
 
 def _create(arguments: argparse.Namespace) -> int:
-    from rft_common.staff import save_staff_member
+    from rft_common.staff.service import save_staff_member
 
     password = _read_password()
     if password is None:

@@ -1,0 +1,421 @@
+"""Creating a booking: price from the session, no overbooking, idempotent retries.
+
+One transaction per booking, in this order (at most five statements):
+
+1. claim the ``Idempotency-Key`` (if given); a concurrent retry waits here and then
+   replays the stored response;
+2. lock the session row (``FOR UPDATE``): bookings of one session serialise here;
+3. find or create the customer (when ``customer_accounts`` is on);
+4. in one statement, re-read the session's seats and active bookings (a fresh
+   snapshot, taken after the lock) and insert the booking only if it fits;
+5. store the response under the idempotency key.
+
+Only successful bookings are remembered under a key: a failed attempt rolls back
+entirely, so a retry with the same key runs again.
+
+A paid booking (``payment``: a PaymentIntent Stripe confirmed, see ``rft_common.checkout.intents``)
+must match the server's price, and its intent must not back another booking; the
+session lock orders the browser's post and Stripe's webhook for one intent, so the
+second finds the first's booking. The webhook (``record_unplaced``) never drops a
+payment: a paid booking with no seat is stored ``pending`` + ``paid`` with an
+``unplaced_reason``, takes no seat and waits for staff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+from rft_common.aws import flags
+from rft_common.checkout.intents import WithCustomerEmail, confirmed_payment
+from rft_common.checkout.pricing import SESSION_PRICE_SQL, booking_price, to_pence
+from rft_common.checkout.sessions import PLACED, SEATS_TAKEN_SQL
+from rft_common.checkout.stripe_api import PaymentIntent
+from rft_common.core.errors import Conflict, InvalidRequest, NotFound
+from rft_common.customers.identity import CustomerDetails, find_or_create_customer
+from rft_common.db.postgres import Connection, run_transaction
+
+ACTIVE_STATUSES = ("pending", "confirmed")
+"""A second booking in one of these statuses for the same email and session is a 409."""
+
+
+Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+OptionalText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+CHECKOUT_EXAMPLE = {
+    "courseSessionId": 1,
+    "firstName": "Sam",
+    "lastName": "Patel",
+    "email": "Sam.Patel@Example.com ",
+    "phone": "07700 900123",
+    "company": "Acme Ltd",
+    "numberOfParticipants": 2,
+    "specialRequirements": "wheelchair access",
+    "emergencyContact": "Alex 07700 900456",
+    "totalAmount": 150.00,
+}
+"""The booking site's checkout body for two places on demo session 1 (£75 each)."""
+
+
+class BookingRequest(WithCustomerEmail):
+    """The booking site's checkout body, unchanged from the legacy API."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [CHECKOUT_EXAMPLE]},
+    )
+
+    course_session_id: int = Field(alias="courseSessionId", gt=0, le=2**31 - 1)
+    payment_intent_id: Annotated[str | None, StringConstraints(max_length=255)] = Field(
+        default=None,
+        alias="paymentIntentId",
+        description="The checkout's PaymentIntent. The server retrieves it from Stripe: the "
+        "booking is confirmed/paid only if it succeeded, for this booking and its price.",
+    )
+    first_name: Text100 = Field(alias="firstName")
+    last_name: Text100 = Field(alias="lastName")
+    phone: Annotated[str | None, StringConstraints(max_length=50)] = None
+    company: Annotated[str | None, StringConstraints(max_length=255)] = None
+    number_of_participants: int = Field(alias="numberOfParticipants", ge=1, le=12)
+    special_requirements: Annotated[str | None, StringConstraints(max_length=2000)] = Field(
+        default=None, alias="specialRequirements"
+    )
+    emergency_contact: OptionalText = Field(default=None, alias="emergencyContact")
+    total_amount: Decimal = Field(alias="totalAmount", ge=0, max_digits=10, decimal_places=2)
+
+    def fingerprint(self) -> str:
+        """Hash of the validated request, to tell a retry from a different request."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def contact_details(self) -> dict[str, Any]:
+        """The legacy ``bookings.contact_details`` document."""
+        return {
+            "name": f"{self.first_name} {self.last_name}",
+            "email": self.email,
+            "phone": self.phone,
+            "company": self.company,
+            "specialRequirements": self.special_requirements,
+            "emergencyContact": self.emergency_contact,
+        }
+
+
+class BookingCreated(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    booking_id: int
+    booking_reference: str
+    customer_id: int | None = Field(description="null when the booking was not linked")
+    course_session_id: int
+    status: str
+    payment_status: str
+    amount: str = Field(description="GBP, decimal string", examples=["150.00"])
+    number_of_participants: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class BookingOutcome:
+    body: dict[str, Any]
+    replayed: bool
+    link_customer: bool = False
+    customer_created: bool = False
+    unplaced_reason: str | None = None
+
+
+BASE36 = string.digits + string.ascii_uppercase
+
+
+def _base36(number: int) -> str:
+    digits = []
+    while True:
+        number, remainder = divmod(number, 36)
+        digits.append(BASE36[remainder])
+        if number == 0:
+            return "".join(reversed(digits))
+
+
+def new_booking_reference() -> str:
+    """``RFT-<base36 milliseconds>-<4 random chars>``, the live system's format."""
+    suffix = "".join(secrets.choice(BASE36) for _ in range(4))
+    return f"RFT-{_base36(int(time.time() * 1000))}-{suffix}"
+
+
+CLAIM_KEY = """
+    INSERT INTO idempotency_keys (key, request_hash) VALUES (:key, :request_hash)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key
+"""
+STORED_RESPONSE = """
+    SELECT request_hash, response_body FROM idempotency_keys WHERE key = :key
+"""
+REMEMBER_RESPONSE = """
+    UPDATE idempotency_keys
+    SET booking_id = :booking_id, response_status = 201, response_body = CAST(:body AS jsonb)
+    WHERE key = :key
+"""
+LOCK_SESSION = f"""
+    SELECT s.id, s.status, {SESSION_PRICE_SQL} AS price, s.max_capacity
+    FROM course_schedules AS s JOIN courses AS c ON c.id = s.course_id
+    WHERE s.id = :session_id
+    FOR UPDATE OF s
+"""
+# Runs after LOCK_SESSION, so its snapshot includes every committed booking of the
+# session. Seats are summed from the bookings themselves rather than trusted from
+# course_schedules.current_capacity, which the legacy app may not maintain.
+# A booking that does not fit is refused (no row), or, with :record_unplaced (a paid
+# booking from Stripe's webhook), stored pending with the reason and no seat.
+INSERT_IF_IT_FITS = f"""
+    WITH session_state AS (
+        SELECT {SEATS_TAKEN_SQL} AS seats_taken,
+               coalesce(bool_or(status IN {ACTIVE_STATUSES!r} AND {PLACED}
+                                AND lower(btrim(contact_details ->> 'email')) = :email),
+                        false) AS already_booked
+        FROM bookings WHERE course_schedule_id = :session_id
+    ), decision AS (
+        SELECT seats_taken, already_booked,
+               coalesce(CAST(:forced_refusal AS text),
+                        CASE WHEN already_booked THEN 'already_booked'
+                             WHEN seats_taken + :attendees > :max_capacity THEN 'session_full'
+                        END) AS refusal
+        FROM session_state
+    ), new_booking AS (
+        INSERT INTO bookings (
+            booking_reference, course_schedule_id, user_id, status, payment_status,
+            payment_amount, payment_method, stripe_payment_intent_id, number_of_attendees,
+            contact_details, payment_verified_at, unplaced_reason)
+        SELECT :reference, :session_id, :user_id,
+               CASE WHEN refusal IS NULL THEN :status ELSE 'pending' END,
+               CASE WHEN EXISTS (SELECT 1 FROM stripe_events AS e
+                                 WHERE e.payment_intent_id = CAST(:payment_intent_id AS text)
+                                   AND e.outcome IN ('refunded', 'refunded_before_booking'))
+                    THEN 'refunded' ELSE :payment_status END,
+               :amount, :payment_method, :payment_intent_id, :attendees,
+               CAST(:contact_details AS json),
+               CASE WHEN CAST(:payment_verified AS boolean) THEN now() END, refusal
+        FROM decision
+        WHERE refusal IS NULL OR CAST(:record_unplaced AS boolean)
+        RETURNING id, booking_reference, user_id, status, payment_status, payment_amount,
+                  number_of_attendees, created_at, unplaced_reason
+    ), seats AS (
+        UPDATE course_schedules
+        SET current_capacity = (SELECT seats_taken FROM session_state) + :attendees,
+            status = CASE WHEN (SELECT seats_taken FROM session_state) + :attendees
+                               >= max_capacity THEN 'full' ELSE status END,
+            updated_at = now()
+        WHERE id = :session_id AND EXISTS (SELECT 1 FROM new_booking WHERE {PLACED})
+    )
+    SELECT d.seats_taken, d.already_booked, d.refusal, b.*
+    FROM decision AS d LEFT JOIN new_booking AS b ON true
+"""
+LOCK_INTENT = "SELECT pg_advisory_xact_lock(hashtextextended(:payment_intent_id, 11))"
+"""Orders everything done for one PaymentIntent (booking it, refunding it), whichever
+request or event arrives: each sees what the one before it committed."""
+BOOKING_OF_INTENT = """
+    SELECT id, booking_reference, user_id, course_schedule_id, status, payment_status,
+           payment_amount, number_of_attendees, created_at, unplaced_reason,
+           lower(btrim(contact_details ->> 'email')) AS email
+    FROM bookings WHERE stripe_payment_intent_id = :payment_intent_id
+    ORDER BY id LIMIT 1
+"""
+
+
+def place_booking(request: BookingRequest, *, idempotency_key: str | None = None) -> BookingOutcome:
+    """Everything a checkout does after parsing: confirm its payment with Stripe (if it
+    names one), read the flag, then one transaction."""
+    intent_id = request.payment_intent_id
+    payment = confirmed_payment(intent_id, request) if intent_id is not None else None
+    link_customer = flags.customer_accounts_enabled(request.normalized_email)
+    return run_transaction(
+        lambda connection: create_booking(
+            connection,
+            request,
+            link_customer=link_customer,
+            idempotency_key=idempotency_key,
+            payment=payment,
+        )
+    )
+
+
+def create_booking(
+    connection: Connection,
+    request: BookingRequest,
+    *,
+    link_customer: bool,
+    idempotency_key: str | None = None,
+    payment: PaymentIntent | None = None,
+    record_unplaced: bool = False,
+) -> BookingOutcome:
+    """Create one booking inside the caller's transaction; raise a ``DomainError`` if not.
+
+    ``payment``: the succeeded PaymentIntent behind the booking (``confirmed``/``paid``);
+    a booking already holding it is replayed if it is this checkout's, else refused.
+    ``record_unplaced``: store a paid booking that gets no seat instead of refusing it.
+    """
+    if idempotency_key is not None:
+        replay = _claim_or_replay(
+            connection, idempotency_key, request.fingerprint(), link_customer=link_customer
+        )
+        if replay is not None:
+            return replay
+
+    if payment is not None:
+        connection.execute(LOCK_INTENT, {"payment_intent_id": payment.id})
+    session = connection.execute(LOCK_SESSION, {"session_id": request.course_session_id}).first()
+    if session is None or (session.status == "cancelled" and not record_unplaced):
+        raise NotFound(
+            f"course session {request.course_session_id} does not exist or is cancelled",
+            field="courseSessionId",
+        )
+    expected = booking_price(session.price, request.number_of_participants)
+    if request.total_amount != expected:
+        raise InvalidRequest(
+            f"totalAmount {request.total_amount} does not match the price of "
+            f"{request.number_of_participants} place(s) at {session.price} "
+            f"each, less any group discount: {expected}",
+            field="totalAmount",
+        )
+    if payment is not None:
+        if payment.amount != to_pence(expected):
+            raise InvalidRequest(
+                f"the payment is for {payment.amount / 100:.2f}, not this booking's {expected}",
+                field="paymentIntentId",
+            )
+        holder = connection.execute(BOOKING_OF_INTENT, {"payment_intent_id": payment.id}).first()
+        if holder is not None:
+            replay = _replay_paid_booking(
+                holder, request, link_customer=link_customer, from_webhook=record_unplaced
+            )
+            _remember_response(connection, idempotency_key, replay.body)
+            return replay
+
+    email = request.normalized_email
+    customer_id, customer_created = None, False
+    if link_customer:
+        customer_id, customer_created = find_or_create_customer(
+            connection,
+            CustomerDetails(
+                email=email,
+                name=f"{request.first_name} {request.last_name}",
+                phone=request.phone,
+                company_name=request.company,
+            ),
+        )
+
+    paid = payment is not None
+    row = connection.execute(
+        INSERT_IF_IT_FITS,
+        {
+            "session_id": session.id,
+            "email": email,
+            "reference": new_booking_reference(),
+            "user_id": customer_id,
+            "status": "confirmed" if paid else "pending",
+            "payment_status": "paid" if paid else "pending",
+            "amount": expected,
+            "payment_method": "card" if paid else None,
+            "payment_intent_id": payment.id if paid else None,
+            "payment_verified": paid,
+            "record_unplaced": paid and record_unplaced,
+            "forced_refusal": "session_cancelled" if session.status == "cancelled" else None,
+            "attendees": request.number_of_participants,
+            "max_capacity": session.max_capacity,
+            "contact_details": json.dumps(request.contact_details()),
+        },
+    ).one()
+    if row.id is None and row.refusal == "already_booked":
+        raise Conflict("this email already has an active booking on this session", field="email")
+    if row.id is None:
+        seats_left = max(session.max_capacity - row.seats_taken, 0)
+        raise Conflict(
+            f"not enough seats: {seats_left} left, {request.number_of_participants} requested",
+            field="numberOfParticipants",
+        )
+
+    body = _created_body(row, session.id)
+    _remember_response(connection, idempotency_key, body)
+    return BookingOutcome(
+        body=body,
+        replayed=False,
+        link_customer=link_customer,
+        customer_created=customer_created,
+        unplaced_reason=row.unplaced_reason,
+    )
+
+
+def _created_body(row: Any, session_id: int) -> dict[str, Any]:
+    return BookingCreated(
+        booking_id=row.id,
+        booking_reference=row.booking_reference,
+        customer_id=row.user_id,
+        course_session_id=session_id,
+        status=row.status,
+        payment_status=row.payment_status,
+        amount=f"{row.payment_amount:.2f}",
+        number_of_participants=row.number_of_attendees,
+        created_at=row.created_at,
+    ).model_dump(mode="json", by_alias=True)
+
+
+def _remember_response(
+    connection: Connection, idempotency_key: str | None, body: dict[str, Any]
+) -> None:
+    if idempotency_key is not None:
+        connection.execute(
+            REMEMBER_RESPONSE,
+            {"key": idempotency_key, "booking_id": body["bookingId"], "body": json.dumps(body)},
+        )
+
+
+def _replay_paid_booking(
+    holder: Any, request: BookingRequest, *, link_customer: bool, from_webhook: bool
+) -> BookingOutcome:
+    """The booking that already holds this checkout's payment (the browser's post and
+    Stripe's webhook each try to make it), or a 409 if another checkout holds it, or if
+    the browser asks for a booking the webhook had to record without a seat."""
+    same_checkout = (
+        holder.course_schedule_id == request.course_session_id
+        and holder.number_of_attendees == request.number_of_participants
+        and holder.email == request.normalized_email
+    )
+    if not same_checkout:
+        raise Conflict("this payment already paid for another booking", field="paymentIntentId")
+    if holder.unplaced_reason is not None and not from_webhook:
+        raise Conflict(
+            "your payment is recorded but the session has no place for this booking "
+            f"({holder.unplaced_reason.replace('_', ' ')}); our staff will contact you",
+            field="courseSessionId",
+        )
+    return BookingOutcome(
+        body=_created_body(holder, holder.course_schedule_id),
+        replayed=True,
+        link_customer=link_customer,
+        unplaced_reason=holder.unplaced_reason,
+    )
+
+
+def _claim_or_replay(
+    connection: Connection, key: str, request_hash: str, *, link_customer: bool
+) -> BookingOutcome | None:
+    """Claim ``key`` for this request, or return the response it already produced."""
+    if connection.execute(CLAIM_KEY, {"key": key, "request_hash": request_hash}).first():
+        return None
+    stored = connection.execute(STORED_RESPONSE, {"key": key}).one()
+    if stored.request_hash != request_hash:
+        raise InvalidRequest(
+            "this Idempotency-Key was already used with a different request body",
+            field="Idempotency-Key",
+        )
+    return BookingOutcome(body=stored.response_body, replayed=True, link_customer=link_customer)

@@ -1,0 +1,299 @@
+"""Checkout payments: the PaymentIntent at the server's price, and Stripe's word on it.
+
+**Creating the intent** (``POST /api/bookings/create-payment-intent``). The booking
+site calls it twice per checkout and re-posts in a loop while it fails, so one
+checkout (session, normalised email, participants, amount) gets one intent for 24
+hours. Our own record (``payment_checkouts``) decides this, under a transaction-level
+advisory lock on the checkout, so concurrent calls queue and the first one's intent is
+what they all get; localstripe ignores Idempotency-Keys, real Stripe honours the one
+sent too (checkout + generation), which covers a crash between Stripe's answer and
+our commit.
+
+**Trusting a payment.** A booking that names a PaymentIntent is paid only if Stripe
+says so: the intent exists, ``succeeded``, is in GBP, and its metadata (written here
+when it was created) names the same session, participants and email. The amount is
+checked against the server's price inside the booking's transaction.
+
+**Metadata** carries what the webhook needs to create the booking if the browser
+never posts it: session, participants, a fingerprint of the normalised email and the
+contact details. Stripe allows 50 keys of up to 40 characters with values of up to
+500; every value here is validated to fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from rft_common.checkout.pricing import booking_price, to_pence
+from rft_common.checkout.sessions import SESSION_FOR_CHECKOUT
+from rft_common.checkout.stripe_api import (
+    CURRENCY,
+    PaymentIntent,
+    create_payment_intent,
+    retrieve_payment_intent,
+)
+from rft_common.core.emails import email_fingerprint, normalize_email
+from rft_common.core.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
+from rft_common.db.postgres import Connection, run_transaction
+
+if TYPE_CHECKING:
+    from rft_common.checkout.bookings import BookingRequest
+
+CHECKOUT_REUSE_HOURS = 24
+REUSABLE_INTENT_STATUSES = frozenset(
+    {
+        "requires_payment_method",
+        "requires_confirmation",
+        "requires_action",
+        "processing",
+        "requires_capture",
+        "succeeded",
+    }
+)
+"""Every status but ``canceled``: a cancelled intent can never be paid, so a new one is made."""
+
+META_SESSION = "rft_course_session_id"
+META_PARTICIPANTS = "rft_participants"
+META_EMAIL_FINGERPRINT = "rft_email_fingerprint"
+META_FIRST_NAME = "rft_first_name"
+META_LAST_NAME = "rft_last_name"
+META_EMAIL = "rft_email"
+META_PHONE = "rft_phone"
+META_COMPANY = "rft_company"
+META_SPECIAL_REQUIREMENTS = "rft_special_requirements"
+METADATA_VALUE_LIMIT = 500
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class WithCustomerEmail(BaseModel):
+    """A checkout form's ``email``: kept as typed, refused unless it is an address, and
+    normalised (``normalized_email``) to find the customer."""
+
+    email: Annotated[str, StringConstraints(max_length=254)]
+
+    @field_validator("email")
+    @classmethod
+    def _email_is_an_address(cls, value: str) -> str:
+        normalize_email(value)
+        return value
+
+    @cached_property
+    def normalized_email(self) -> str:
+        """Computed once per request (it runs the full address validation)."""
+        return normalize_email(self.email)
+
+
+class CheckoutDetails(WithCustomerEmail):
+    """``bookingData``: the site's form. Fields it sends that are not needed here
+    (``participantDetails``, ``agreedToTerms``, ...) are ignored."""
+
+    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True, extra="ignore")
+
+    first_name: Name = Field(alias="firstName")
+    last_name: Name = Field(alias="lastName")
+    phone: Annotated[str | None, StringConstraints(max_length=50)] = None
+    company_name: Annotated[str | None, StringConstraints(max_length=255)] = Field(
+        default=None, validation_alias=AliasChoices("companyName", "company")
+    )
+    special_requirements: Annotated[
+        str | None, StringConstraints(max_length=METADATA_VALUE_LIMIT)
+    ] = Field(default=None, alias="specialRequirements")
+    number_of_participants: int = Field(alias="numberOfParticipants", ge=1, le=12)
+
+
+CHECKOUT_INTENT_EXAMPLE = {
+    "courseSessionId": 1,
+    "amount": 15000,
+    "bookingData": {
+        "firstName": "Sam",
+        "lastName": "Patel",
+        "email": "sam.patel@example.com",
+        "phone": "07700 900123",
+        "companyName": "Acme Ltd",
+        "specialRequirements": "wheelchair access",
+        "numberOfParticipants": 2,
+    },
+}
+
+
+class CheckoutIntentRequest(BaseModel):
+    """The site's body. Its first call names the session ``courseScheduleId``."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="ignore",
+        json_schema_extra={"examples": [CHECKOUT_INTENT_EXAMPLE]},
+    )
+
+    course_session_id: int = Field(
+        validation_alias=AliasChoices("courseSessionId", "courseScheduleId"),
+        gt=0,
+        le=2**31 - 1,
+    )
+    amount: int = Field(gt=0, le=10_000_000, description="Pence: the site's own total")
+    booking_data: CheckoutDetails = Field(alias="bookingData")
+
+    def checkout_key(self) -> str:
+        """Who buys what for how much; no contact detail can be read back from it."""
+        parts = (
+            self.course_session_id,
+            self.booking_data.normalized_email,
+            self.booking_data.number_of_participants,
+            self.amount,
+        )
+        return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+
+    def metadata(self) -> dict[str, str]:
+        details = self.booking_data
+        values = {
+            META_SESSION: str(self.course_session_id),
+            META_PARTICIPANTS: str(details.number_of_participants),
+            META_EMAIL_FINGERPRINT: email_fingerprint(details.normalized_email),
+            META_FIRST_NAME: details.first_name,
+            META_LAST_NAME: details.last_name,
+            META_EMAIL: details.email.strip(),
+            META_PHONE: details.phone,
+            META_COMPANY: details.company_name,
+            META_SPECIAL_REQUIREMENTS: details.special_requirements,
+        }
+        return {key: value for key, value in values.items() if value}
+
+
+@dataclass(frozen=True)
+class CheckoutIntent:
+    intent: PaymentIntent
+    reused: bool
+
+
+LOCK_CHECKOUT = "SELECT pg_advisory_xact_lock(hashtextextended(:key, 7011))"
+LATEST_CHECKOUT = f"""
+    SELECT generation, payment_intent_id,
+           created_at > now() - interval '{CHECKOUT_REUSE_HOURS} hours' AS fresh
+    FROM payment_checkouts WHERE checkout_key = :key
+    ORDER BY generation DESC LIMIT 1
+"""
+RECORD_CHECKOUT = """
+    INSERT INTO payment_checkouts (checkout_key, generation, payment_intent_id,
+                                   course_schedule_id, number_of_attendees, amount_pence)
+    VALUES (:key, :generation, :intent_id, :session_id, :participants, :amount)
+"""
+
+
+def checkout_intent(request: CheckoutIntentRequest) -> CheckoutIntent:
+    """This checkout's PaymentIntent: the one made for it in the last 24 hours, else a new one."""
+    return run_transaction(lambda connection: _checkout_intent(connection, request))
+
+
+def _checkout_intent(connection: Connection, request: CheckoutIntentRequest) -> CheckoutIntent:
+    key = request.checkout_key()
+    connection.execute(LOCK_CHECKOUT, {"key": key})
+    _check_bookable(connection, request)
+    latest = connection.execute(LATEST_CHECKOUT, {"key": key}).first()
+    if latest is not None and latest.fresh:
+        intent = retrieve_payment_intent(latest.payment_intent_id)
+        if intent is not None and intent.status in REUSABLE_INTENT_STATUSES:
+            return CheckoutIntent(intent=intent, reused=True)
+    generation = 0 if latest is None else latest.generation + 1
+    intent = create_payment_intent(
+        request.amount, request.metadata(), idempotency_key=f"rft-checkout-{key}-{generation}"
+    )
+    connection.execute(
+        RECORD_CHECKOUT,
+        {
+            "key": key,
+            "generation": generation,
+            "intent_id": intent.id,
+            "session_id": request.course_session_id,
+            "participants": request.booking_data.number_of_participants,
+            "amount": request.amount,
+        },
+    )
+    return CheckoutIntent(intent=intent, reused=False)
+
+
+def _check_bookable(connection: Connection, request: CheckoutIntentRequest) -> None:
+    session = connection.execute(
+        SESSION_FOR_CHECKOUT, {"session_id": request.course_session_id}
+    ).first()
+    if session is None or session.status == "cancelled":
+        raise NotFound(
+            f"course session {request.course_session_id} does not exist or is cancelled",
+            field="courseSessionId",
+        )
+    if session.started:
+        raise Conflict(
+            f"course session {request.course_session_id} has already started",
+            field="courseSessionId",
+        )
+    participants = request.booking_data.number_of_participants
+    seats_left = max(session.max_capacity - session.seats_taken, 0)
+    if participants > seats_left:
+        raise Conflict(
+            f"not enough seats: {seats_left} left, {participants} requested",
+            field="bookingData.numberOfParticipants",
+        )
+    price = to_pence(booking_price(session.price, participants))
+    if request.amount != price:
+        raise InvalidRequest(
+            f"amount {request.amount} does not match the price of {participants} "
+            f"place(s): {price} pence",
+            field="amount",
+        )
+
+
+def confirmed_payment(intent_id: str, request: BookingRequest) -> PaymentIntent:
+    """The PaymentIntent ``intent_id`` if it succeeded and this system's checkout made it
+    for ``request``'s session, participants and email; else 402 (no such payment, not
+    paid) or 422 (a payment for something else)."""
+    intent = retrieve_payment_intent(intent_id)
+    if intent is None:
+        raise PaymentRequired("Stripe knows no such payment", field="paymentIntentId")
+    if intent.status != "succeeded":
+        raise PaymentRequired(
+            f"the payment has not succeeded (Stripe says {intent.status})",
+            field="paymentIntentId",
+        )
+    if intent.currency != CURRENCY:
+        raise InvalidRequest("the payment is not in GBP", field="paymentIntentId")
+    metadata = intent.metadata
+    mismatches = [
+        field
+        for field, key, value in (
+            ("courseSessionId", META_SESSION, str(request.course_session_id)),
+            ("numberOfParticipants", META_PARTICIPANTS, str(request.number_of_participants)),
+            ("email", META_EMAIL_FINGERPRINT, email_fingerprint(request.normalized_email)),
+        )
+        if metadata.get(key) != value
+    ]
+    if mismatches:
+        raise InvalidRequest(
+            f"the payment was made for another booking ({', '.join(mismatches)} differ)",
+            field="paymentIntentId",
+        )
+    return intent
+
+
+def booking_fields_from_metadata(intent: PaymentIntent) -> dict[str, Any] | None:
+    """The booking body (``BookingRequest`` fields) the intent's metadata describes,
+    or ``None`` if this system's checkout did not make the intent."""
+    metadata = intent.metadata
+    if META_SESSION not in metadata or META_PARTICIPANTS not in metadata:
+        return None
+    return {
+        "courseSessionId": metadata[META_SESSION],
+        "paymentIntentId": intent.id,
+        "firstName": metadata.get(META_FIRST_NAME),
+        "lastName": metadata.get(META_LAST_NAME),
+        "email": metadata.get(META_EMAIL),
+        "phone": metadata.get(META_PHONE),
+        "company": metadata.get(META_COMPANY),
+        "numberOfParticipants": metadata[META_PARTICIPANTS],
+        "specialRequirements": metadata.get(META_SPECIAL_REQUIREMENTS),
+        "totalAmount": f"{intent.amount / 100:.2f}",
+    }

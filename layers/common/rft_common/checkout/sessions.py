@@ -1,0 +1,100 @@
+"""Course sessions open for booking, with their seats counted the way a booking counts them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from rft_common.checkout.pricing import SESSION_PRICE_SQL
+from rft_common.db.postgres import run_transaction
+
+PLACED = "unplaced_reason IS NULL"
+"""A booking that holds its seats: every one except paid bookings that got none."""
+SEATS_TAKEN_SQL = (
+    f"coalesce(sum(number_of_attendees) FILTER (WHERE status <> 'cancelled' AND {PLACED}), 0)"
+)
+"""Seats taken on a session, summed over its bookings: the one count the booking path,
+the payment intent and the sessions list all use."""
+
+COURSE_TYPE_SQL = "regexp_replace(c.name, '[^A-Z]', '', 'g')"
+"""The site's course code from the course name's capitals: "Emergency First Aid at Work"
+is EFAW, "First Aid at Work" FAW, "Paediatric First Aid" PFA."""
+
+AVAILABLE_SESSIONS = f"""
+    SELECT s.id, c.id AS course_id, {COURSE_TYPE_SQL} AS course_type, c.name AS course_name,
+           c.duration, c.category, s.start_datetime, s.end_datetime, s.venue,
+           s.max_capacity, s.status, {SESSION_PRICE_SQL} AS price,
+           s.max_capacity - seats.taken AS available_spots
+    FROM course_schedules AS s
+    JOIN courses AS c ON c.id = s.course_id
+    CROSS JOIN LATERAL (
+        SELECT {SEATS_TAKEN_SQL} AS taken FROM bookings WHERE course_schedule_id = s.id
+    ) AS seats
+    WHERE s.status <> 'cancelled' AND s.start_datetime > now()
+      AND seats.taken < s.max_capacity
+      AND (CAST(:course AS text) IS NULL OR {COURSE_TYPE_SQL} = upper(CAST(:course AS text)))
+    ORDER BY s.start_datetime, s.id
+"""
+SESSION_FOR_CHECKOUT = f"""
+    SELECT s.id, s.status, s.start_datetime <= now() AS started, s.max_capacity,
+           {SESSION_PRICE_SQL} AS price,
+           (SELECT {SEATS_TAKEN_SQL} FROM bookings WHERE course_schedule_id = s.id) AS seats_taken
+    FROM course_schedules AS s JOIN courses AS c ON c.id = s.course_id
+    WHERE s.id = :session_id
+"""
+
+
+class AvailableSession(BaseModel):
+    """A session as the booking site's session picker reads it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    id: int
+    course_id: int
+    course_type: str = Field(examples=["EFAW"])
+    course_name: str
+    course_description: str | None = Field(description="The course's duration and category")
+    start_datetime: datetime
+    end_datetime: datetime
+    venue_name: str
+    venue_address: str | None = Field(description="Not recorded yet: always null")
+    max_capacity: int
+    available_spots: int = Field(description="Seats left, counted as a booking counts them")
+    price: str = Field(description="GBP per person, decimal string", examples=["75.00"])
+    is_full: bool
+    status: str
+
+
+def _description(row: Any) -> str | None:
+    parts = [part for part in (row.duration, row.category) if part]
+    return ", ".join(parts) or None
+
+
+def available_sessions(course: str | None) -> list[dict[str, Any]]:
+    """Published sessions that have not started and have a seat left, soonest first."""
+    rows = run_transaction(
+        lambda connection: connection.execute(AVAILABLE_SESSIONS, {"course": course}).all()
+    )
+    return [
+        AvailableSession(
+            id=row.id,
+            course_id=row.course_id,
+            course_type=row.course_type,
+            course_name=row.course_name,
+            course_description=_description(row),
+            start_datetime=row.start_datetime,
+            end_datetime=row.end_datetime,
+            venue_name=row.venue,
+            venue_address=None,
+            max_capacity=row.max_capacity,
+            available_spots=row.available_spots,
+            price=f"{Decimal(row.price):.2f}",
+            is_full=row.available_spots <= 0,
+            status=row.status,
+        ).model_dump(mode="json", by_alias=True)
+        for row in rows
+    ]

@@ -1,0 +1,563 @@
+"""PostgreSQL through pg8000: connections, transactions and their retries.
+
+Every connection, SQLAlchemy's included, is opened by ``connect`` and every transaction
+is retried by ``retry_transaction``. The checkout and the Stripe webhook use this module
+alone: SQL text with ``:name`` parameters, run by ``run_transaction`` on a small pool,
+so their cold start never imports SQLAlchemy (the largest library in every other
+function's import: ``make bench`` divides it). The other functions use SQLAlchemy Core
+through ``rft_common.db.engine``. pg8000 itself is imported by the first connection.
+
+Each Lambda holds one connection (RDS Proxy multiplexes them); the local stack raises
+``DB_POOL_SIZE`` because it serves requests from threads. Connections live 5 minutes
+and are not pinged before use: one found dead by a transaction's statements is
+replaced and the transaction run again (``retry_transaction``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import queue
+import random
+import threading
+import time
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from rft_common.core.errors import DatabaseUnavailable
+from rft_common.core.settings import get_settings
+
+T = TypeVar("T")
+C = TypeVar("C")
+
+SERIALIZATION_FAILURE = "40001"
+DEADLOCK_DETECTED = "40P01"
+UNIQUE_VIOLATION = "23505"
+LOCK_NOT_AVAILABLE = "55P03"
+"""A lock wait outlived ``lock_timeout``."""
+RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
+BEGIN = "begin transaction"
+"""What pg8000 sends to open each transaction."""
+RETRYABLE_UNIQUE_CONSTRAINTS = frozenset(
+    {"users_email_key", "uq_bookings_stripe_payment_intent_id_verified"}
+)
+"""Unique constraints whose violation means "lost a race", not "bad input".
+
+The customer upsert resolves conflicts on ``email_normalized``; the legacy unique
+constraint on the raw ``email`` is not its arbiter. When two first bookings of one
+new customer insert at the same instant, PostgreSQL may check the legacy index
+first and raise instead of taking the ``DO UPDATE`` path. Run again, the upsert
+finds the committed row. Two bookings of one PaymentIntent are ordered by a lock
+before either inserts, so that index should never fire; if it does, the retry finds
+the first booking and replays it.
+"""
+URL_SCHEMES = ("postgresql+pg8000", "postgresql")
+CONNECTION_LIFETIME_SECONDS = 300
+POOL_WAIT_SECONDS = 10
+
+
+def socket_timeout_seconds() -> int:
+    """The longest a statement may take, lock waits included, before its connection is
+    given up (``DB_SOCKET_TIMEOUT_SECONDS``); the backfill worker, whose batches may
+    queue behind each other on shared customers, and the scheduled scans allow more
+    than the API's 5 s."""
+    return int(os.environ.get("DB_SOCKET_TIMEOUT_SECONDS", "5"))
+
+
+def pool_size() -> int:
+    """Connections per pool (``DB_POOL_SIZE``): 1 in Lambda, more for the local stack's
+    threads."""
+    return int(os.environ.get("DB_POOL_SIZE", "1"))
+
+
+def parse_database_url(url: str) -> dict[str, Any]:
+    """pg8000's connection arguments from a SQLAlchemy-style URL,
+    ``postgresql+pg8000://user:password@host:port/database?unix_sock=/path``;
+    query arguments are passed on as they are, as SQLAlchemy does."""
+    parts = urlsplit(url)
+    if parts.scheme not in URL_SCHEMES:
+        raise DatabaseUnavailable(
+            f"DATABASE_URL must start with postgresql+pg8000://, not {parts.scheme}://"
+        )
+    arguments: dict[str, Any] = {
+        "user": unquote(parts.username or ""),
+        "password": unquote(parts.password) if parts.password is not None else None,
+        "host": parts.hostname or "localhost",
+        "port": parts.port or 5432,
+        "database": unquote(parts.path.lstrip("/")) or None,
+    }
+    return arguments | dict(parse_qsl(parts.query))
+
+
+def connection_arguments() -> dict[str, Any]:
+    """pg8000's connection arguments: ``DATABASE_URL`` locally, else the RDS secret
+    (``DB_SECRET_ARN``) with TLS, through RDS Proxy when ``DB_PROXY_ENDPOINT`` is set."""
+    settings = get_settings()
+    timeout = socket_timeout_seconds()
+    if settings.database_url:
+        return parse_database_url(settings.database_url) | {"timeout": timeout}
+    if not settings.db_secret_arn:
+        raise DatabaseUnavailable("no database configured (DATABASE_URL or DB_SECRET_ARN)")
+    from rft_common.aws.secrets import secret_json
+
+    secret = secret_json(settings.db_secret_arn)
+    return {
+        "user": secret["username"],
+        "password": secret["password"],
+        "host": settings.db_proxy_endpoint or secret["host"],
+        "port": int(secret.get("port", 5432)),
+        "database": settings.db_name or secret.get("dbname", "postgres"),
+        "ssl_context": True,
+        "timeout": timeout,
+    }
+
+
+class _PlaceholderNames(dict):
+    """Stands in for a parameter dict: looking up a name yields the name itself."""
+
+    def __getitem__(self, name: str) -> str:
+        return name
+
+
+def _memoise_pg8000_paramstyle_conversion() -> None:
+    """Parse each SQL text's placeholders once instead of on every execute.
+
+    pg8000 rewrites ``%(name)s`` and ``:name`` placeholders to ``$n`` by scanning the
+    statement character by character in Python on every call (about a millisecond for
+    our longer statements). The rewrite depends only on the paramstyle and the text, so
+    it is cached here; the values are still taken from each call's arguments.
+    """
+    from pg8000 import dbapi, legacy
+
+    convert = dbapi.convert_paramstyle
+
+    @functools.lru_cache(maxsize=1024)
+    def parse(style: str, query: str) -> tuple[str, tuple[str, ...]]:
+        statement, names = convert(style, query, _PlaceholderNames())
+        return statement, tuple(names) if style in ("named", "pyformat") else ()
+
+    def convert_paramstyle(style: str, query: str, args: Any) -> tuple[str, Any]:
+        statement, names = parse(style, query)
+        if style in ("named", "pyformat"):
+            return statement, tuple(args[name] for name in names)
+        return statement, args
+
+    convert_paramstyle.__wrapped__ = convert  # type: ignore[attr-defined]
+    legacy.convert_paramstyle = convert_paramstyle
+    dbapi.convert_paramstyle = convert_paramstyle
+
+
+def _send_each_statement_in_one_round_trip() -> None:
+    """Send each statement to PostgreSQL in one round trip instead of three.
+
+    pg8000 runs a statement with the extended query protocol in three exchanges, each
+    waiting for the server: Parse and Sync; Describe and Sync; Bind, Execute and Sync.
+    Nothing it sends later depends on those answers (parameters and results travel as
+    text), so here the messages go together, ended by one Sync, as libpq sends them.
+    A checkout's statements and COMMIT then cost one round trip each (behind RDS
+    Proxy, about a millisecond apiece) instead of three. Errors are as
+    before: the server answers the first failing message with its error, skips the
+    rest up to the Sync, and pg8000 raises it. COPY (a ``stream``) keeps pg8000's path.
+    """
+    from pg8000 import core
+
+    original = core.CoreConnection.execute_unnamed
+
+    def execute_unnamed(
+        self: Any, statement: str, vals: Any = (), oids: Any = (), stream: Any = None
+    ) -> Any:
+        if stream is not None:
+            return original(self, statement, vals, oids, stream)
+        context = core.Context(statement)
+        params = core.make_params(self.py_types, vals)  # may raise: before anything is sent
+        self.send_PARSE(core.NULL_BYTE, statement, oids)
+        self.send_DESCRIBE_STATEMENT(core.NULL_BYTE)
+        self.send_BIND(core.NULL_BYTE, params)
+        self.send_EXECUTE()
+        core._write(self._sock, core.SYNC_MSG)
+        core._flush(self._sock)
+        self.handle_messages(context)
+        return context
+
+    core.CoreConnection.execute_unnamed = execute_unnamed  # type: ignore[method-assign]
+
+
+def _send_begin_with_the_first_statement() -> None:
+    """Send a transaction's BEGIN together with its first statement: one round trip less.
+
+    pg8000 opens each transaction with ``begin transaction`` on its own and waits for
+    the answer before it sends the first statement. Here that BEGIN is only noted; the
+    next message to the server is preceded by it, and the next read takes the BEGIN's
+    answer (one ReadyForQuery) before the statement's. What the server runs, and in
+    which order, is unchanged. A BEGIN still unsent when its transaction ends (a
+    statement refused before it was sent, then a rollback) goes with the next
+    transaction's first statement, which needs one anyway, unless the connection has
+    switched to autocommit meanwhile.
+    """
+    from pg8000 import core
+
+    execute_simple = core.CoreConnection.execute_simple
+    send_message = core.CoreConnection._send_message
+    handle_messages = core.CoreConnection.handle_messages
+
+    def execute_simple_deferring_begin(self: Any, statement: str) -> Any:
+        if statement == BEGIN and not self._in_transaction:
+            self._begin_deferred = True
+            return core.Context(statement)
+        return execute_simple(self, statement)
+
+    def send_message_after_begin(self: Any, code: bytes, data: bytes) -> None:
+        if getattr(self, "_begin_deferred", False):
+            self._begin_deferred = False
+            if not self.autocommit:
+                send_message(self, core.QUERY, BEGIN.encode() + core.NULL_BYTE)
+                self._begin_unread = True
+        send_message(self, code, data)
+
+    def handle_messages_after_begin(self: Any, context: Any) -> None:
+        if getattr(self, "_begin_unread", False):
+            self._begin_unread = False
+            try:
+                handle_messages(self, core.Context(BEGIN))
+            except Exception:
+                # Keep the conversation in step: the statement's answer follows.
+                with contextlib.suppress(Exception):
+                    handle_messages(self, context)
+                raise
+        handle_messages(self, context)
+
+    core.CoreConnection.execute_simple = execute_simple_deferring_begin  # type: ignore[method-assign]
+    core.CoreConnection._send_message = send_message_after_begin  # type: ignore[method-assign]
+    core.CoreConnection.handle_messages = handle_messages_after_begin  # type: ignore[method-assign]
+
+
+def _report_a_reset_connection_as_a_network_error() -> None:
+    """Raise pg8000's ``InterfaceError("network error")`` when the server has reset the
+    connection, whichever read finds it.
+
+    pg8000 wraps socket errors in that error (a lost connection, ``is_disconnect``)
+    except on the first read of a reply, where a ``ConnectionResetError`` escapes as
+    it is. Timeouts stay ``TimeoutError`` (``retry_transaction`` treats them apart).
+    """
+    from pg8000 import core
+
+    read = core._read
+
+    def read_reporting_resets(sock: Any, size: int) -> bytes:
+        try:
+            return read(sock, size)
+        except ConnectionError as error:
+            raise core.InterfaceError("network error") from error
+
+    core._read = read_reporting_resets
+
+
+def _close_a_connection_whose_server_is_gone_quietly() -> None:
+    """Closing a connection whose server has already gone is done, not an error.
+
+    pg8000 says goodbye (a Terminate message) before it releases the socket, and raises
+    ``InterfaceError("network error")`` when that cannot be sent; the socket is released
+    all the same. A pool closes every connection it replaces (one the database or its
+    proxy dropped, one a statement timed out on); SQLAlchemy's logs such an error at
+    ERROR with a traceback: a plain-text, multi-line record outside the JSON logs, for
+    an expected event. Closing an already-closed connection still raises.
+    """
+    from pg8000 import core
+
+    close = core.CoreConnection.close
+
+    def close_without_goodbye_if_gone(self: Any) -> None:
+        if self._usock is None:
+            close(self)  # raises "connection is closed", as pg8000 does
+            return
+        try:
+            close(self)
+        except core.InterfaceError as error:
+            if str(error) != "network error":
+                raise
+
+    core.CoreConnection.close = close_without_goodbye_if_gone  # type: ignore[method-assign]
+
+
+@functools.cache
+def adapt_pg8000() -> None:
+    """pg8000 as every connection uses it: each adaptation above, once per process (each
+    wraps what it replaces, so a second application would wrap it twice)."""
+    _memoise_pg8000_paramstyle_conversion()
+    _send_each_statement_in_one_round_trip()
+    _send_begin_with_the_first_statement()
+    _report_a_reset_connection_as_a_network_error()
+    _close_a_connection_whose_server_is_gone_quietly()
+
+
+def connect(arguments: Mapping[str, Any]) -> Any:
+    """A new pg8000 connection (the DB-API one SQLAlchemy's dialect also uses)."""
+    adapt_pg8000()
+    import pg8000
+
+    return pg8000.connect(**arguments)
+
+
+def _pg8000_error(error: BaseException) -> BaseException:
+    """The pg8000 exception itself, also when SQLAlchemy has wrapped it (``.orig``)."""
+    return getattr(error, "orig", None) or error
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE of an error, if it is one the server sent (pg8000's, or
+    SQLAlchemy's wrapping it); ``None`` for any other exception."""
+    details = _server_fields(error)
+    return details.get("C") if details else None
+
+
+def _server_fields(error: BaseException) -> dict[str, str] | None:
+    arguments = _pg8000_error(error).args
+    return arguments[0] if arguments and isinstance(arguments[0], dict) else None
+
+
+def is_disconnect(error: BaseException) -> bool:
+    """Whether the connection is gone (the test SQLAlchemy's pg8000 dialect applies)."""
+    message = str(_pg8000_error(error))
+    return "network error" in message or "connection is closed" in message
+
+
+def is_retryable(error: BaseException) -> bool:
+    state = sqlstate(error)
+    if state in RETRYABLE_SQLSTATES:
+        return True
+    details = _server_fields(error)
+    return (
+        state == UNIQUE_VIOLATION
+        and details is not None
+        and details.get("n") in RETRYABLE_UNIQUE_CONSTRAINTS
+    )
+
+
+def is_connection_error(error: BaseException) -> bool:
+    return is_disconnect(error) or sqlstate(error) is None
+
+
+def retry_transaction(
+    begin: Callable[[], AbstractContextManager[C]],
+    work: Callable[[C], T],
+    database_errors: tuple[type[BaseException], ...],
+    *,
+    attempts: int = 5,
+    idempotent: bool = False,
+) -> T:
+    """Run ``work`` in a transaction opened by ``begin`` (which commits when the block
+    ends, rolls back when it raises, and discards the connection after a
+    ``TimeoutError``), retrying serialisation failures, deadlocks and lost insert races
+    (``RETRYABLE_UNIQUE_CONSTRAINTS``).
+
+    ``work`` must be safe to re-run from the start: everything it did is rolled back
+    before a retry. Connection failures (among ``database_errors``, the driver's
+    exceptions as the caller sees them) become ``DatabaseUnavailable``.
+
+    A connection that fails during ``work`` (a pooled one the database or its proxy
+    closed meanwhile: nothing pings before use) is replaced and ``work`` run once
+    more: the server discarded the unfinished transaction with the connection.
+    Neither a failure at COMMIT (the commit may have happened) nor one to connect is
+    retried.
+
+    A statement that outlives the socket timeout (``DB_SOCKET_TIMEOUT_SECONDS``)
+    raises ``TimeoutError``. With ``idempotent``, that is retried once on a fresh
+    connection: only for work whose second run is harmless even if the first one
+    committed (the timeout may hit the COMMIT itself), such as a backfill batch. A
+    checkout is not: it fails.
+    """
+    timeouts_left = 1 if idempotent else 0
+    reconnects_left = 1
+    attempt = 0
+    while True:
+        attempt += 1
+        working = False
+        try:
+            with begin() as connection:
+                working = True
+                result = work(connection)
+                working = False
+            return result
+        except TimeoutError:
+            if timeouts_left:
+                timeouts_left -= 1
+                continue
+            raise
+        except database_errors as error:
+            if is_retryable(error) and attempt < attempts:
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter only
+                continue
+            if is_connection_error(error):
+                if is_disconnect(error) and working and reconnects_left:
+                    reconnects_left -= 1
+                    continue
+                raise DatabaseUnavailable("the database is not reachable") from error
+            raise
+
+
+@functools.cache
+def _row_type(names: tuple[str, ...]) -> type:
+    return namedtuple("Row", names, rename=True)  # type: ignore[misc]
+
+
+class Result:
+    """A statement's rows, each a named tuple of its columns."""
+
+    def __init__(self, cursor: Any) -> None:
+        description = cursor.description
+        if description is None:
+            self._rows: list[Any] = []
+            return
+        row_type = _row_type(tuple(column[0] for column in description))
+        self._rows = [row_type(*row) for row in cursor.fetchall()]
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def first(self) -> Any | None:
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> Any:
+        if len(self._rows) != 1:
+            raise LookupError(f"expected exactly one row, got {len(self._rows)}")
+        return self._rows[0]
+
+    def scalar_one(self) -> Any:
+        """The first column of the one row."""
+        return self.one()[0]
+
+
+class Connection:
+    """The connection a transaction's work is given: SQL text with ``:name`` parameters."""
+
+    def __init__(self, dbapi_connection: Any) -> None:
+        from pg8000.legacy import Cursor
+
+        self._cursor = Cursor(dbapi_connection, paramstyle="named")
+
+    def execute(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Result:
+        self._cursor.execute(sql, parameters or ())
+        return Result(self._cursor)
+
+
+@dataclass
+class _Pooled:
+    connection: Any
+    opened_at: float = field(default_factory=time.monotonic)
+
+
+class Pool:
+    """Up to ``size`` connections, each reused for ``CONNECTION_LIFETIME_SECONDS``.
+
+    A caller waits up to ``POOL_WAIT_SECONDS`` for one to be free."""
+
+    def __init__(self, size: int, arguments: Mapping[str, Any]) -> None:
+        self._arguments = arguments
+        self._free_slots = threading.BoundedSemaphore(size)
+        self._idle: queue.LifoQueue[_Pooled] = queue.LifoQueue()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection in a new transaction, committed when the block ends; rolled
+        back if it raises; discarded if it is lost, timed out or fails to roll back."""
+        if not self._free_slots.acquire(timeout=POOL_WAIT_SECONDS):
+            raise DatabaseUnavailable("every database connection is busy")
+        pooled = None
+        reusable = False
+        try:
+            pooled = self._take()
+            try:
+                yield Connection(pooled.connection)
+                pooled.connection.commit()
+                reusable = True
+            except TimeoutError:
+                raise
+            except BaseException as error:
+                if is_disconnect(error):
+                    # The server (or the proxy) went away: the idle ones are gone too.
+                    self.close()
+                else:
+                    with contextlib.suppress(Exception):
+                        pooled.connection.rollback()
+                        reusable = True
+                raise
+        finally:
+            if pooled is not None:
+                self._give_back(pooled) if reusable else _close_quietly(pooled.connection)
+            self._free_slots.release()
+
+    def _take(self) -> _Pooled:
+        while True:
+            try:
+                pooled = self._idle.get_nowait()
+            except queue.Empty:
+                return _Pooled(connect(self._arguments))
+            if time.monotonic() - pooled.opened_at < CONNECTION_LIFETIME_SECONDS:
+                return pooled
+            _close_quietly(pooled.connection)
+
+    def _give_back(self, pooled: _Pooled) -> None:
+        self._idle.put(pooled)
+
+    def close(self) -> None:
+        """Close the idle connections (those in use are closed or kept when returned)."""
+        while True:
+            try:
+                _close_quietly(self._idle.get_nowait().connection)
+            except queue.Empty:
+                return
+
+
+def _close_quietly(connection: Any) -> None:
+    with contextlib.suppress(Exception):
+        connection.close()
+
+
+_pool: Pool | None = None
+_pool_lock = threading.Lock()
+
+
+def get_pool() -> Pool:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = Pool(pool_size(), connection_arguments())
+        return _pool
+
+
+def reset_pool() -> None:
+    """Forget the pool (tests and the CLI switch databases)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.close()
+        _pool = None
+
+
+@contextlib.contextmanager
+def transaction_at(url: str) -> Iterator[Connection]:
+    """One transaction on a connection of its own to the database at ``url`` (a
+    ``DATABASE_URL``), closed afterwards: for tools and tests."""
+    pool = Pool(1, parse_database_url(url))
+    try:
+        with pool.transaction() as connection:
+            yield connection
+    finally:
+        pool.close()
+
+
+def run_transaction(
+    work: Callable[[Connection], T], *, attempts: int = 5, idempotent: bool = False
+) -> T:
+    """``work`` in one transaction on a pooled connection, retried as
+    ``retry_transaction`` says."""
+    from pg8000.exceptions import Error
+
+    return retry_transaction(
+        get_pool().transaction, work, (Error,), attempts=attempts, idempotent=idempotent
+    )

@@ -1,0 +1,657 @@
+"""UK GDPR: subject access (export), erasure that keeps the money, retention.
+
+**Export.** Everything held about one person, as JSON, built by one statement from
+the rows themselves (``to_jsonb``), so a column added to ``users`` or ``bookings``
+later is exported without a change here: the profile (every column except the
+password hash, which is reported only as ``has_password``), the consent flags, every
+booking with its ``contact_details`` as stored and its course and session, the
+payments of those bookings, and the audit entries about them. The export is itself
+audited (``data_export``), in the same transaction.
+
+**Erasure** (``erase_users``, one transaction, set-based, also used by retention):
+
+- scrubbed: the person's name, phone, company, address, notes and password hash;
+  their email becomes ``erased-<id>@erased.invalid`` (``.invalid`` is reserved, so it
+  can never be anyone's address, and neither checkout nor backfill accepts it);
+  consents are withdrawn; every booking of theirs (including unlinked legacy bookings
+  with their email, which are linked to them first) gets ``REDACTED_CONTACT_DETAILS``;
+  their older audit entries keep the field names and lose every value; the checkout
+  records of their intents (``payment_checkouts``, keyed by a hash of their email) go;
+- kept: the user id, role, customer type, statistics and dates; each booking's id,
+  reference, session, status, amounts, payment status, Stripe ids and dates; payments.
+  Revenue and the statistics are therefore exactly what they were;
+- suppressed: ``rft_suppression_hash`` of the erased email (salted SHA-256, migration
+  0010) goes on ``erasure_suppressions``. The backfill then never links, or creates a
+  customer from, a booking made before the erasure with that email (it records it as
+  unlinkable, reason ``erased``), and retention scrubs such a booking should one
+  reappear (a restored backup, the legacy app). A *new* checkout by the same person
+  is a new relationship they consented to: it creates a fresh customer, because the
+  erased row no longer holds their email;
+- audited: one ``erasure`` row (who, when, reason, counts, no values).
+
+Erasures take ``db.ERASURE_LOCK`` exclusively and backfill batches take it shared, so
+a batch never reads bookings of a person while they are being erased (it would
+otherwise re-create them from its earlier snapshot). An erasure waits for running
+batches (or for the person's row) a little less than its socket timeout, then is
+refused with 409 to try again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
+from rft_common.core.errors import Conflict, InvalidRequest, NotFound
+from rft_common.db.engine import ERASURE_LOCK, run_transaction
+from rft_common.db.postgres import LOCK_NOT_AVAILABLE, socket_timeout_seconds, sqlstate
+
+ERASED_MARKER = "[erased]"
+REDACTED_CONTACT_DETAILS = json.dumps(
+    {
+        "name": ERASED_MARKER,
+        "email": ERASED_MARKER,
+        "phone": ERASED_MARKER,
+        "company": ERASED_MARKER,
+        "specialRequirements": ERASED_MARKER,
+        "emergencyContact": ERASED_MARKER,
+        "erased": True,
+    },
+    separators=(",", ":"),
+)
+"""What an erased booking's ``contact_details`` hold: the legacy keys, no values."""
+STAFF_ROLES = ("admin", "instructor")
+CREDENTIAL_COLUMNS = ("password_hash",)
+"""Never exported (credentials, not information about the person)."""
+
+# --- export ---------------------------------------------------------------------------
+
+EXPORT = text(f"""
+    SELECT jsonb_build_object(
+        'user', to_jsonb(u) - ARRAY[{", ".join(f"'{c}'" for c in CREDENTIAL_COLUMNS)}]
+                || jsonb_build_object('total_spent', u.total_spent::text,
+                                      'has_password', u.password_hash IS NOT NULL),
+        'consents', jsonb_build_object('marketing_consent', u.marketing_consent,
+                                       'newsletter_subscribed', u.newsletter_subscribed),
+        'bookings', coalesce((
+            SELECT jsonb_agg(
+                to_jsonb(b) || jsonb_build_object(
+                    'payment_amount', b.payment_amount::text,
+                    'contact_details', b.contact_details,
+                    'course_name', c.name, 'session_start', s.start_datetime,
+                    'session_end', s.end_datetime, 'venue', s.venue)
+                ORDER BY b.created_at, b.id)
+            FROM bookings AS b
+            JOIN course_schedules AS s ON s.id = b.course_schedule_id
+            JOIN courses AS c ON c.id = s.course_id
+            WHERE b.user_id = u.id), '[]'),
+        'payments', coalesce((
+            SELECT jsonb_agg(to_jsonb(p) || jsonb_build_object('amount', p.amount::text)
+                             ORDER BY p.created_at, p.id)
+            FROM payments AS p JOIN bookings AS b ON b.id = p.booking_id
+            WHERE b.user_id = u.id), '[]'),
+        'audit_entries', coalesce((
+            SELECT jsonb_agg(to_jsonb(a) ORDER BY a.changed_at, a.id)
+            FROM user_audit_log AS a
+            WHERE a.user_id = u.id
+               OR a.user_id IN (SELECT m.id FROM users AS m WHERE m.merged_into = u.id)), '[]'),
+        'email_aliases', coalesce((
+            SELECT jsonb_agg(to_jsonb(e) ORDER BY e.created_at, e.email)
+            FROM user_email_aliases AS e WHERE e.user_id = u.id), '[]'),
+        'merged_records', coalesce((
+            SELECT jsonb_agg(to_jsonb(m) - ARRAY[{", ".join(f"'{c}'" for c in CREDENTIAL_COLUMNS)}]
+                             || jsonb_build_object('total_spent', m.total_spent::text)
+                             ORDER BY m.id)
+            FROM users AS m WHERE m.merged_into = u.id), '[]'),
+        'merges', coalesce((
+            SELECT jsonb_agg(to_jsonb(r) ORDER BY r.merged_at, r.id)
+            FROM user_merges AS r WHERE u.id IN (r.survivor_id, r.duplicate_id)), '[]')
+    )
+    FROM users AS u WHERE u.id = :user_id
+""")
+AUDIT = text("""
+    INSERT INTO user_audit_log (user_id, actor, actor_id, action, reason, changes)
+    VALUES (:user_id, :actor, :actor_id, :action, :reason, CAST(:changes AS jsonb))
+""")
+USER_BY_EMAIL = text(
+    "SELECT coalesce(merged_into, id) FROM users WHERE email_normalized = lower(btrim(:email))"
+)
+"""An alias (the email of a merged duplicate) finds the person it was merged into."""
+
+
+class DataExport(BaseModel):
+    """Everything held about one person (UK GDPR subject access)."""
+
+    exported_at: datetime
+    user: dict[str, Any] = Field(
+        description="Every stored field of the user except credentials (`has_password`)"
+    )
+    consents: dict[str, bool] = Field(description="marketing_consent, newsletter_subscribed")
+    bookings: list[dict[str, Any]] = Field(
+        description="Every booking, oldest first: all its fields, `contact_details` as "
+        "stored, and its course and session"
+    )
+    payments: list[dict[str, Any]] = Field(description="Payments of those bookings")
+    audit_entries: list[dict[str, Any]] = Field(
+        description="Every audit entry about the person (and their merged records), this "
+        "export's included"
+    )
+    email_aliases: list[dict[str, Any]] = Field(
+        description="Their other addresses: emails of duplicate records merged into them"
+    )
+    merged_records: list[dict[str, Any]] = Field(
+        description="The duplicate records merged into them, every stored field as kept"
+    )
+    merges: list[dict[str, Any]] = Field(
+        description="The merges they took part in: who, when, moved bookings, values kept"
+    )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, as the audit log records it: an admin's email and user id, or an
+    operator's or a job's name (``rft-cli:<login>``, ``retention``) and no id."""
+
+    name: str
+    user_id: int | None = None
+
+
+def audit(
+    connection: Connection,
+    user_id: int,
+    *,
+    actor: Actor,
+    action: str,
+    reason: str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    connection.execute(
+        AUDIT,
+        {
+            "user_id": user_id,
+            "actor": actor.name,
+            "actor_id": actor.user_id,
+            "action": action,
+            "reason": reason,
+            "changes": json.dumps(changes or {}),
+        },
+    )
+
+
+def export_user_data(user_id: int, *, actor: Actor) -> DataExport:
+    """The subject access export, audited in the same transaction."""
+
+    def export(connection: Connection) -> DataExport:
+        if (
+            connection.execute(text("SELECT 1 FROM users WHERE id = :id"), {"id": user_id}).first()
+            is None
+        ):
+            raise NotFound(f"user {user_id} does not exist")
+        audit(connection, user_id, actor=actor, action="data_export")
+        document = connection.execute(EXPORT, {"user_id": user_id}).scalar_one()
+        exported_at = connection.execute(text("SELECT now()")).scalar_one()
+        return DataExport(exported_at=exported_at, **document)
+
+    return run_transaction(export)
+
+
+def user_id_for_email(email: str) -> int:
+    """The user whose normalised email this is (for operators: ``rft gdpr export``)."""
+    user_id = run_transaction(
+        lambda connection: connection.execute(USER_BY_EMAIL, {"email": email}).scalar()
+    )
+    if user_id is None:
+        raise NotFound("no user has this email")
+    return user_id
+
+
+# --- erasure --------------------------------------------------------------------------
+
+
+def _printable_reason(value: str) -> str:
+    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
+        AfterValidator(_printable_reason),
+    ] = Field(
+        description="Why (for the audit log), e.g. a ticket number. It must not quote the "
+        "person's email, name or phone: it is kept after their details are gone.",
+        examples=["Erasure request by email, ticket 4711"],
+    )
+    force: bool = Field(
+        default=False,
+        description="Erase even a staff account or a customer with a session yet to run",
+    )
+
+
+class ErasureResult(BaseModel):
+    user_id: int
+    erased_at: datetime
+    bookings_redacted: int = Field(description="Bookings whose contact details were replaced")
+    audit_entries_redacted: int = Field(description="Older audit entries that lost their values")
+    forced: list[str] = Field(description="Refusals overridden by `force`")
+
+
+@dataclass(frozen=True)
+class ErasureCounts:
+    users: int
+    bookings: int
+    audit_entries: int
+
+
+def placeholder_email_sql(user_id: str) -> str:
+    return f"'erased-' || {user_id} || '@erased.invalid'"
+
+
+LIMIT_LOCK_WAITS = text("SELECT set_config('lock_timeout', :wait, true)")
+
+
+def limit_lock_waits(connection: Connection) -> None:
+    """Let each lock wait of this transaction (for the person's row, for the erasure
+    lock that running backfill batches hold shared) last a second less than the socket
+    timeout, so that it ends in ``lock_not_available`` (409 for an erasure request)
+    rather than a dropped connection (500)."""
+    connection.execute(LIMIT_LOCK_WAITS, {"wait": f"{max(socket_timeout_seconds() - 1, 1)}s"})
+
+
+EXCLUDE_BACKFILL = text(f"SELECT pg_advisory_xact_lock({ERASURE_LOCK})")
+WITH_MERGED = text("""
+    SELECT id FROM users WHERE id = ANY(:user_ids) OR merged_into = ANY(:user_ids) ORDER BY id
+""")
+"""The records of the same people: erasing a survivor erases the duplicates merged into it."""
+SUPPRESS = text("""
+    INSERT INTO erasure_suppressions (email_hash, erased_at)
+    SELECT DISTINCT rft_suppression_hash(email_normalized), now()
+    FROM users WHERE id = ANY(:user_ids) AND erased_at IS NULL
+    ON CONFLICT (email_hash) DO UPDATE SET erased_at = excluded.erased_at
+""")
+LINK_UNLINKED = text(f"""
+    UPDATE bookings AS b SET user_id = coalesce(u.merged_into, u.id)
+    FROM users AS u
+    WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND b.user_id IS NULL
+      AND rft_backfill_email_key(b.contact_details ->> 'email')
+          = rft_backfill_email_key(u.email_normalized)
+      AND {normalized_email_sql("b.contact_details ->> 'email'")} = u.email_normalized
+""")
+"""The key condition finds their unlinked bookings through ``ix_bookings_unlinked_email_key``
+(migration 0008) instead of reading every unlinked booking."""
+REDACT_BOOKINGS = text("""
+    UPDATE bookings SET contact_details = CAST(:redacted AS json)
+    WHERE user_id = ANY(:user_ids) AND contact_details::text <> :redacted
+""")
+REDACT_AUDIT = text("""
+    UPDATE user_audit_log
+    SET changes = CASE jsonb_typeof(changes)
+        WHEN 'object' THEN (
+            SELECT coalesce(jsonb_object_agg(key, to_jsonb(CAST(:marker AS text))), '{}')
+            FROM jsonb_each(changes))
+        ELSE to_jsonb(CAST(:marker AS text)) END
+    WHERE user_id = ANY(:user_ids) AND action <> 'erasure' AND changes <> '{}'::jsonb
+""")
+SCRUB_USERS = text(f"""
+    UPDATE users
+    SET email = {placeholder_email_sql("id")}, name = NULL, phone = NULL, company_name = NULL,
+        address_line1 = NULL, address_line2 = NULL, city = NULL, county = NULL,
+        postcode = NULL, notes = NULL, password_hash = NULL, marketing_consent = false,
+        newsletter_subscribed = false, is_active = false, token_version = token_version + 1,
+        erased_at = now(), updated_at = now()
+    WHERE id = ANY(:user_ids) AND erased_at IS NULL
+    RETURNING id
+""")
+SCRUB_AS_ACTOR = text(f"""
+    UPDATE user_audit_log AS a SET actor = {placeholder_email_sql("u.id")}
+    FROM users AS u
+    WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND lower(a.actor) = u.email_normalized
+""")
+"""An erased staff member's email, recorded as the actor of their edits to others."""
+FORGET_SIGN_INS = text("""
+    DELETE FROM admin_login_failures
+    WHERE email_normalized IN (
+        SELECT email_normalized FROM users WHERE id = ANY(:user_ids) AND erased_at IS NULL)
+""")
+FORGET_CHECKOUTS = text("""
+    DELETE FROM payment_checkouts
+    WHERE payment_intent_id IN (
+        SELECT stripe_payment_intent_id FROM bookings
+        WHERE user_id = ANY(:user_ids) AND stripe_payment_intent_id IS NOT NULL)
+""")
+"""Checkout records of their paid bookings: keyed by a hash of their email, and only
+there so that a repeated checkout gets its intent back."""
+FORGET_ALIASES = text("""
+    DELETE FROM user_email_aliases
+    WHERE user_id = ANY(:user_ids) OR merged_user_id = ANY(:user_ids)
+""")
+FORGET_CANDIDATES = text("""
+    DELETE FROM duplicate_candidates WHERE user_id = ANY(:user_ids) OR other_id = ANY(:user_ids)
+""")
+REDACT_MERGES = text("""
+    UPDATE user_merges
+    SET filled = (SELECT coalesce(jsonb_object_agg(key, to_jsonb(CAST(:marker AS text))), '{}')
+                  FROM jsonb_each(filled)),
+        conflicts = (SELECT coalesce(jsonb_object_agg(key, to_jsonb(CAST(:marker AS text))), '{}')
+                     FROM jsonb_each(conflicts))
+    WHERE (survivor_id = ANY(:user_ids) OR duplicate_id = ANY(:user_ids))
+      AND (filled <> '{}'::jsonb OR conflicts <> '{}'::jsonb)
+""")
+"""Merge records keep who merged what and which bookings moved; the values go."""
+SCRUB_MERGES_BY = text(f"""
+    UPDATE user_merges AS m
+    SET actor = CASE WHEN m.actor_id = u.id THEN {placeholder_email_sql("u.id")} ELSE m.actor END,
+        unmerged_by = CASE WHEN m.unmerged_by_id = u.id THEN {placeholder_email_sql("u.id")}
+                           ELSE m.unmerged_by END
+    FROM users AS u
+    WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND u.id IN (m.actor_id, m.unmerged_by_id)
+""")
+SCRUB_DISMISSALS_BY = text(f"""
+    UPDATE not_duplicate_pairs AS d SET marked_by = {placeholder_email_sql("u.id")}
+    FROM users AS u
+    WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND d.marked_by_id = u.id
+""")
+"""An erased staff member's email, recorded on the merges and dismissals they made."""
+AUDIT_ERASURES = text("""
+    INSERT INTO user_audit_log (user_id, actor, actor_id, action, reason, changes)
+    SELECT u.id, :actor, :actor_id, 'erasure', :reason,
+           jsonb_build_object('bookings_redacted',
+                              (SELECT count(*) FROM bookings AS b WHERE b.user_id = u.id))
+    FROM unnest(CAST(:user_ids AS integer[])) AS u(id)
+""")
+
+
+def erase_users(
+    connection: Connection, user_ids: list[int], *, actor: Actor, reason: str
+) -> ErasureCounts:
+    """Erase these users (not yet erased) inside the caller's transaction; the counts.
+
+    Refusals are the caller's business: this erases whoever it is given, and the
+    duplicates merged into them (the same people).
+    """
+    connection.execute(EXCLUDE_BACKFILL)
+    parameters = {
+        "user_ids": list(connection.execute(WITH_MERGED, {"user_ids": user_ids}).scalars()),
+        "whitespace": EMAIL_WHITESPACE,
+        "redacted": REDACTED_CONTACT_DETAILS,
+        "marker": ERASED_MARKER,
+    }
+    connection.execute(SUPPRESS, parameters)
+    connection.execute(LINK_UNLINKED, parameters)
+    bookings = connection.execute(REDACT_BOOKINGS, parameters).rowcount
+    audit_entries = connection.execute(REDACT_AUDIT, parameters).rowcount
+    connection.execute(SCRUB_AS_ACTOR, parameters)
+    connection.execute(FORGET_SIGN_INS, parameters)
+    connection.execute(FORGET_CHECKOUTS, parameters)
+    connection.execute(FORGET_ALIASES, parameters)
+    connection.execute(FORGET_CANDIDATES, parameters)
+    connection.execute(REDACT_MERGES, parameters)
+    connection.execute(SCRUB_MERGES_BY, parameters)
+    connection.execute(SCRUB_DISMISSALS_BY, parameters)
+    erased = connection.execute(SCRUB_USERS, parameters).scalars().all()
+    if erased:
+        connection.execute(
+            AUDIT_ERASURES,
+            {
+                "user_ids": sorted(erased),
+                "actor": actor.name,
+                "actor_id": actor.user_id,
+                "reason": reason,
+            },
+        )
+    return ErasureCounts(users=len(erased), bookings=bookings, audit_entries=audit_entries)
+
+
+LOCK_USER = text("""
+    SELECT id, email_normalized, name, phone, role, erased_at, merged_into FROM users
+    WHERE id = :user_id FOR UPDATE
+""")
+NEXT_SESSION = text("""
+    SELECT b.booking_reference, s.start_datetime
+    FROM bookings AS b JOIN course_schedules AS s ON s.id = b.course_schedule_id
+    WHERE b.user_id = :user_id AND b.status IN ('pending', 'confirmed')
+      AND s.status <> 'cancelled' AND s.start_datetime > now()
+    ORDER BY s.start_datetime, b.id LIMIT 1
+""")
+
+
+def _refuse_personal_details_in_reason(reason: str, user: Any) -> None:
+    """The reason outlives the details: it must not quote them."""
+    folded = reason.casefold()
+    digits = re.sub(r"\D", "", reason)
+    phone_digits = re.sub(r"\D", "", user.phone or "")
+    quoted = (
+        user.email_normalized in folded
+        or (user.name and len(user.name.strip()) >= 4 and user.name.strip().casefold() in folded)
+        or (len(phone_digits) >= 7 and phone_digits[-7:] in digits)
+    )
+    if quoted:
+        raise InvalidRequest(
+            "the reason must not contain the person's email, name or phone; it is kept "
+            "after they are erased",
+            field="reason",
+        )
+
+
+def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> ErasureResult:
+    """Erase one user, refusing staff and customers with a session to come unless forced."""
+
+    def erase(connection: Connection) -> ErasureResult:
+        limit_lock_waits(connection)
+        user = connection.execute(LOCK_USER, {"user_id": user_id}).first()
+        if user is None:
+            raise NotFound(f"user {user_id} does not exist")
+        if user.erased_at is not None:
+            raise Conflict(f"user {user_id} was already erased on {user.erased_at:%Y-%m-%d}")
+        if user.merged_into is not None:
+            raise Conflict(
+                f"user {user_id} was merged into user {user.merged_into}: erase user "
+                f"{user.merged_into}, which erases the records merged into it too"
+            )
+        _refuse_personal_details_in_reason(request.reason, user)
+        overridden = []
+        if user.role in STAFF_ROLES:
+            if not request.force:
+                raise Conflict(
+                    f"user {user_id} is staff ({user.role}); remove their access first, "
+                    "or send force: true to erase the account anyway",
+                    field="force",
+                )
+            overridden.append("staff")
+        upcoming = connection.execute(NEXT_SESSION, {"user_id": user_id}).first()
+        if upcoming is not None:
+            if not request.force:
+                raise Conflict(
+                    f"user {user_id} has a session yet to run (booking "
+                    f"{upcoming.booking_reference} on {upcoming.start_datetime:%Y-%m-%d}); "
+                    "cancel it first, or send force: true",
+                    field="force",
+                )
+            overridden.append("upcoming_session")
+        counts = erase_users(connection, [user_id], actor=actor, reason=request.reason)
+        erased_at = connection.execute(
+            text("SELECT erased_at FROM users WHERE id = :user_id"), {"user_id": user_id}
+        ).scalar_one()
+        return ErasureResult(
+            user_id=user_id,
+            erased_at=erased_at,
+            bookings_redacted=counts.bookings,
+            audit_entries_redacted=counts.audit_entries,
+            forced=overridden,
+        )
+
+    try:
+        return run_transaction(erase)
+    except DBAPIError as error:
+        if sqlstate(error) == LOCK_NOT_AVAILABLE:
+            raise Conflict(
+                "backfill batches or other changes are holding this person's records "
+                "right now; try the erasure again in a minute"
+            ) from None
+        raise
+
+
+# --- retention ------------------------------------------------------------------------
+
+RETENTION_BATCH_USERS = 500
+RETENTION_SOCKET_TIMEOUT_SECONDS = "300"
+"""``DB_SOCKET_TIMEOUT_SECONDS`` for a retention run, the function's and the CLI's: at a
+million bookings a dry run's count can take seconds on a cold cache."""
+RETENTION_ACTOR = Actor("retention")
+NORMALIZED_CONTACT_EMAIL = normalized_email_sql("b.contact_details ->> 'email'")
+RETENTION_CANDIDATES = f"""
+    SELECT u.id FROM users AS u
+    WHERE u.role = 'customer' AND u.erased_at IS NULL AND u.merged_into IS NULL
+      AND (u.created_at < :cutoff OR EXISTS (SELECT 1 FROM bookings AS b WHERE b.user_id = u.id))
+      AND NOT EXISTS (
+          SELECT 1 FROM bookings AS b
+          JOIN course_schedules AS s ON s.id = b.course_schedule_id
+          WHERE b.user_id = u.id AND (b.created_at >= :cutoff OR s.end_datetime >= :cutoff))
+      AND NOT EXISTS (
+          SELECT 1 FROM users AS m
+          WHERE (m.id = u.id OR m.merged_into = u.id)
+            AND m.email_normalized IN (
+                SELECT {NORMALIZED_CONTACT_EMAIL} FROM bookings AS b
+                WHERE b.user_id IS NULL AND b.created_at >= :cutoff))
+"""
+"""Customers with no booking (made, or on a session) since the cutoff, linked or not
+yet linked (under their email or that of a record merged into them); one without any
+booking only if created before the cutoff. A customer's record can be younger than
+their bookings (one found by a checkout, then linked to old legacy bookings by the
+backfill), so its age alone never keeps them. Staff are never erased by retention. A
+merged duplicate goes with the customer it was merged into (``erase_users`` adds it;
+the dry run's ``PLAN`` counts it)."""
+CUTOFF = text("SELECT now() - make_interval(years => :years)")
+PLAN = text(f"""
+    WITH survivors AS MATERIALIZED ({RETENTION_CANDIDATES}),
+    candidates AS MATERIALIZED (
+        SELECT id FROM survivors
+        UNION
+        SELECT id FROM users
+        WHERE merged_into IN (SELECT id FROM survivors) AND erased_at IS NULL)
+    SELECT
+        (SELECT count(*) FROM candidates) AS customers,
+        (SELECT count(*) FROM bookings AS b
+         WHERE (b.user_id IN (SELECT id FROM candidates)
+                OR (b.user_id IS NULL AND {NORMALIZED_CONTACT_EMAIL} IN (
+                    SELECT u.email_normalized FROM users AS u
+                    WHERE u.id IN (SELECT id FROM candidates))))
+           AND b.contact_details::text <> :redacted) AS bookings,
+        (SELECT count(*) FROM user_audit_log AS a
+         WHERE a.user_id IN (SELECT id FROM candidates)
+           AND a.action <> 'erasure' AND a.changes <> '{{}}'::jsonb) AS audit_entries
+""")
+NEXT_RETENTION_BATCH = text(f"""
+    SELECT id FROM users WHERE id IN ({RETENTION_CANDIDATES})
+    ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED
+""")
+RESURFACED = f"""
+    FROM bookings AS b
+    JOIN erasure_suppressions AS x
+      ON x.email_hash = rft_suppression_hash({NORMALIZED_CONTACT_EMAIL})
+     AND b.created_at <= x.erased_at
+    WHERE b.user_id IS NULL AND b.contact_details::text <> :redacted
+"""
+"""Unlinked bookings of erased people that reappeared after their erasure."""
+COUNT_RESURFACED = text(f"SELECT count(*) {RESURFACED}")
+SCRUB_RESURFACED = text(f"""
+    WITH resurfaced AS (SELECT b.id {RESURFACED}),
+    redacted AS (
+        UPDATE bookings SET contact_details = CAST(:redacted AS json)
+        WHERE id IN (SELECT id FROM resurfaced) RETURNING id)
+    INSERT INTO backfill_unlinkable (booking_id, reason, batch_id)
+    SELECT id, 'erased', 'gdpr-retention' FROM redacted
+    ON CONFLICT (booking_id) DO UPDATE SET reason = 'erased'
+""")
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    dry_run: bool
+    cutoff: datetime
+    customers: int
+    """Customers erased (or, in a dry run, to erase)."""
+    bookings: int
+    """Their bookings whose contact details are (to be) redacted."""
+    audit_entries: int
+    resurfaced_bookings: int
+    """Unlinked bookings of people erased earlier that reappeared, (to be) redacted."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "cutoff": self.cutoff.isoformat(),
+            "customers": self.customers,
+            "bookings": self.bookings,
+            "audit_entries": self.audit_entries,
+            "resurfaced_bookings": self.resurfaced_bookings,
+        }
+
+
+def run_retention(
+    *, years: int, dry_run: bool, batch_users: int = RETENTION_BATCH_USERS
+) -> RetentionReport:
+    """Erase every customer without a booking in ``years`` years; or count them.
+
+    Applied in transactions of ``batch_users`` customers (``SKIP LOCKED``, so a
+    concurrent run or an admin's erasure is never waited on twice): an interrupted
+    run keeps what it committed, and the next run carries on. Safe to run nightly.
+    """
+    parameters = {
+        "years": years,
+        "whitespace": EMAIL_WHITESPACE,
+        "redacted": REDACTED_CONTACT_DETAILS,
+    }
+    cutoff = run_transaction(lambda c: c.execute(CUTOFF, parameters).scalar_one())
+    parameters["cutoff"] = cutoff
+    if dry_run:
+
+        def plan(connection: Connection) -> RetentionReport:
+            connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+            counts = connection.execute(PLAN, parameters).one()
+            resurfaced = connection.execute(COUNT_RESURFACED, parameters).scalar_one()
+            return RetentionReport(
+                True, cutoff, counts.customers, counts.bookings, counts.audit_entries, resurfaced
+            )
+
+        return run_transaction(plan)
+
+    reason = f"retention: no booking for {years} years"
+    customers = bookings = audit_entries = 0
+    while True:
+
+        def erase_batch(connection: Connection) -> ErasureCounts:
+            limit_lock_waits(connection)
+            ids = (
+                connection.execute(NEXT_RETENTION_BATCH, parameters | {"batch": batch_users})
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return ErasureCounts(0, 0, 0)
+            return erase_users(connection, list(ids), actor=RETENTION_ACTOR, reason=reason)
+
+        counts = run_transaction(erase_batch)
+        if not counts.users:
+            break
+        customers += counts.users
+        bookings += counts.bookings
+        audit_entries += counts.audit_entries
+
+    def scrub_resurfaced(connection: Connection) -> int:
+        connection.execute(EXCLUDE_BACKFILL)
+        return connection.execute(SCRUB_RESURFACED, parameters).rowcount
+
+    resurfaced = run_transaction(scrub_resurfaced)
+    return RetentionReport(False, cutoff, customers, bookings, audit_entries, resurfaced)

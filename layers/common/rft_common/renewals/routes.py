@@ -1,0 +1,93 @@
+"""GET /api/admin/renewals and its CSV export: whose certificate expires soon.
+
+Admins only: the admin users function's gate (``admit``) runs before these routes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from rft_common.renewals.service import (
+    DEFAULT_WITHIN_DAYS,
+    MAX_WITHIN_DAYS,
+    RenewalPage,
+    export_renewals,
+    list_renewals,
+)
+from rft_common.users.listing import DEFAULT_PAGE_SIZE
+from rft_common.users.routes import (
+    READ_ERRORS,
+    SECURITY,
+    Cursor,
+    Limit,
+    _ok,
+    csv_export_response,
+    csv_responses,
+    wants_json,
+)
+
+router = Router()
+
+TAGS = ["admin renewals"]
+WithinDays = Annotated[
+    int,
+    Query(
+        alias="withinDays",
+        ge=0,
+        le=MAX_WITHIN_DAYS,
+        description="Certificates expiring from today to today + withinDays (UK dates)",
+    ),
+]
+MayContact = Annotated[
+    bool | None,
+    Query(alias="mayContact", description="Only customers who may (true) or may not be contacted"),
+]
+DESCRIPTION = (
+    "A certificate is taken when a booking is completed, or confirmed and its session "
+    "has ended, and is valid for 3 years (the CERTIFICATE_VALIDITY_YEARS setting) from "
+    "the session's last day. Lists, per customer and course, the latest certificate "
+    "expiring in the window, unless the customer has booked a later session of that "
+    "course (pending, confirmed or completed). `may_contact` is the customer's marketing "
+    "consent: only those may be sent a reminder."
+)
+
+
+@router.get(
+    "/api/admin/renewals",
+    summary="Customers whose certificate expires soon and who have not re-booked",
+    description=DESCRIPTION + " Pages by `cursor`.",
+    tags=TAGS,
+    security=SECURITY,
+    responses={**_ok("A page of renewals and the total", RenewalPage), **READ_ERRORS},
+)
+def get_renewals(
+    within_days: WithinDays = DEFAULT_WITHIN_DAYS,
+    may_contact: MayContact = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> RenewalPage:
+    return list_renewals(
+        within_days=within_days, may_contact=may_contact, limit=limit, cursor=cursor
+    )
+
+
+@router.get(
+    "/api/admin/renewals/export",
+    summary="The renewals list as CSV",
+    description=DESCRIPTION + " The whole window, soonest expiry first, answered exactly "
+    "as the users export answers: the CSV itself, or 303 to it in S3 when too big for a "
+    "response, or a JSON link for `Accept: application/json`.",
+    tags=TAGS,
+    security=SECURITY,
+    responses={**csv_responses("renewals-YYYY-MM-DD.csv"), **READ_ERRORS},
+)
+def get_renewals_export(
+    within_days: WithinDays = DEFAULT_WITHIN_DAYS, may_contact: MayContact = None
+) -> Response[Any]:
+    as_link = wants_json(router.current_event.headers.get("accept"))
+    exported = export_renewals(within_days=within_days, may_contact=may_contact, inline=not as_link)
+    return csv_export_response(exported, as_link=as_link, what="renewals")

@@ -1,0 +1,307 @@
+"""Staff sign-in on the unified users table: passwords, failed-login limits, sessions.
+
+Staff (role ``admin`` or ``instructor``) have rows in ``users`` with bcrypt hashes the
+legacy Node backend wrote (``$2a$``/``$2b$``, cost 12); customers never sign in here.
+
+- **Constant time.** Every attempt runs one bcrypt check: against the user's hash, or
+  against ``DUMMY_HASH`` (same cost) for an unknown email, a customer or a staff row
+  without a password, so the time taken does not tell whether an account exists.
+  Passwords are cut to bcrypt's 72 bytes, as bcryptjs (the legacy backend) did.
+- **Failed logins** are rows of ``admin_login_failures`` per normalised email (the
+  database's ``lower(btrim(email))``). An attempt first reserves a row, under a
+  transaction-level advisory lock on that email, after counting the rows of the last
+  ``FAILURE_WINDOW``: with ``MAX_FAILURES`` already there it is refused (429) before any
+  password check. A success removes the email's rows; a failure keeps its reservation.
+  Concurrent attempts, from any number of Lambdas, thus queue only for the count and
+  the insert (not the bcrypt check), and at most ``MAX_FAILURES`` of them are checked
+  per window. An attempt that dies midway counts as a failure, the safe side.
+- **Sessions.** An access token (15 minutes) and a refresh token (7 days, in an
+  HttpOnly cookie) carrying the user's ``token_version``. A refresh is refused once
+  that version moved on (a trigger moves it when the password, role or active state
+  changes), when the token was signed out (``admin_revoked_refresh_tokens``), or when
+  the user is no longer active staff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from rft_common.core.emails import normalize_email
+from rft_common.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    TooManyRequests,
+    Unauthorized,
+)
+from rft_common.db.postgres import Connection, run_transaction
+from rft_common.staff.tokens import (
+    ACCESS_TOKEN_SECONDS,
+    STAFF_ROLES,
+    Staff,
+    access_secret,
+    issue_access_token,
+    issue_refresh_token,
+    read_refresh_token,
+    refresh_secret,
+)
+
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES = 5
+BCRYPT_ROUNDS = 12
+BCRYPT_MAX_BYTES = 72
+MIN_PASSWORD_LENGTH = 8
+"""The dashboard's login form refuses shorter passwords before sending them."""
+DUMMY_HASH = b"$2b$12$/wBlvEbOfPYPSZXPU7LlxuBmrdDPqpcs9d52gvlMH/GwZnxrqQB/e"
+"""A cost-12 hash of no one's password: what an attempt without an account checks."""
+INVALID_CREDENTIALS = "invalid email or password"
+
+PERMISSIONS = {
+    "admin": [
+        "courses.manage",
+        "bookings.manage",
+        "users.manage",
+        "analytics.view",
+        "settings.manage",
+    ],
+    "instructor": ["courses.view", "bookings.view", "analytics.view"],
+}
+"""What the dashboard's menus check; the legacy login's list (an admin may do everything)."""
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    id: int
+    email: str
+    name: str
+    role: str
+    last_login: datetime | None
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a successful sign-in hands out."""
+
+    access_token: str
+    refresh_token: str
+    user: StaffMember
+    expires_in: int = ACCESS_TOKEN_SECONDS
+
+
+def login_email(raw: str) -> str:
+    """The email as ``users.email_normalized`` holds it (``lower(btrim(email))``)."""
+    return raw.strip().lower()
+
+
+def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:
+    import bcrypt
+
+    return bcrypt.hashpw(_password_bytes(password), bcrypt.gensalt(rounds)).decode()
+
+
+def _password_bytes(password: str) -> bytes:
+    return password.encode("utf-8")[:BCRYPT_MAX_BYTES]
+
+
+def _password_matches(password: str, stored_hash: str | None) -> bool:
+    import bcrypt
+
+    candidate = stored_hash.encode() if stored_hash else DUMMY_HASH
+    try:
+        matches = bcrypt.checkpw(_password_bytes(password), candidate)
+    except ValueError:  # not a bcrypt hash: check the dummy so the time is the same
+        bcrypt.checkpw(_password_bytes(password), DUMMY_HASH)
+        return False
+    return matches and stored_hash is not None
+
+
+LOCK_EMAIL = "SELECT pg_advisory_xact_lock(hashtextextended('rft-admin-login:' || :email, 0))"
+FORGET_OLD_FAILURES = (
+    "DELETE FROM admin_login_failures WHERE attempted_at < now() - CAST(:window AS interval)"
+)
+RECENT_FAILURES = """
+    SELECT count(*) FROM admin_login_failures
+    WHERE email_normalized = :email AND attempted_at >= now() - CAST(:window AS interval)
+"""
+RESERVE_ATTEMPT = "INSERT INTO admin_login_failures (email_normalized) VALUES (:email) RETURNING id"
+RELEASE_ATTEMPT = "DELETE FROM admin_login_failures WHERE id = :id"
+CLEAR_FAILURES = "DELETE FROM admin_login_failures WHERE email_normalized = :email"
+ACCOUNT_BY_EMAIL = """
+    SELECT id, email, name, role, password_hash, is_active, token_version, last_login_at
+    FROM users WHERE email_normalized = :email
+"""
+RECORD_SIGN_IN = """
+    UPDATE users SET last_login_at = now()
+    WHERE id = :id AND is_active AND role IN ('admin', 'instructor')
+    RETURNING token_version, last_login_at
+"""
+ACCOUNT_BY_ID = """
+    SELECT id, email, name, role, is_active, token_version, last_login_at
+    FROM users WHERE id = :id
+"""
+IS_REVOKED = "SELECT EXISTS (SELECT FROM admin_revoked_refresh_tokens WHERE jti = :jti)"
+REVOKE = """
+    INSERT INTO admin_revoked_refresh_tokens (jti, user_id, expires_at)
+    VALUES (:jti, :user_id, to_timestamp(:expires_at))
+    ON CONFLICT (jti) DO NOTHING
+"""
+FORGET_EXPIRED_REVOCATIONS = "DELETE FROM admin_revoked_refresh_tokens WHERE expires_at < now()"
+
+
+def _reserve_attempt(email: str) -> int:
+    """Record an attempt for ``email`` as a failure until it succeeds, or refuse it (429)."""
+
+    def reserve(connection: Connection) -> int:
+        window = {"window": FAILURE_WINDOW}
+        connection.execute(LOCK_EMAIL, {"email": email})
+        connection.execute(FORGET_OLD_FAILURES, window)
+        if connection.execute(RECENT_FAILURES, {"email": email, **window}).scalar_one() >= (
+            MAX_FAILURES
+        ):
+            raise TooManyRequests("too many failed sign-ins for this email; try again later")
+        return connection.execute(RESERVE_ATTEMPT, {"email": email}).scalar_one()
+
+    return run_transaction(reserve)
+
+
+def _display_name(row: Any) -> str:
+    return row.name or row.email
+
+
+def sign_in(email: str, password: str) -> Session:
+    """A session for a staff member's email and password, or why not.
+
+    ``Unauthorized`` for a wrong email or password (and for customers),
+    ``Forbidden`` for a deactivated account with the right password,
+    ``TooManyRequests`` after ``MAX_FAILURES`` failures in ``FAILURE_WINDOW``.
+    """
+    normalized = login_email(email)
+    attempt = _reserve_attempt(normalized)
+    account = run_transaction(
+        lambda connection: connection.execute(ACCOUNT_BY_EMAIL, {"email": normalized}).first()
+    )
+    staff = account is not None and account.role in STAFF_ROLES
+    if not _password_matches(password, account.password_hash if staff else None):
+        raise Unauthorized(INVALID_CREDENTIALS)
+    if not account.is_active:
+        run_transaction(lambda connection: connection.execute(RELEASE_ATTEMPT, {"id": attempt}))
+        raise Forbidden("this account is deactivated; ask an administrator")
+
+    def record(connection: Connection) -> Any:
+        connection.execute(CLEAR_FAILURES, {"email": normalized})
+        return connection.execute(RECORD_SIGN_IN, {"id": account.id}).first()
+
+    signed_in = run_transaction(record)
+    if signed_in is None:  # deactivated or demoted since the password check
+        raise Forbidden("this account is deactivated; ask an administrator")
+    member = StaffMember(
+        id=account.id,
+        email=account.email,
+        name=_display_name(account),
+        role=account.role,
+        last_login=signed_in.last_login_at,
+    )
+    return Session(
+        access_token=_access_token(member),
+        refresh_token=issue_refresh_token(
+            refresh_secret(), user_id=member.id, token_version=signed_in.token_version
+        ),
+        user=member,
+    )
+
+
+def _access_token(member: StaffMember) -> str:
+    return issue_access_token(
+        access_secret(), user_id=member.id, email=member.email, role=member.role
+    )
+
+
+def _active_staff(connection: Connection, user_id: int) -> Any:
+    row = connection.execute(ACCOUNT_BY_ID, {"id": user_id}).first()
+    if row is None or not row.is_active or row.role not in STAFF_ROLES:
+        raise Unauthorized("this account can no longer sign in")
+    return row
+
+
+def refresh_access(refresh_token: str | None) -> str:
+    """A new access token for a refresh token that is still good, or ``Unauthorized``."""
+    claims = read_refresh_token(refresh_token)
+
+    def check(connection: Connection) -> StaffMember:
+        row = _active_staff(connection, claims.user_id)
+        revoked = connection.execute(IS_REVOKED, {"jti": claims.jti}).scalar_one()
+        if revoked or row.token_version != claims.token_version:
+            raise Unauthorized("this session has ended; sign in again")
+        return StaffMember(row.id, row.email, _display_name(row), row.role, row.last_login_at)
+
+    return _access_token(run_transaction(check))
+
+
+def sign_out(refresh_token: str | None) -> None:
+    """Revoke the session's refresh token, if it is a valid one (signing out never fails)."""
+    try:
+        claims = read_refresh_token(refresh_token)
+    except Unauthorized:
+        return
+
+    def revoke(connection: Connection) -> None:
+        connection.execute(FORGET_EXPIRED_REVOCATIONS)
+        connection.execute(
+            REVOKE,
+            {"jti": claims.jti, "user_id": claims.user_id, "expires_at": claims.expires_at},
+        )
+
+    run_transaction(revoke)
+
+
+def current_staff(staff: Staff) -> tuple[StaffMember, list[str]]:
+    """The signed-in staff member as stored now, and their permissions."""
+    row = run_transaction(lambda connection: _active_staff(connection, staff.id))
+    member = StaffMember(row.id, row.email, _display_name(row), row.role, row.last_login_at)
+    return member, PERMISSIONS[member.role]
+
+
+SAVE_STAFF_MEMBER = """
+    INSERT INTO users (email, name, role, password_hash)
+    VALUES (:email, :name, :role, :password_hash)
+    ON CONFLICT (email_normalized) DO UPDATE
+        SET name = EXCLUDED.name, role = EXCLUDED.role,
+            password_hash = EXCLUDED.password_hash, is_active = true, updated_at = now()
+        WHERE users.role IN ('admin', 'instructor')
+    RETURNING id, xmax = 0 AS created
+"""
+
+
+def save_staff_member(
+    connection: Connection, *, email: str, name: str, role: str, password: str
+) -> tuple[int, bool]:
+    """Create a staff member, or set an existing one's name, role and password (which
+    ends their sessions) and reactivate them: their id, and whether it is new.
+
+    An email that belongs to a customer is refused (``Conflict``): a customer's record
+    never silently becomes a staff login.
+    """
+    if role not in STAFF_ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(STAFF_ROLES)}", field="role")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidRequest(
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    try:
+        normalized = normalize_email(email)
+    except ValueError as error:
+        raise InvalidRequest(str(error), field="email") from None
+    row = connection.execute(
+        SAVE_STAFF_MEMBER,
+        {
+            "email": normalized,
+            "name": name.strip(),
+            "role": role,
+            "password_hash": hash_password(password),
+        },
+    ).first()
+    if row is None:
+        raise Conflict("this email belongs to a customer, not a staff member", field="email")
+    return row.id, row.created

@@ -1,0 +1,468 @@
+"""One user for the admin: the detail page's object, booking history, edits.
+
+The detail is ONE flat snake_case object, because that is what the admin dashboard's
+user page reads (``user.created_at``, ``user.bookings[i].start_datetime``...); the list
+keeps camelCase rows, as the list page reads those. The history and edits use the
+detail's snake_case names.
+
+Reads run in one read-only snapshot, so the statistics and the history agree. An
+edit runs in one transaction with the user's row locked: the audit row is written
+with the change or not at all, and records exactly what each edit replaced even
+when admins edit the same user at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.exc import IntegrityError
+
+from rft_common.core.emails import normalize_email
+from rft_common.core.errors import Conflict, InvalidRequest, MergedAway, NotFound
+from rft_common.db.engine import run_transaction
+from rft_common.db.paging import decode_cursor, encode_cursor, query_fingerprint
+from rft_common.db.postgres import UNIQUE_VIOLATION, sqlstate
+from rft_common.staff.tokens import Staff
+from rft_common.users.duplicates import (
+    POSSIBLE_DUPLICATES_SHOWN,
+    PossibleDuplicate,
+    possible_duplicates,
+)
+from rft_common.users.listing import (
+    DEFAULT_PAGE_SIZE,
+    READ_ONLY_SNAPSHOT,
+    CustomerType,
+    Role,
+    money,
+)
+
+UPCOMING_SESSIONS_SHOWN = 10
+STAFF_ROLES = ("admin", "instructor")
+
+
+class UserBooking(BaseModel):
+    """A booking as the detail page's history table reads it."""
+
+    id: int
+    booking_reference: str
+    course_name: str
+    start_datetime: datetime = Field(description="When the session starts")
+    end_datetime: datetime
+    venue_name: str
+    payment_amount: str = Field(description="GBP, a decimal string", examples=["75.00"])
+    payment_status: str
+    status: str
+    number_of_attendees: int
+    created_at: datetime = Field(description="When the booking was made")
+
+
+class BookingPage(BaseModel):
+    data: list[UserBooking] = Field(description="Newest booking first")
+    total: int = Field(description="Every booking of the user, cancelled ones included")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class UserDetail(BaseModel):
+    """Everything the admin may see about a user, flat; never credentials."""
+
+    id: int
+    email: str
+    name: str | None
+    role: Role
+    phone: str | None
+    company_name: str | None
+    customer_type: CustomerType | None
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    county: str | None
+    postcode: str | None
+    newsletter_subscribed: bool
+    marketing_consent: bool
+    notes: str | None
+    is_active: bool = Field(description="Staff can be deactivated; customers are active")
+    last_login: datetime | None = Field(description="Latest admin sign-in (staff only)")
+    created_at: datetime
+    updated_at: datetime
+    total_bookings: int = Field(description="Bookings whose status is not cancelled")
+    total_spent: str = Field(description="GBP paid and not refunded", examples=["150.00"])
+    first_booking_date: datetime | None
+    last_booking_date: datetime | None
+    upcoming_sessions: list[UserBooking] = Field(
+        description=f"The next {UPCOMING_SESSIONS_SHOWN} sessions booked, soonest first"
+    )
+    upcoming_sessions_total: int = Field(description="Active bookings on sessions yet to start")
+    bookings: list[UserBooking] = Field(
+        description="The first page of the booking history, newest first"
+    )
+    bookings_total: int = Field(description="Every booking of the user, cancelled ones included")
+    bookings_next_cursor: str | None = Field(
+        description="Pass as `cursor` to /bookings for the next page; null when that was all"
+    )
+    possible_duplicates: list[PossibleDuplicate] = Field(
+        description="Customers who may be the same person, best first (at most "
+        f"{POSSIBLE_DUPLICATES_SHOWN}; see /api/admin/users/duplicates)"
+    )
+
+
+PROFILE = text("""
+    SELECT id, email, name, role, phone, company_name, customer_type, address_line1,
+           address_line2, city, county, postcode, newsletter_subscribed, marketing_consent,
+           notes, is_active, last_login_at, created_at, updated_at, total_bookings,
+           total_spent, first_booking_at, last_booking_at, merged_into
+    FROM users WHERE id = :user_id
+""")
+BOOKING_COLUMNS = """
+    b.id, b.booking_reference, c.name AS course_name, s.start_datetime, s.end_datetime,
+    s.venue AS venue_name, b.status, b.payment_status, b.payment_amount,
+    b.number_of_attendees, b.created_at
+"""
+BOOKINGS_FROM = """
+    FROM bookings AS b
+    JOIN course_schedules AS s ON s.id = b.course_schedule_id
+    JOIN courses AS c ON c.id = s.course_id
+"""
+UPCOMING_FILTER = """
+    b.user_id = :user_id AND b.status IN ('pending', 'confirmed')
+    AND s.status <> 'cancelled' AND s.start_datetime > now()
+"""
+UPCOMING = text(f"""
+    SELECT {BOOKING_COLUMNS}, count(*) OVER () AS upcoming
+    {BOOKINGS_FROM}
+    WHERE {UPCOMING_FILTER}
+    ORDER BY s.start_datetime, b.id
+    LIMIT {UPCOMING_SESSIONS_SHOWN}
+""")
+# Newest first; (created_at, id) is the keyset. ix_bookings_user_id_created_at serves it.
+HISTORY_PAGE = text(f"""
+    SELECT {BOOKING_COLUMNS}
+    {BOOKINGS_FROM}
+    WHERE b.user_id = :user_id
+      AND (CAST(:after_created_at AS timestamptz) IS NULL
+           OR (b.created_at, b.id) < (CAST(:after_created_at AS timestamptz), :after_id))
+    ORDER BY b.created_at DESC, b.id DESC
+    LIMIT :limit_plus_one
+""")
+HISTORY_TOTAL = text("SELECT count(*) FROM bookings WHERE user_id = :user_id")
+
+
+def _booking(row: Any) -> UserBooking:
+    return UserBooking(
+        id=row.id,
+        booking_reference=row.booking_reference,
+        course_name=row.course_name,
+        start_datetime=row.start_datetime,
+        end_datetime=row.end_datetime,
+        venue_name=row.venue_name,
+        payment_amount=money(row.payment_amount),
+        payment_status=row.payment_status,
+        status=row.status,
+        number_of_attendees=row.number_of_attendees,
+        created_at=row.created_at,
+    )
+
+
+def _history_fingerprint(user_id: int) -> str:
+    return query_fingerprint(["bookings", user_id])
+
+
+def _read_profile(connection: Connection, user_id: int, resource: str = "") -> Any:
+    """The user's row; a merged duplicate answers with its survivor's ``resource``."""
+    row = connection.execute(PROFILE, {"user_id": user_id}).first()
+    if row is None:
+        raise NotFound(f"user {user_id} does not exist")
+    if row.merged_into is not None:
+        location = f"/api/admin/users/{row.merged_into}{resource}"
+        raise MergedAway(user_id, row.merged_into, location)
+    return row
+
+
+def _history_page(
+    connection: Connection, user_id: int, limit: int, cursor: str | None
+) -> BookingPage:
+    after_created_at, after_id = None, None
+    if cursor is not None:
+        position = decode_cursor(cursor, _history_fingerprint(user_id))
+        try:
+            after_created_at, after_id = position
+            after_created_at = datetime.fromisoformat(after_created_at)
+            if not isinstance(after_id, int) or after_created_at.tzinfo is None:
+                raise ValueError
+        except (ValueError, TypeError):
+            raise InvalidRequest("not a cursor issued by this API", field="cursor") from None
+    rows = connection.execute(
+        HISTORY_PAGE,
+        {
+            "user_id": user_id,
+            "after_created_at": after_created_at,
+            "after_id": after_id,
+            "limit_plus_one": limit + 1,
+        },
+    ).all()
+    page = rows[:limit]
+    next_cursor = (
+        encode_cursor(_history_fingerprint(user_id), [page[-1].created_at, page[-1].id])
+        if len(rows) > limit
+        else None
+    )
+    return BookingPage(
+        data=[_booking(row) for row in page],
+        total=connection.execute(HISTORY_TOTAL, {"user_id": user_id}).scalar_one(),
+        next_cursor=next_cursor,
+    )
+
+
+def _read_detail(connection: Connection, user_id: int, bookings_limit: int) -> UserDetail:
+    user = _read_profile(connection, user_id)
+    upcoming = connection.execute(UPCOMING, {"user_id": user_id}).all()
+    history = _history_page(connection, user_id, bookings_limit, None)
+    return UserDetail(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        phone=user.phone,
+        company_name=user.company_name,
+        customer_type=user.customer_type,
+        address_line1=user.address_line1,
+        address_line2=user.address_line2,
+        city=user.city,
+        county=user.county,
+        postcode=user.postcode,
+        newsletter_subscribed=user.newsletter_subscribed,
+        marketing_consent=user.marketing_consent,
+        notes=user.notes,
+        is_active=user.is_active,
+        last_login=user.last_login_at,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        total_bookings=user.total_bookings,
+        total_spent=money(user.total_spent),
+        first_booking_date=user.first_booking_at,
+        last_booking_date=user.last_booking_at,
+        upcoming_sessions=[_booking(row) for row in upcoming],
+        upcoming_sessions_total=upcoming[0].upcoming if upcoming else 0,
+        bookings=history.data,
+        bookings_total=history.total,
+        bookings_next_cursor=history.next_cursor,
+        possible_duplicates=possible_duplicates(connection, user_id),
+    )
+
+
+def get_user_detail(user_id: int, *, bookings_limit: int = DEFAULT_PAGE_SIZE) -> UserDetail:
+    def read(connection: Connection) -> UserDetail:
+        connection.execute(READ_ONLY_SNAPSHOT)
+        return _read_detail(connection, user_id, bookings_limit)
+
+    return run_transaction(read)
+
+
+def list_user_bookings(user_id: int, *, limit: int, cursor: str | None) -> BookingPage:
+    def read(connection: Connection) -> BookingPage:
+        connection.execute(READ_ONLY_SNAPSHOT)
+        _read_profile(connection, user_id, "/bookings")
+        return _history_page(connection, user_id, limit, cursor)
+
+    return run_transaction(read)
+
+
+# --- edits -----------------------------------------------------------------------------
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+UK_POSTCODE = re.compile(r"([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})")
+PHONE = re.compile(r"\+?[0-9 ()\-.]{7,25}")
+
+
+def _one_printable_line(value: str) -> str:
+    if CONTROL_CHARACTERS.search(value) or "\n" in value or "\r" in value or "\t" in value:
+        raise ValueError("must be one line of text, without control characters")
+    return value
+
+
+def _printable(value: str) -> str:
+    if CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _phone(value: str) -> str:
+    digits = sum(character.isdigit() for character in value)
+    if not PHONE.fullmatch(value) or not 7 <= digits <= 15:
+        raise ValueError("must be a phone number: 7 to 15 digits, spaces, +, -, ( and )")
+    return value
+
+
+def _postcode(value: str) -> str:
+    match = UK_POSTCODE.fullmatch(value.upper().replace(" ", "").replace("\u00a0", ""))
+    if match is None:
+        raise ValueError("must be a UK postcode, for example S1 2HE")
+    return f"{match[1]} {match[2]}"
+
+
+def _email(value: str) -> str:
+    return normalize_email(value)
+
+
+# Trimmed and not blank; every one of them must also be one printable line (below).
+Text50 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text254 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
+Text255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+ONE_LINE_FIELDS = (
+    "name", "email", "phone", "company_name", "address_line1", "address_line2", "city", "county",
+    "postcode",
+)  # fmt: skip
+
+
+class UserUpdate(BaseModel):
+    """Contact and preference fields an admin may change, named as in the detail;
+    only those sent are changed.
+
+    ``null`` clears an optional field. ``is_active`` deactivates (or reactivates) a
+    staff account. Anything else (role, statistics, ids, dates, unknown names) is
+    refused with 422 naming the field.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text255 | None = None
+    email: Annotated[Text254, AfterValidator(_email)] | None = Field(
+        default=None, description="Stored normalised; must stay unique"
+    )
+    phone: Annotated[Text50, AfterValidator(_phone)] | None = None
+    company_name: Text255 | None = None
+    customer_type: CustomerType | None = None
+    address_line1: Text255 | None = None
+    address_line2: Text255 | None = None
+    city: Text100 | None = None
+    county: Text100 | None = None
+    postcode: Annotated[Text50, AfterValidator(_postcode)] | None = Field(
+        default=None, description="A UK postcode, stored as e.g. S1 2HE"
+    )
+    marketing_consent: bool | None = None
+    newsletter_subscribed: bool | None = None
+    is_active: bool | None = Field(
+        default=None,
+        description="Staff only; deactivating signs the staff member out everywhere",
+    )
+    notes: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=5000),
+            AfterValidator(_printable),
+        ]
+        | None
+    ) = None
+
+    @field_validator(*ONE_LINE_FIELDS)
+    @classmethod
+    def _one_line(cls, value: Any) -> Any:
+        return _one_printable_line(value) if isinstance(value, str) else value
+
+    @field_validator("name", "email", "marketing_consent", "newsletter_subscribed", "is_active")
+    @classmethod
+    def _required_fields_cannot_be_cleared(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+    def changes_requested(self) -> dict[str, Any]:
+        """Column -> new value, for the fields present in the request."""
+        if not self.model_fields_set:
+            raise InvalidRequest("send at least one field to change", field="body")
+        return {field: getattr(self, field) for field in self.model_fields_set}
+
+
+LOCK_FOR_EDIT = text("SELECT * FROM users WHERE id = :user_id FOR NO KEY UPDATE")
+HOLDER_OF_EMAIL = text(
+    "SELECT coalesce(merged_into, id) AS id, merged_into IS NOT NULL AS alias "
+    "FROM users WHERE email_normalized = :email"
+)
+AUDIT = text("""
+    INSERT INTO user_audit_log (user_id, actor, actor_id, changes)
+    VALUES (:user_id, :actor, :actor_id, CAST(:changes AS jsonb))
+""")
+
+
+def update_user(user_id: int, update: UserUpdate, *, actor: Staff) -> UserDetail:
+    """Apply ``update`` and audit it (``actor``'s email and id), in one transaction;
+    return the detail after it.
+
+    Unchanged values are not written or audited; an edit that changes nothing
+    returns the detail as it is.
+    """
+    requested = update.changes_requested()
+
+    def edit(connection: Connection) -> UserDetail:
+        current = connection.execute(LOCK_FOR_EDIT, {"user_id": user_id}).first()
+        if current is None:
+            raise NotFound(f"user {user_id} does not exist")
+        if current.merged_into is not None:
+            raise Conflict(
+                f"user {user_id} was merged into user {current.merged_into}; edit that user"
+            )
+        changes = {
+            column: value
+            for column, value in requested.items()
+            if getattr(current, column) != value
+        }
+        if "is_active" in changes:
+            _check_deactivation(current, actor, active=changes["is_active"])
+        if changes:
+            _write(connection, user_id, changes)
+            audit = {
+                column: {"old": getattr(current, column), "new": value}
+                for column, value in sorted(changes.items())
+            }
+            connection.execute(
+                AUDIT,
+                {
+                    "user_id": user_id,
+                    "actor": actor.email,
+                    "actor_id": actor.id,
+                    "changes": json.dumps(audit),
+                },
+            )
+        return _read_detail(connection, user_id, DEFAULT_PAGE_SIZE)
+
+    return run_transaction(edit)
+
+
+def _check_deactivation(current: Any, actor: Staff, *, active: bool) -> None:
+    if current.role not in STAFF_ROLES:
+        raise InvalidRequest(
+            "only staff accounts can be deactivated; customers are always active",
+            field="is_active",
+        )
+    if not active and current.id == actor.id:
+        raise InvalidRequest("you cannot deactivate your own account", field="is_active")
+
+
+def _write(connection: Connection, user_id: int, changes: dict[str, Any]) -> None:
+    assignments = ", ".join(f"{column} = :{column}" for column in changes)
+    statement = text(f"UPDATE users SET {assignments}, updated_at = now() WHERE id = :user_id")
+    statement = statement.bindparams(*(bindparam(column) for column in changes))
+    try:
+        # A savepoint, so that a taken email can be named before the transaction ends.
+        with connection.begin_nested():
+            connection.execute(statement, {"user_id": user_id, **changes})
+    except IntegrityError as error:
+        if sqlstate(error) != UNIQUE_VIOLATION or "email" not in changes:
+            raise
+        holder = connection.execute(HOLDER_OF_EMAIL, {"email": changes["email"]}).one()
+        kind = "an alias (merged email)" if holder.alias else "the email"
+        raise Conflict(
+            f"{changes['email']} is already {kind} of user {holder.id}", field="email"
+        ) from None
