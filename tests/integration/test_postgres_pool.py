@@ -120,3 +120,20 @@ def test_a_lost_connection_takes_the_idle_ones_with_it(database_url, db):
     pool.close()
 
     assert fresh not in (idle, lost)
+
+
+def test_a_result_gives_scalars_mappings_and_the_rows_a_statement_changed(pool):
+    with pool.transaction() as connection:
+        connection.execute("CREATE TEMPORARY TABLE scratch (n int)")
+        inserted = connection.execute("INSERT INTO scratch SELECT generate_series(1, 3)")
+        updated = connection.execute("UPDATE scratch SET n = n * 10 WHERE n > 1")
+        rows = connection.execute("SELECT n, n + 1 AS next FROM scratch ORDER BY n")
+        empty = connection.execute("SELECT n FROM scratch WHERE n < 0")
+        with pytest.raises(LookupError, match="at most one row, got 3"):
+            connection.execute("SELECT n FROM scratch").one_or_none()
+
+    assert (inserted.rowcount, updated.rowcount) == (3, 2)
+    assert rows.scalars() == [1, 20, 30]
+    assert rows.mappings()[0] == {"n": 1, "next": 2}
+    assert [row.next for row in rows] == [2, 21, 31]
+    assert (empty.scalar(), empty.one_or_none(), empty.scalars()) == (None, None, [])

@@ -406,15 +406,20 @@ def _row_type(names: tuple[str, ...]) -> type:
 
 
 class Result:
-    """A statement's rows, each a named tuple of its columns."""
+    """A statement's rows, each a named tuple of its columns, and how many rows it
+    changed (``rowcount``, for INSERT, UPDATE and DELETE)."""
 
     def __init__(self, cursor: Any) -> None:
+        self.rowcount: int = cursor.rowcount
         description = cursor.description
         if description is None:
             self._rows: list[Any] = []
             return
         row_type = _row_type(tuple(column[0] for column in description))
         self._rows = [row_type(*row) for row in cursor.fetchall()]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
 
     def all(self) -> list[Any]:
         return self._rows
@@ -427,9 +432,26 @@ class Result:
             raise LookupError(f"expected exactly one row, got {len(self._rows)}")
         return self._rows[0]
 
+    def one_or_none(self) -> Any | None:
+        if len(self._rows) > 1:
+            raise LookupError(f"expected at most one row, got {len(self._rows)}")
+        return self.first()
+
     def scalar_one(self) -> Any:
         """The first column of the one row."""
         return self.one()[0]
+
+    def scalar(self) -> Any | None:
+        """The first column of the first row, or ``None`` without rows."""
+        return self._rows[0][0] if self._rows else None
+
+    def scalars(self) -> list[Any]:
+        """The first column of every row."""
+        return [row[0] for row in self._rows]
+
+    def mappings(self) -> list[dict[str, Any]]:
+        """Every row as a dict of its columns."""
+        return [row._asdict() for row in self._rows]
 
 
 class Connection:
