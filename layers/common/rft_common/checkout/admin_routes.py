@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import text
 
 from rft_common.db.engine import run_transaction
-from rft_common.users.routes import READ_ERRORS, SECURITY
+from rft_common.staff.gate import READ_ERRORS, SECURITY
 
 router = Router()
 

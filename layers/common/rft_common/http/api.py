@@ -68,6 +68,17 @@ STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
     PaymentProviderUnavailable: HTTPStatus.BAD_GATEWAY,
 }
 
+
+def error_doc(description: str) -> dict[str, Any]:
+    """An error answer as the OpenAPI document describes it: ``ErrorResponse``."""
+    return {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
+
+
+def ok_doc(description: str, model: type) -> dict[int | str, dict[str, Any]]:
+    """A 200 answer of ``model`` as the OpenAPI document describes it."""
+    return {200: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {
         "description": description,
@@ -308,6 +319,7 @@ def create_resolver() -> APIGatewayRestResolver:
 
 LambdaHandler = Callable[[dict, Any], dict]
 Admit = Callable[[dict[str, Any]], dict[str, Any]]
+"""Admits an event, answering the request context to route it with, or refuses it."""
 
 
 def api_function(
@@ -316,9 +328,10 @@ def api_function(
     """An API function's resolver with ``routers``, and its handler: the request id as
     the logs' correlation id, metrics flushed after each invocation.
 
-    ``admit``, if given, runs before routing: it returns the event to route, or raises
-    the ``DomainError`` to answer, so a refused request never reaches parameter
-    validation or a route."""
+    ``admit``, if given, runs before routing: it returns what to add to the request
+    context (``append_context``; routes read it from ``router.context``), or raises the
+    ``DomainError`` to answer, so a refused request never reaches parameter validation
+    or a route."""
     app = create_resolver()
     for router in routers:
         app.include_router(router)
@@ -328,7 +341,7 @@ def api_function(
     def lambda_handler(event: dict, context: Any) -> dict:
         if admit is not None:
             try:
-                event = admit(event)
+                app.append_context(**admit(event))
             except DomainError as refusal:
                 return proxy_result(domain_error_response(refusal))
         return app.resolve(event, context)

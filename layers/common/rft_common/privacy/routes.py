@@ -9,6 +9,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from rft_common.core.observability import logger
+from rft_common.http.api import error_doc, ok_doc
 from rft_common.privacy.service import (
     Actor,
     DataExport,
@@ -17,16 +18,8 @@ from rft_common.privacy.service import (
     erase_user,
     export_user_data,
 )
-from rft_common.users.routes import (
-    ADMIN_ERRORS,
-    NOT_FOUND,
-    READ_ERRORS,
-    SECURITY,
-    UserId,
-    _error,
-    _ok,
-    acting_admin,
-)
+from rft_common.staff.gate import ADMIN_ERRORS, READ_ERRORS, SECURITY, acting_admin
+from rft_common.users.routes import NOT_FOUND, UserId
 
 router = Router()
 
@@ -42,10 +35,10 @@ TAGS = ["admin data protection"]
     "the audit log (who exported whose data, when) before the data is read.",
     tags=TAGS,
     security=SECURITY,
-    responses={**_ok("The person's data", DataExport), **NOT_FOUND, **READ_ERRORS},
+    responses={**ok_doc("The person's data", DataExport), **NOT_FOUND, **READ_ERRORS},
 )
 def get_data_export(user_id: UserId) -> DataExport:
-    admin = acting_admin()
+    admin = acting_admin(router)
     document = export_user_data(user_id, actor=Actor(admin.email, admin.id))
     logger.info("personal data exported", extra={"admin_id": admin.id, "user_id": user_id})
     return document
@@ -66,9 +59,9 @@ def get_data_export(user_id: UserId) -> DataExport:
     tags=TAGS,
     security=SECURITY,
     responses={
-        **_ok("What was erased", ErasureResult),
+        **ok_doc("What was erased", ErasureResult),
         **NOT_FOUND,
-        409: _error(
+        409: error_doc(
             "Refused, with the reason: a staff account, a customer with a session yet "
             "to run (both unless `force`), or a user already erased"
         ),
@@ -76,7 +69,7 @@ def get_data_export(user_id: UserId) -> DataExport:
     },
 )
 def post_erase(user_id: UserId, request: ErasureRequest) -> ErasureResult:
-    admin = acting_admin()
+    admin = acting_admin(router)
     result = erase_user(user_id, request, actor=Actor(admin.email, admin.id))
     logger.info(
         "user erased",

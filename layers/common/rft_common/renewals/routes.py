@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from rft_common.http.api import ok_doc
 from rft_common.renewals.service import (
     DEFAULT_WITHIN_DAYS,
     MAX_WITHIN_DAYS,
@@ -18,17 +19,9 @@ from rft_common.renewals.service import (
     export_renewals,
     list_renewals,
 )
+from rft_common.staff.gate import READ_ERRORS, SECURITY
 from rft_common.users.listing import DEFAULT_PAGE_SIZE
-from rft_common.users.routes import (
-    READ_ERRORS,
-    SECURITY,
-    Cursor,
-    Limit,
-    _ok,
-    csv_export_response,
-    csv_responses,
-    wants_json,
-)
+from rft_common.users.routes import Cursor, Limit, csv_export_response, csv_responses, wants_json
 
 router = Router()
 
@@ -62,7 +55,7 @@ DESCRIPTION = (
     description=DESCRIPTION + " Pages by `cursor`.",
     tags=TAGS,
     security=SECURITY,
-    responses={**_ok("A page of renewals and the total", RenewalPage), **READ_ERRORS},
+    responses={**ok_doc("A page of renewals and the total", RenewalPage), **READ_ERRORS},
 )
 def get_renewals(
     within_days: WithinDays = DEFAULT_WITHIN_DAYS,

@@ -13,6 +13,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from rft_common.core.observability import logger
+from rft_common.http.api import error_doc, ok_doc
+from rft_common.staff.gate import ADMIN_ERRORS, READ_ERRORS, SECURITY, acting_admin
 from rft_common.staff.tokens import Staff
 from rft_common.users.duplicates import (
     DuplicatePage,
@@ -28,19 +30,7 @@ from rft_common.users.merges import (
     merge_users,
     unmerge_users,
 )
-from rft_common.users.routes import (
-    ADMIN_ERRORS,
-    NOT_FOUND,
-    READ_ERRORS,
-    SECURITY,
-    TAGS,
-    Cursor,
-    Limit,
-    UserId,
-    _error,
-    _ok,
-    acting_admin,
-)
+from rft_common.users.routes import NOT_FOUND, TAGS, Cursor, Limit, UserId
 
 router = Router()
 
@@ -63,7 +53,7 @@ class OtherUser(BaseModel):
     )
 
 
-REFUSED = _error(
+REFUSED = error_doc(
     "Refused, with the reason: a user and itself, staff accounts, a user already merged "
     "or one that absorbed others (merges do not chain), an erased user, or nothing to undo"
 )
@@ -85,7 +75,7 @@ def _log(action: str, admin: Staff, **ids: Any) -> None:
     "so a new or edited customer's candidates appear within minutes. Page with `cursor`.",
     tags=TAGS,
     security=SECURITY,
-    responses={**_ok("A page of candidate pairs", DuplicatePage), **READ_ERRORS},
+    responses={**ok_doc("A page of candidate pairs", DuplicatePage), **READ_ERRORS},
 )
 def get_duplicates(limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None) -> DuplicatePage:
     return list_duplicates(limit=limit, cursor=cursor)
@@ -103,14 +93,14 @@ def get_duplicates(limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None) -> D
     tags=TAGS,
     security=SECURITY,
     responses={
-        **_ok("What the merge did", MergeResult),
+        **ok_doc("What the merge did", MergeResult),
         **NOT_FOUND,
         409: REFUSED,
         **ADMIN_ERRORS,
     },
 )
 def post_merge(user_id: UserId, other: OtherUser) -> MergeResult:
-    admin = acting_admin()
+    admin = acting_admin(router)
     result = merge_users(user_id, other.duplicate_id, actor=admin)
     _log(
         "users merged",
@@ -132,14 +122,14 @@ def post_merge(user_id: UserId, other: OtherUser) -> MergeResult:
     tags=TAGS,
     security=SECURITY,
     responses={
-        **_ok("What the unmerge did", UnmergeResult),
+        **ok_doc("What the unmerge did", UnmergeResult),
         **NOT_FOUND,
         409: REFUSED,
         **ADMIN_ERRORS,
     },
 )
 def post_unmerge(user_id: UserId, other: OtherUser) -> UnmergeResult:
-    admin = acting_admin()
+    admin = acting_admin(router)
     result = unmerge_users(user_id, other.duplicate_id, actor=admin)
     _log(
         "users unmerged",
@@ -158,14 +148,14 @@ def post_unmerge(user_id: UserId, other: OtherUser) -> UnmergeResult:
     tags=TAGS,
     security=SECURITY,
     responses={
-        **_ok("The mark", NotDuplicateMark),
+        **ok_doc("The mark", NotDuplicateMark),
         **NOT_FOUND,
-        409: _error("A user and itself"),
+        409: error_doc("A user and itself"),
         **ADMIN_ERRORS,
     },
 )
 def post_not_duplicate(user_id: UserId, other: OtherUser) -> NotDuplicateMark:
-    admin = acting_admin()
+    admin = acting_admin(router)
     mark = mark_not_duplicate(user_id, other.duplicate_id, actor=admin)
     _log("users marked not duplicate", admin, user_id=user_id, duplicate_id=other.duplicate_id)
     return mark

@@ -1,12 +1,7 @@
 """The admin users API under /api/admin/users: admins only.
 
-Every request passes ``admit`` before it is routed: the ``admin_users_api`` flag
-first, then the bearer token (``rft_common.staff.tokens``). Doing this ahead of the resolver,
-rather than in a route middleware, matters because Powertools validates parameters
-before middlewares run: an anonymous caller must get 401, not a 422 describing the
-inputs. ``admit`` records the admin in ``requestContext.authorizer``, where an API
-Gateway authorizer would put it, and ``acting_admin`` reads it back (refusing, should
-a route ever be reached without ``admit``). Logs name the admin by their user id
+Every request passes the admin gate (``rft_common.staff.gate``) before it is routed;
+routes ask ``acting_admin`` who is acting. Logs name the admin by their user id
 (never their email).
 
 The shapes are the admin dashboard's (its Users pages are deployed and are this API's
@@ -18,20 +13,16 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BeforeValidator, Field
 
-from rft_common.aws.flags import ADMIN_USERS_API, is_enabled
-from rft_common.core.errors import DomainError, FeatureDisabled, Unauthorized
-from rft_common.core.observability import logger, metrics
-from rft_common.http.api import ERROR_RESPONSES, ErrorResponse
-from rft_common.staff.tokens import ADMIN_ROLE, Staff, authenticate_admin
+from rft_common.core.observability import logger
+from rft_common.http.api import ErrorResponse, error_doc, ok_doc
+from rft_common.staff.gate import ADMIN_ERRORS, READ_ERRORS, SECURITY, acting_admin
 from rft_common.users.export import CSV_CONTENT_TYPE, InlineCsv, UsersExport, export_users
 from rft_common.users.listing import (
     DEFAULT_PAGE_SIZE,
@@ -56,28 +47,8 @@ from rft_common.users.profiles import (
 
 router = Router()
 
-BEARER_SCHEME = "bearerAuth"
-SECURITY: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 TAGS = ["admin users"]
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
-
-
-def _ok(description: str, model: type) -> dict[int | str, dict[str, Any]]:
-    return {200: {"description": description, "content": {"application/json": {"model": model}}}}
-
-
-ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error("No bearer token, or one that is invalid, expired or not yet valid"),
-    403: _error("A valid token whose role is not admin"),
-    **ERROR_RESPONSES,
-    503: _error("Database unreachable, the admin_users_api flag is off, or sign-in unconfigured"),
-}
-READ_ERRORS = {status: response for status, response in ADMIN_ERRORS.items() if status != 415}
-"""A GET has no body, so no unsupported media type."""
-NOT_FOUND = {404: _error("No user has this id")}
+NOT_FOUND = {404: error_doc("No user has this id")}
 
 
 class MergedAwayResponse(ErrorResponse):
@@ -92,35 +63,6 @@ MERGED_AWAY = {
         "content": {"application/json": {"model": MergedAwayResponse}},
     }
 }
-
-
-def admit(event: dict[str, Any]) -> dict[str, Any]:
-    """The event with its admin recorded, or a ``DomainError`` saying why not (logged,
-    and counted in ``AdminRequestsRefused``)."""
-    try:
-        admin = _admitted_admin(event)
-    except DomainError as refusal:
-        logger.info("admin request refused", extra={"reason": refusal.message})
-        metrics.add_metric(name="AdminRequestsRefused", unit=MetricUnit.Count, value=1)
-        raise
-    request_context = event.get("requestContext") or {}
-    authorizer = {"principalId": str(admin.id), "email": admin.email, "role": ADMIN_ROLE}
-    return {**event, "requestContext": {**request_context, "authorizer": authorizer}}
-
-
-def _admitted_admin(event: dict[str, Any]) -> Staff:
-    if not is_enabled(ADMIN_USERS_API):
-        raise FeatureDisabled("the admin users API is switched off (feature flag admin_users_api)")
-    return authenticate_admin(APIGatewayProxyEvent(event).headers.get("authorization"))
-
-
-def acting_admin() -> Staff:
-    """The admin whose token ``admit`` accepted for this request."""
-    event = cast(APIGatewayProxyEvent, router.current_event)
-    authorizer = event.request_context.authorizer
-    if authorizer.get("role") != ADMIN_ROLE or not authorizer.principal_id:
-        raise Unauthorized("sign in as an admin: send Authorization: Bearer <token>")
-    return Staff(id=int(authorizer.principal_id), email=authorizer["email"], role=ADMIN_ROLE)
 
 
 # --- parameters shared by the list and the export --------------------------------------
@@ -181,7 +123,7 @@ Cursor = Annotated[
     "(it crashes without `data`): its contract, over our earlier `items`.",
     tags=TAGS,
     security=SECURITY,
-    responses={**_ok("A page of users and the total", UserPage), **READ_ERRORS},
+    responses={**ok_doc("A page of users and the total", UserPage), **READ_ERRORS},
 )
 def get_users(
     search: Search = None,
@@ -291,7 +233,7 @@ def csv_export_response(
     logger.info(
         f"{what} exported",
         extra={
-            "admin_id": acting_admin().id,
+            "admin_id": acting_admin(router).id,
             "rows": exported.rows,
             "file_name": exported.file_name,
             "inline": isinstance(exported, InlineCsv),
@@ -327,7 +269,7 @@ def csv_export_response(
     "reads exactly this shape, so it wins over the camelCase of the list.",
     tags=TAGS,
     security=SECURITY,
-    responses={**_ok("The user", UserDetail), **MERGED_AWAY, **NOT_FOUND, **READ_ERRORS},
+    responses={**ok_doc("The user", UserDetail), **MERGED_AWAY, **NOT_FOUND, **READ_ERRORS},
 )
 def get_user(user_id: UserId) -> UserDetail:
     return get_user_detail(user_id)
@@ -340,7 +282,7 @@ def get_user(user_id: UserId) -> UserDetail:
     tags=TAGS,
     security=SECURITY,
     responses={
-        **_ok("A page of bookings", BookingPage),
+        **ok_doc("A page of bookings", BookingPage),
         **MERGED_AWAY,
         **NOT_FOUND,
         **READ_ERRORS,
@@ -362,9 +304,9 @@ def get_user_bookings(
     tags=TAGS,
     security=SECURITY,
     responses={
-        **_ok("The user after the edit", UserDetail),
+        **ok_doc("The user after the edit", UserDetail),
         **NOT_FOUND,
-        409: _error(
+        409: error_doc(
             "The new email already belongs to another user or is another user's alias "
             "(the user is named in the message), or this user was merged into another"
         ),
@@ -372,7 +314,7 @@ def get_user_bookings(
     },
 )
 def patch_user(user_id: UserId, update: UserUpdate) -> UserDetail:
-    admin = acting_admin()
+    admin = acting_admin(router)
     detail = update_user(user_id, update, actor=admin)
     logger.info(
         "user edited",
