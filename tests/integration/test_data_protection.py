@@ -19,6 +19,7 @@ from rft_common.backfill.service import (
     EmailKeyRangeMessage,
     process_batch,
 )
+from rft_common.db.postgres import transaction_at
 from rft_common.privacy import service as privacy
 from rft_common.privacy.service import (
     EMAIL_WHITESPACE,
@@ -936,7 +937,7 @@ def run_at_once(*jobs) -> list[BaseException]:
 
 @pytest.mark.parametrize("round_number", range(4))
 def test_erasure_and_backfill_batches_at_the_same_time_leave_no_trace_and_no_new_customer(
-    db, engine, people, round_number
+    db, database_url, people, round_number
 ):
     """The person's unlinked legacy bookings, then one erasure and three backfill
     batches over them at once, each on its own connection."""
@@ -948,7 +949,7 @@ def test_erasure_and_backfill_batches_at_the_same_time_leave_no_trace_and_no_new
         )
 
     def erase_now() -> None:
-        with engine.begin() as connection:
+        with transaction_at(database_url) as connection:
             erase_users(connection, [user_id], actor=Actor("test"), reason="race")
 
     def backfill_now(n: int) -> None:
@@ -982,7 +983,7 @@ def test_an_erasure_finds_unlinked_bookings_by_the_email_key_index_not_by_readin
         connection.execute(text("ANALYZE bookings"))
         plan = "\n".join(
             connection.execute(
-                text(f"EXPLAIN {LINK_UNLINKED.text}"),
+                text(f"EXPLAIN {LINK_UNLINKED}"),
                 {"user_ids": [user_id], "whitespace": EMAIL_WHITESPACE},
             ).scalars()
         )

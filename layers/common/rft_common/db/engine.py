@@ -17,12 +17,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from rft_common.db import postgres
+from rft_common.db.locks import ERASURE_LOCK  # noqa: F401 - backfill's import, until it moves
 
 T = TypeVar("T")
-
-ERASURE_LOCK = 715_015
-"""Advisory lock key: erasures (``privacy``) hold it exclusively, backfill batches shared,
-so a batch never reads a person's bookings while the person is being erased."""
 
 _engine: Engine | None = None
 

@@ -29,7 +29,7 @@ audited (``data_export``), in the same transaction.
   erased row no longer holds their email;
 - audited: one ``erasure`` row (who, when, reason, counts, no values).
 
-Erasures take ``db.ERASURE_LOCK`` exclusively and backfill batches take it shared, so
+Erasures take ``db.locks.ERASURE_LOCK`` exclusively and backfill batches take it shared, so
 a batch never reads bookings of a person while they are being erased (it would
 otherwise re-create them from its earlier snapshot). An erasure waits for running
 batches (or for the person's row) a little less than its socket timeout, then is
@@ -44,14 +44,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
+from pg8000.exceptions import DatabaseError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
 
 from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
-from rft_common.db.engine import ERASURE_LOCK, run_transaction
-from rft_common.db.postgres import LOCK_NOT_AVAILABLE, socket_timeout_seconds, sqlstate
+from rft_common.customers import audit as audit_log
+from rft_common.customers.audit import Actor, audit_each
+from rft_common.db.locks import ERASURE_LOCK
+from rft_common.db.postgres import (
+    LOCK_NOT_AVAILABLE,
+    Connection,
+    run_transaction,
+    socket_timeout_seconds,
+    sqlstate,
+)
 
 ERASED_MARKER = "[erased]"
 REDACTED_CONTACT_DETAILS = json.dumps(
@@ -73,7 +80,7 @@ CREDENTIAL_COLUMNS = ("password_hash",)
 
 # --- export ---------------------------------------------------------------------------
 
-EXPORT = text(f"""
+EXPORT = f"""
     SELECT jsonb_build_object(
         'user', to_jsonb(u) - ARRAY[{", ".join(f"'{c}'" for c in CREDENTIAL_COLUMNS)}]
                 || jsonb_build_object('total_spent', u.total_spent::text,
@@ -115,12 +122,8 @@ EXPORT = text(f"""
             FROM user_merges AS r WHERE u.id IN (r.survivor_id, r.duplicate_id)), '[]')
     )
     FROM users AS u WHERE u.id = :user_id
-""")
-AUDIT = text("""
-    INSERT INTO user_audit_log (user_id, actor, actor_id, action, reason, changes)
-    VALUES (:user_id, :actor, :actor_id, :action, :reason, CAST(:changes AS jsonb))
-""")
-USER_BY_EMAIL = text(
+"""
+USER_BY_EMAIL = (
     "SELECT coalesce(merged_into, id) FROM users WHERE email_normalized = lower(btrim(:email))"
 )
 """An alias (the email of a merged duplicate) finds the person it was merged into."""
@@ -154,35 +157,14 @@ class DataExport(BaseModel):
     )
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, as the audit log records it: an admin's email and user id, or an
-    operator's or a job's name (``rft-cli:<login>``, ``retention``) and no id."""
-
-    name: str
-    user_id: int | None = None
-
-
-def audit(
-    connection: Connection,
-    user_id: int,
-    *,
-    actor: Actor,
-    action: str,
-    reason: str | None = None,
-    changes: dict[str, Any] | None = None,
-) -> None:
-    connection.execute(
-        AUDIT,
-        {
-            "user_id": user_id,
-            "actor": actor.name,
-            "actor_id": actor.user_id,
-            "action": action,
-            "reason": reason,
-            "changes": json.dumps(changes or {}),
-        },
-    )
+def audit(connection: Any, user_id: int, **details: Any) -> None:
+    """``customers.audit.audit`` for ``users.merges``, which imports it from here and still
+    hands in a SQLAlchemy connection: the row goes through that connection's pg8000
+    connection, in the same transaction. Goes once merges runs on ``db.postgres`` and
+    imports ``customers.audit`` (issue 22)."""
+    if not isinstance(connection, Connection):
+        connection = Connection(connection.connection.dbapi_connection)
+    audit_log.audit(connection, user_id, **details)
 
 
 def export_user_data(user_id: int, *, actor: Actor) -> DataExport:
@@ -190,13 +172,13 @@ def export_user_data(user_id: int, *, actor: Actor) -> DataExport:
 
     def export(connection: Connection) -> DataExport:
         if (
-            connection.execute(text("SELECT 1 FROM users WHERE id = :id"), {"id": user_id}).first()
+            connection.execute("SELECT 1 FROM users WHERE id = :id", {"id": user_id}).first()
             is None
         ):
             raise NotFound(f"user {user_id} does not exist")
-        audit(connection, user_id, actor=actor, action="data_export")
+        audit_log.audit(connection, user_id, actor=actor, action="data_export")
         document = connection.execute(EXPORT, {"user_id": user_id}).scalar_one()
-        exported_at = connection.execute(text("SELECT now()")).scalar_one()
+        exported_at = connection.execute("SELECT now()").scalar_one()
         return DataExport(exported_at=exported_at, **document)
 
     return run_transaction(export)
@@ -258,7 +240,7 @@ def placeholder_email_sql(user_id: str) -> str:
     return f"'erased-' || {user_id} || '@erased.invalid'"
 
 
-LIMIT_LOCK_WAITS = text("SELECT set_config('lock_timeout', :wait, true)")
+LIMIT_LOCK_WAITS = "SELECT set_config('lock_timeout', :wait, true)"
 
 
 def limit_lock_waits(connection: Connection) -> None:
@@ -269,32 +251,32 @@ def limit_lock_waits(connection: Connection) -> None:
     connection.execute(LIMIT_LOCK_WAITS, {"wait": f"{max(socket_timeout_seconds() - 1, 1)}s"})
 
 
-EXCLUDE_BACKFILL = text(f"SELECT pg_advisory_xact_lock({ERASURE_LOCK})")
-WITH_MERGED = text("""
+EXCLUDE_BACKFILL = f"SELECT pg_advisory_xact_lock({ERASURE_LOCK})"
+WITH_MERGED = """
     SELECT id FROM users WHERE id = ANY(:user_ids) OR merged_into = ANY(:user_ids) ORDER BY id
-""")
+"""
 """The records of the same people: erasing a survivor erases the duplicates merged into it."""
-SUPPRESS = text("""
+SUPPRESS = """
     INSERT INTO erasure_suppressions (email_hash, erased_at)
     SELECT DISTINCT rft_suppression_hash(email_normalized), now()
     FROM users WHERE id = ANY(:user_ids) AND erased_at IS NULL
     ON CONFLICT (email_hash) DO UPDATE SET erased_at = excluded.erased_at
-""")
-LINK_UNLINKED = text(f"""
+"""
+LINK_UNLINKED = f"""
     UPDATE bookings AS b SET user_id = coalesce(u.merged_into, u.id)
     FROM users AS u
     WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND b.user_id IS NULL
       AND rft_backfill_email_key(b.contact_details ->> 'email')
           = rft_backfill_email_key(u.email_normalized)
       AND {normalized_email_sql("b.contact_details ->> 'email'")} = u.email_normalized
-""")
+"""
 """The key condition finds their unlinked bookings through ``ix_bookings_unlinked_email_key``
 (migration 0008) instead of reading every unlinked booking."""
-REDACT_BOOKINGS = text("""
+REDACT_BOOKINGS = """
     UPDATE bookings SET contact_details = CAST(:redacted AS json)
     WHERE user_id = ANY(:user_ids) AND contact_details::text <> :redacted
-""")
-REDACT_AUDIT = text("""
+"""
+REDACT_AUDIT = """
     UPDATE user_audit_log
     SET changes = CASE jsonb_typeof(changes)
         WHEN 'object' THEN (
@@ -302,8 +284,8 @@ REDACT_AUDIT = text("""
             FROM jsonb_each(changes))
         ELSE to_jsonb(CAST(:marker AS text)) END
     WHERE user_id = ANY(:user_ids) AND action <> 'erasure' AND changes <> '{}'::jsonb
-""")
-SCRUB_USERS = text(f"""
+"""
+SCRUB_USERS = f"""
     UPDATE users
     SET email = {placeholder_email_sql("id")}, name = NULL, phone = NULL, company_name = NULL,
         address_line1 = NULL, address_line2 = NULL, city = NULL, county = NULL,
@@ -311,35 +293,35 @@ SCRUB_USERS = text(f"""
         newsletter_subscribed = false, is_active = false, token_version = token_version + 1,
         erased_at = now(), updated_at = now()
     WHERE id = ANY(:user_ids) AND erased_at IS NULL
-    RETURNING id
-""")
-SCRUB_AS_ACTOR = text(f"""
+    RETURNING id, (SELECT count(*) FROM bookings AS b WHERE b.user_id = users.id) AS bookings
+"""
+SCRUB_AS_ACTOR = f"""
     UPDATE user_audit_log AS a SET actor = {placeholder_email_sql("u.id")}
     FROM users AS u
     WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND lower(a.actor) = u.email_normalized
-""")
+"""
 """An erased staff member's email, recorded as the actor of their edits to others."""
-FORGET_SIGN_INS = text("""
+FORGET_SIGN_INS = """
     DELETE FROM admin_login_failures
     WHERE email_normalized IN (
         SELECT email_normalized FROM users WHERE id = ANY(:user_ids) AND erased_at IS NULL)
-""")
-FORGET_CHECKOUTS = text("""
+"""
+FORGET_CHECKOUTS = """
     DELETE FROM payment_checkouts
     WHERE payment_intent_id IN (
         SELECT stripe_payment_intent_id FROM bookings
         WHERE user_id = ANY(:user_ids) AND stripe_payment_intent_id IS NOT NULL)
-""")
+"""
 """Checkout records of their paid bookings: keyed by a hash of their email, and only
 there so that a repeated checkout gets its intent back."""
-FORGET_ALIASES = text("""
+FORGET_ALIASES = """
     DELETE FROM user_email_aliases
     WHERE user_id = ANY(:user_ids) OR merged_user_id = ANY(:user_ids)
-""")
-FORGET_CANDIDATES = text("""
+"""
+FORGET_CANDIDATES = """
     DELETE FROM duplicate_candidates WHERE user_id = ANY(:user_ids) OR other_id = ANY(:user_ids)
-""")
-REDACT_MERGES = text("""
+"""
+REDACT_MERGES = """
     UPDATE user_merges
     SET filled = (SELECT coalesce(jsonb_object_agg(key, to_jsonb(CAST(:marker AS text))), '{}')
                   FROM jsonb_each(filled)),
@@ -347,29 +329,22 @@ REDACT_MERGES = text("""
                      FROM jsonb_each(conflicts))
     WHERE (survivor_id = ANY(:user_ids) OR duplicate_id = ANY(:user_ids))
       AND (filled <> '{}'::jsonb OR conflicts <> '{}'::jsonb)
-""")
+"""
 """Merge records keep who merged what and which bookings moved; the values go."""
-SCRUB_MERGES_BY = text(f"""
+SCRUB_MERGES_BY = f"""
     UPDATE user_merges AS m
     SET actor = CASE WHEN m.actor_id = u.id THEN {placeholder_email_sql("u.id")} ELSE m.actor END,
         unmerged_by = CASE WHEN m.unmerged_by_id = u.id THEN {placeholder_email_sql("u.id")}
                            ELSE m.unmerged_by END
     FROM users AS u
     WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND u.id IN (m.actor_id, m.unmerged_by_id)
-""")
-SCRUB_DISMISSALS_BY = text(f"""
+"""
+SCRUB_DISMISSALS_BY = f"""
     UPDATE not_duplicate_pairs AS d SET marked_by = {placeholder_email_sql("u.id")}
     FROM users AS u
     WHERE u.id = ANY(:user_ids) AND u.erased_at IS NULL AND d.marked_by_id = u.id
-""")
+"""
 """An erased staff member's email, recorded on the merges and dismissals they made."""
-AUDIT_ERASURES = text("""
-    INSERT INTO user_audit_log (user_id, actor, actor_id, action, reason, changes)
-    SELECT u.id, :actor, :actor_id, 'erasure', :reason,
-           jsonb_build_object('bookings_redacted',
-                              (SELECT count(*) FROM bookings AS b WHERE b.user_id = u.id))
-    FROM unnest(CAST(:user_ids AS integer[])) AS u(id)
-""")
 
 
 def erase_users(
@@ -382,7 +357,7 @@ def erase_users(
     """
     connection.execute(EXCLUDE_BACKFILL)
     parameters = {
-        "user_ids": list(connection.execute(WITH_MERGED, {"user_ids": user_ids}).scalars()),
+        "user_ids": connection.execute(WITH_MERGED, {"user_ids": user_ids}).scalars(),
         "whitespace": EMAIL_WHITESPACE,
         "redacted": REDACTED_CONTACT_DETAILS,
         "marker": ERASED_MARKER,
@@ -399,31 +374,29 @@ def erase_users(
     connection.execute(REDACT_MERGES, parameters)
     connection.execute(SCRUB_MERGES_BY, parameters)
     connection.execute(SCRUB_DISMISSALS_BY, parameters)
-    erased = connection.execute(SCRUB_USERS, parameters).scalars().all()
+    erased = sorted(connection.execute(SCRUB_USERS, parameters))
     if erased:
-        connection.execute(
-            AUDIT_ERASURES,
-            {
-                "user_ids": sorted(erased),
-                "actor": actor.name,
-                "actor_id": actor.user_id,
-                "reason": reason,
-            },
+        audit_each(
+            connection,
+            {user.id: {"bookings_redacted": user.bookings} for user in erased},
+            actor=actor,
+            action="erasure",
+            reason=reason,
         )
     return ErasureCounts(users=len(erased), bookings=bookings, audit_entries=audit_entries)
 
 
-LOCK_USER = text("""
+LOCK_USER = """
     SELECT id, email_normalized, name, phone, role, erased_at, merged_into FROM users
     WHERE id = :user_id FOR UPDATE
-""")
-NEXT_SESSION = text("""
+"""
+NEXT_SESSION = """
     SELECT b.booking_reference, s.start_datetime
     FROM bookings AS b JOIN course_schedules AS s ON s.id = b.course_schedule_id
     WHERE b.user_id = :user_id AND b.status IN ('pending', 'confirmed')
       AND s.status <> 'cancelled' AND s.start_datetime > now()
     ORDER BY s.start_datetime, b.id LIMIT 1
-""")
+"""
 
 
 def _refuse_personal_details_in_reason(reason: str, user: Any) -> None:
@@ -481,7 +454,7 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
             overridden.append("upcoming_session")
         counts = erase_users(connection, [user_id], actor=actor, reason=request.reason)
         erased_at = connection.execute(
-            text("SELECT erased_at FROM users WHERE id = :user_id"), {"user_id": user_id}
+            "SELECT erased_at FROM users WHERE id = :user_id", {"user_id": user_id}
         ).scalar_one()
         return ErasureResult(
             user_id=user_id,
@@ -493,7 +466,7 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
 
     try:
         return run_transaction(erase)
-    except DBAPIError as error:
+    except DatabaseError as error:
         if sqlstate(error) == LOCK_NOT_AVAILABLE:
             raise Conflict(
                 "backfill batches or other changes are holding this person's records "
@@ -532,8 +505,8 @@ their bookings (one found by a checkout, then linked to old legacy bookings by t
 backfill), so its age alone never keeps them. Staff are never erased by retention. A
 merged duplicate goes with the customer it was merged into (``erase_users`` adds it;
 the dry run's ``PLAN`` counts it)."""
-CUTOFF = text("SELECT now() - make_interval(years => :years)")
-PLAN = text(f"""
+CUTOFF = "SELECT now() - make_interval(years => :years)"
+PLAN = f"""
     WITH survivors AS MATERIALIZED ({RETENTION_CANDIDATES}),
     candidates AS MATERIALIZED (
         SELECT id FROM survivors
@@ -551,11 +524,11 @@ PLAN = text(f"""
         (SELECT count(*) FROM user_audit_log AS a
          WHERE a.user_id IN (SELECT id FROM candidates)
            AND a.action <> 'erasure' AND a.changes <> '{{}}'::jsonb) AS audit_entries
-""")
-NEXT_RETENTION_BATCH = text(f"""
+"""
+NEXT_RETENTION_BATCH = f"""
     SELECT id FROM users WHERE id IN ({RETENTION_CANDIDATES})
     ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED
-""")
+"""
 RESURFACED = f"""
     FROM bookings AS b
     JOIN erasure_suppressions AS x
@@ -564,8 +537,8 @@ RESURFACED = f"""
     WHERE b.user_id IS NULL AND b.contact_details::text <> :redacted
 """
 """Unlinked bookings of erased people that reappeared after their erasure."""
-COUNT_RESURFACED = text(f"SELECT count(*) {RESURFACED}")
-SCRUB_RESURFACED = text(f"""
+COUNT_RESURFACED = f"SELECT count(*) {RESURFACED}"
+SCRUB_RESURFACED = f"""
     WITH resurfaced AS (SELECT b.id {RESURFACED}),
     redacted AS (
         UPDATE bookings SET contact_details = CAST(:redacted AS json)
@@ -573,7 +546,7 @@ SCRUB_RESURFACED = text(f"""
     INSERT INTO backfill_unlinkable (booking_id, reason, batch_id)
     SELECT id, 'erased', 'gdpr-retention' FROM redacted
     ON CONFLICT (booking_id) DO UPDATE SET reason = 'erased'
-""")
+"""
 
 
 @dataclass(frozen=True)
@@ -618,7 +591,7 @@ def run_retention(
     if dry_run:
 
         def plan(connection: Connection) -> RetentionReport:
-            connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             counts = connection.execute(PLAN, parameters).one()
             resurfaced = connection.execute(COUNT_RESURFACED, parameters).scalar_one()
             return RetentionReport(
@@ -633,14 +606,12 @@ def run_retention(
 
         def erase_batch(connection: Connection) -> ErasureCounts:
             limit_lock_waits(connection)
-            ids = (
-                connection.execute(NEXT_RETENTION_BATCH, parameters | {"batch": batch_users})
-                .scalars()
-                .all()
-            )
+            ids = connection.execute(
+                NEXT_RETENTION_BATCH, parameters | {"batch": batch_users}
+            ).scalars()
             if not ids:
                 return ErasureCounts(0, 0, 0)
-            return erase_users(connection, list(ids), actor=RETENTION_ACTOR, reason=reason)
+            return erase_users(connection, ids, actor=RETENTION_ACTOR, reason=reason)
 
         counts = run_transaction(erase_batch)
         if not counts.users:
