@@ -8,6 +8,7 @@ import time
 import pytest
 from sqlalchemy import text
 
+from rft_common.db.postgres import run_transaction
 from rft_common.staff.tokens import Staff
 from rft_common.users.duplicates import (
     list_duplicates,
@@ -128,8 +129,7 @@ def test_a_pair_marked_not_a_duplicate_never_comes_back(db):
         connection.execute(text("UPDATE users SET phone = '07700 900123'"))
     assert pairs(db) == {}
     assert list_duplicates(limit=10).data == []
-    with db.connect() as connection:
-        assert possible_duplicates(connection, first) == []
+    assert run_transaction(lambda connection: possible_duplicates(connection, first)) == []
 
 
 def test_pages_are_best_first_and_every_pair_appears_once(db):

@@ -13,14 +13,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from sqlalchemy import text
 
-from rft_common.db.engine import run_transaction
+from rft_common.core.formatting import money
+from rft_common.db.postgres import run_transaction
 from rft_common.staff.gate import READ_ERRORS, SECURITY
 
 router = Router()
 
-UNPLACED_BOOKINGS = text("""
+UNPLACED_BOOKINGS = """
     SELECT b.id, b.booking_reference, b.course_schedule_id, c.name AS course_name,
            s.start_datetime, s.status AS session_status, b.unplaced_reason,
            b.payment_amount, b.number_of_attendees, b.stripe_payment_intent_id, b.user_id,
@@ -32,7 +32,7 @@ UNPLACED_BOOKINGS = text("""
     WHERE b.unplaced_reason IS NOT NULL AND b.status = 'pending' AND b.payment_status = 'paid'
     ORDER BY b.created_at, b.id
     LIMIT :limit
-""")
+"""
 
 
 class UnplacedBooking(BaseModel):
@@ -91,7 +91,7 @@ def get_unplaced_bookings(
                 session_start=row.start_datetime,
                 session_status=row.session_status,
                 reason=row.unplaced_reason,
-                amount=f"{row.payment_amount:.2f}",
+                amount=money(row.payment_amount),
                 number_of_participants=row.number_of_attendees,
                 payment_intent_id=row.stripe_payment_intent_id,
                 customer_id=row.user_id,

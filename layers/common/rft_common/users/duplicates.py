@@ -31,13 +31,17 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, text
 
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
-from rft_common.db.engine import run_transaction
-from rft_common.db.paging import decode_cursor, encode_cursor, query_fingerprint
+from rft_common.core.formatting import money
+from rft_common.db.paging import (
+    READ_ONLY_SNAPSHOT,
+    decode_cursor,
+    encode_cursor,
+    query_fingerprint,
+)
+from rft_common.db.postgres import Connection, run_transaction
 from rft_common.staff.tokens import Staff
-from rft_common.users.listing import READ_ONLY_SNAPSHOT, money
 
 POSSIBLE_DUPLICATES_SHOWN = 10
 REASONS = (
@@ -112,7 +116,7 @@ VISIBLE_PAIR = """
                     WHERE nd.user_id = dc.user_id AND nd.other_id = dc.other_id)
 """
 # Keyset over ix_duplicate_candidates_score (score DESC, user_id, other_id).
-PAGE = text(f"""
+PAGE = f"""
     SELECT dc.score, dc.reasons, {_side("a")}, {_side("b")}
     FROM duplicate_candidates AS dc
     JOIN users AS a ON a.id = dc.user_id
@@ -123,15 +127,15 @@ PAGE = text(f"""
            OR (dc.score = :after_score AND (dc.user_id, dc.other_id) > (:after_user, :after_other)))
     ORDER BY dc.score DESC, dc.user_id, dc.other_id
     LIMIT :limit_plus_one
-""")
+"""
 # Without the users: the merge forgets the merged user's pairs in its own
 # transaction, and joining users made the count scan them (about 50 ms at 30,000).
-TOTAL = text("""
+TOTAL = """
     SELECT count(*) FROM duplicate_candidates AS dc
     WHERE NOT EXISTS (SELECT 1 FROM not_duplicate_pairs AS nd
                       WHERE nd.user_id = dc.user_id AND nd.other_id = dc.other_id)
-""")
-OF_USER = text(f"""
+"""
+OF_USER = f"""
     SELECT CASE WHEN dc.user_id = :user_id THEN dc.other_id ELSE dc.user_id END AS id,
            dc.score, dc.reasons
     FROM duplicate_candidates AS dc
@@ -140,9 +144,9 @@ OF_USER = text(f"""
     WHERE (dc.user_id = :user_id OR dc.other_id = :user_id) AND {VISIBLE_PAIR}
     ORDER BY dc.score DESC, id
     LIMIT {POSSIBLE_DUPLICATES_SHOWN}
-""")
-USERS_OF_PAIR = text("SELECT id FROM users WHERE id IN (:user_id, :other_id)")
-MARK = text("""
+"""
+USERS_OF_PAIR = "SELECT id FROM users WHERE id IN (:user_id, :other_id)"
+MARK = """
     WITH mark AS (
         INSERT INTO not_duplicate_pairs (user_id, other_id, marked_by, marked_by_id)
         VALUES (:user_id, :other_id, :actor, :actor_id)
@@ -152,9 +156,9 @@ MARK = text("""
         DELETE FROM duplicate_candidates WHERE user_id = :user_id AND other_id = :other_id
     )
     SELECT * FROM mark
-""")
-PENDING_SCAN = text("SELECT count(*) FROM duplicate_scan_queue")
-SCAN_QUEUED = text("SELECT rft_scan_queued_duplicates(:max_users)")
+"""
+PENDING_SCAN = "SELECT count(*) FROM duplicate_scan_queue"
+SCAN_QUEUED = "SELECT rft_scan_queued_duplicates(:max_users)"
 SCAN_SOCKET_TIMEOUT_SECONDS = "60"
 """``DB_SOCKET_TIMEOUT_SECONDS`` for a scan, the function's (template.yaml) and the CLI's:
 one chunk of 2,000 customers can outlast the API's 5 s."""

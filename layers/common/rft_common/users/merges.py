@@ -31,14 +31,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Connection, text
 
 from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.core.errors import Conflict, NotFound
-from rft_common.db.engine import run_transaction
+from rft_common.core.formatting import money
+from rft_common.db.postgres import Connection, run_transaction
 from rft_common.privacy.service import Actor, audit
 from rft_common.staff.tokens import Staff
-from rft_common.users.listing import money
 
 UNMERGE_WINDOW = timedelta(days=30)
 PROFILE_FIELDS = (
@@ -48,6 +47,8 @@ PROFILE_FIELDS = (
 """Filled on the survivor when blank there; a different value on both is a conflict."""
 PREFERENCE_FIELDS = ("marketing_consent", "newsletter_subscribed")
 """Never changed by a merge (consent is not inferred); a difference is reported."""
+FILLABLE_FIELDS = frozenset({*PROFILE_FIELDS, "customer_type"})
+"""Every column a merge may write on the survivor (and its unmerge clear again)."""
 
 USER_REFERENCES_MOVED = {("bookings", "user_id")}
 USER_REFERENCES_KEPT = {
@@ -93,68 +94,68 @@ class UnmergeResult(BaseModel):
     kept: list[str] = Field(description="Filled fields changed since the merge, so kept")
 
 
-LOCK_PAIR = text("""
+LOCK_PAIR = """
     SELECT *, rft_phone_e164(phone) AS phone_e164
     FROM users WHERE id IN (:first, :second) ORDER BY id FOR UPDATE
-""")
+"""
 """Both users, locked in id order, with their phones as the duplicate scan compares them."""
-HAS_ABSORBED = text("SELECT min(id) FROM users WHERE merged_into = :user_id")
-MOVE_BOOKINGS = text("""
+HAS_ABSORBED = "SELECT min(id) FROM users WHERE merged_into = :user_id"
+MOVE_BOOKINGS = """
     UPDATE bookings SET user_id = :to_user, updated_at = now()
     WHERE user_id = :from_user AND id = ANY(CAST(:booking_ids AS integer[]))
     RETURNING id
-""")
-BOOKINGS_OF = text("SELECT id FROM bookings WHERE user_id = :user_id ORDER BY id")
-REPLAYED_CUSTOMER = text("""
+"""
+BOOKINGS_OF = "SELECT id FROM bookings WHERE user_id = :user_id ORDER BY id"
+REPLAYED_CUSTOMER = """
     UPDATE idempotency_keys
     SET response_body = jsonb_set(response_body, '{customerId}', to_jsonb(CAST(:user_id AS int)))
     WHERE booking_id = ANY(CAST(:booking_ids AS integer[])) AND response_body ? 'customerId'
-""")
-COUNTED = text("""
+"""
+COUNTED = """
     SELECT rft_apply_user_counts(ARRAY[
         ROW(role, coalesce(customer_type, ''), total_bookings > 0, 0, :delta)::user_counts])
     FROM users WHERE id = :user_id
-""")
+"""
 """A merged user leaves ``user_counts`` (-1) and an unmerged one comes back (+1)."""
-MARK_MERGED = text("""
+MARK_MERGED = """
     UPDATE users SET merged_into = :survivor_id, updated_at = now() WHERE id = :duplicate_id
-""")
-ADD_ALIAS = text("""
+"""
+ADD_ALIAS = """
     INSERT INTO user_email_aliases (email, user_id, merged_user_id)
     VALUES (:email, :survivor_id, :duplicate_id)
-""")
-RECORD_MERGE = text("""
+"""
+RECORD_MERGE = """
     INSERT INTO user_merges (survivor_id, duplicate_id, actor, actor_id, moved_booking_ids,
                              filled, conflicts)
     VALUES (:survivor_id, :duplicate_id, :actor, :actor_id, CAST(:moved AS integer[]),
             CAST(:filled AS jsonb), CAST(:conflicts AS jsonb))
     RETURNING id, merged_at
-""")
-STATISTICS = text("SELECT total_bookings, total_spent FROM users WHERE id = :user_id")
-OPEN_MERGE = text(f"""
+"""
+STATISTICS = "SELECT total_bookings, total_spent FROM users WHERE id = :user_id"
+OPEN_MERGE = f"""
     SELECT id, moved_booking_ids, filled,
            merged_at < now() - interval '{UNMERGE_WINDOW.days} days' AS expired
     FROM user_merges
     WHERE survivor_id = :survivor_id AND duplicate_id = :duplicate_id AND unmerged_at IS NULL
     ORDER BY id DESC LIMIT 1
-""")
-BOOKINGS_TO_RETURN = text(f"""
+"""
+BOOKINGS_TO_RETURN = f"""
     SELECT id FROM bookings
     WHERE user_id = :survivor_id
       AND (id = ANY(CAST(:moved AS integer[]))
            OR {normalized_email_sql("contact_details ->> 'email'")} = :email)
     ORDER BY id
-""")
-CLOSE_MERGE = text("""
+"""
+CLOSE_MERGE = """
     UPDATE user_merges SET unmerged_at = now(), unmerged_by = :actor, unmerged_by_id = :actor_id
     WHERE id = :merge_id
-""")
-FORGET_CANDIDATES = text(
+"""
+FORGET_CANDIDATES = (
     "DELETE FROM duplicate_candidates WHERE user_id = :duplicate_id OR other_id = :duplicate_id"
 )
 """A merged user's pairs go now; the survivor's new ones come with the next scan."""
-REMOVE_ALIAS = text("DELETE FROM user_email_aliases WHERE merged_user_id = :duplicate_id")
-UNMARK_MERGED = text("UPDATE users SET merged_into = NULL, updated_at = now() WHERE id = :user_id")
+REMOVE_ALIAS = "DELETE FROM user_email_aliases WHERE merged_user_id = :duplicate_id"
+UNMARK_MERGED = "UPDATE users SET merged_into = NULL, updated_at = now() WHERE id = :user_id"
 
 
 def _is_blank(value: Any) -> bool:
@@ -253,12 +254,17 @@ def _audit(
 
 
 def _write_fields(connection: Connection, user_id: int, values: dict[str, Any]) -> None:
-    if values:
-        assignments = ", ".join(f"{field} = :{field}" for field in values)
-        connection.execute(
-            text(f"UPDATE users SET {assignments}, updated_at = now() WHERE id = :user_id"),
-            {"user_id": user_id, **values},
-        )
+    if not values:
+        return
+    # An unmerge takes the names from the merge's record: only known columns become SQL.
+    unknown = set(values) - FILLABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not a field a merge fills: {', '.join(sorted(unknown))}")
+    assignments = ", ".join(f"{field} = :{field}" for field in values)
+    connection.execute(
+        f"UPDATE users SET {assignments}, updated_at = now() WHERE id = :user_id",
+        {"user_id": user_id, **values},
+    )
 
 
 def merge_users(survivor_id: int, duplicate_id: int, *, actor: Staff) -> MergeResult:

@@ -26,27 +26,24 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
-from sqlalchemy import Connection, bindparam, text
-from sqlalchemy.exc import IntegrityError
 
 from rft_common.core.emails import normalize_email
 from rft_common.core.errors import Conflict, InvalidRequest, MergedAway, NotFound
-from rft_common.db.engine import run_transaction
-from rft_common.db.paging import decode_cursor, encode_cursor, query_fingerprint
-from rft_common.db.postgres import UNIQUE_VIOLATION, sqlstate
+from rft_common.core.formatting import money
+from rft_common.db.paging import (
+    READ_ONLY_SNAPSHOT,
+    decode_cursor,
+    encode_cursor,
+    query_fingerprint,
+)
+from rft_common.db.postgres import UNIQUE_VIOLATION, Connection, run_transaction, sqlstate
 from rft_common.staff.tokens import Staff
 from rft_common.users.duplicates import (
     POSSIBLE_DUPLICATES_SHOWN,
     PossibleDuplicate,
     possible_duplicates,
 )
-from rft_common.users.listing import (
-    DEFAULT_PAGE_SIZE,
-    READ_ONLY_SNAPSHOT,
-    CustomerType,
-    Role,
-    money,
-)
+from rft_common.users.listing import DEFAULT_PAGE_SIZE, CustomerType, Role
 
 UPCOMING_SESSIONS_SHOWN = 10
 STAFF_ROLES = ("admin", "instructor")
@@ -117,13 +114,13 @@ class UserDetail(BaseModel):
     )
 
 
-PROFILE = text("""
+PROFILE = """
     SELECT id, email, name, role, phone, company_name, customer_type, address_line1,
            address_line2, city, county, postcode, newsletter_subscribed, marketing_consent,
            notes, is_active, last_login_at, created_at, updated_at, total_bookings,
            total_spent, first_booking_at, last_booking_at, merged_into
     FROM users WHERE id = :user_id
-""")
+"""
 BOOKING_COLUMNS = """
     b.id, b.booking_reference, c.name AS course_name, s.start_datetime, s.end_datetime,
     s.venue AS venue_name, b.status, b.payment_status, b.payment_amount,
@@ -138,15 +135,15 @@ UPCOMING_FILTER = """
     b.user_id = :user_id AND b.status IN ('pending', 'confirmed')
     AND s.status <> 'cancelled' AND s.start_datetime > now()
 """
-UPCOMING = text(f"""
+UPCOMING = f"""
     SELECT {BOOKING_COLUMNS}, count(*) OVER () AS upcoming
     {BOOKINGS_FROM}
     WHERE {UPCOMING_FILTER}
     ORDER BY s.start_datetime, b.id
     LIMIT {UPCOMING_SESSIONS_SHOWN}
-""")
+"""
 # Newest first; (created_at, id) is the keyset. ix_bookings_user_id_created_at serves it.
-HISTORY_PAGE = text(f"""
+HISTORY_PAGE = f"""
     SELECT {BOOKING_COLUMNS}
     {BOOKINGS_FROM}
     WHERE b.user_id = :user_id
@@ -154,8 +151,8 @@ HISTORY_PAGE = text(f"""
            OR (b.created_at, b.id) < (CAST(:after_created_at AS timestamptz), :after_id))
     ORDER BY b.created_at DESC, b.id DESC
     LIMIT :limit_plus_one
-""")
-HISTORY_TOTAL = text("SELECT count(*) FROM bookings WHERE user_id = :user_id")
+"""
+HISTORY_TOTAL = "SELECT count(*) FROM bookings WHERE user_id = :user_id"
 
 
 def _booking(row: Any) -> UserBooking:
@@ -385,15 +382,15 @@ class UserUpdate(BaseModel):
         return {field: getattr(self, field) for field in self.model_fields_set}
 
 
-LOCK_FOR_EDIT = text("SELECT * FROM users WHERE id = :user_id FOR NO KEY UPDATE")
-HOLDER_OF_EMAIL = text(
+LOCK_FOR_EDIT = "SELECT * FROM users WHERE id = :user_id FOR NO KEY UPDATE"
+HOLDER_OF_EMAIL = (
     "SELECT coalesce(merged_into, id) AS id, merged_into IS NOT NULL AS alias "
     "FROM users WHERE email_normalized = :email"
 )
-AUDIT = text("""
+AUDIT = """
     INSERT INTO user_audit_log (user_id, actor, actor_id, changes)
     VALUES (:user_id, :actor, :actor_id, CAST(:changes AS jsonb))
-""")
+"""
 
 
 def update_user(user_id: int, update: UserUpdate, *, actor: Staff) -> UserDetail:
@@ -451,18 +448,22 @@ def _check_deactivation(current: Any, actor: Staff, *, active: bool) -> None:
 
 
 def _write(connection: Connection, user_id: int, changes: dict[str, Any]) -> None:
+    from pg8000.exceptions import DatabaseError
+
+    # The columns are UserUpdate's field names (it refuses any other): never request text.
     assignments = ", ".join(f"{column} = :{column}" for column in changes)
-    statement = text(f"UPDATE users SET {assignments}, updated_at = now() WHERE id = :user_id")
-    statement = statement.bindparams(*(bindparam(column) for column in changes))
+    statement = f"UPDATE users SET {assignments}, updated_at = now() WHERE id = :user_id"
+    # A savepoint, so that a taken email can be named before the transaction ends.
+    connection.execute("SAVEPOINT user_edit")
     try:
-        # A savepoint, so that a taken email can be named before the transaction ends.
-        with connection.begin_nested():
-            connection.execute(statement, {"user_id": user_id, **changes})
-    except IntegrityError as error:
+        connection.execute(statement, {"user_id": user_id, **changes})
+    except DatabaseError as error:
         if sqlstate(error) != UNIQUE_VIOLATION or "email" not in changes:
             raise
+        connection.execute("ROLLBACK TO SAVEPOINT user_edit")
         holder = connection.execute(HOLDER_OF_EMAIL, {"email": changes["email"]}).one()
         kind = "an alias (merged email)" if holder.alias else "the email"
         raise Conflict(
             f"{changes['email']} is already {kind} of user {holder.id}", field="email"
         ) from None
+    connection.execute("RELEASE SAVEPOINT user_edit")
