@@ -16,6 +16,9 @@ from typing import Any
 
 from rft_common.core.errors import InvalidRequest
 
+READ_ONLY_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+"""First statement of a read: the page and its total see the same data."""
+
 
 def query_fingerprint(query: Any) -> str:
     """A short stable digest of anything JSON-serialisable that defines a query."""
