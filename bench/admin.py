@@ -19,11 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, func, select, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from bench.backfill import legacy_database, link_everything
 from bench.environment import use_database
-from rft_common.db.tables import users
 from rft_common.renewals.service import DEFAULT_WITHIN_DAYS, list_renewals
 from rft_common.users.duplicates import PAGE as DUPLICATES_PAGE
 from rft_common.users.duplicates import list_duplicates
@@ -154,20 +153,18 @@ def _rotating(queries: list[UserListQuery]) -> Callable[[], Any]:
 
 def exact_matches(connection: Connection, query: UserListQuery) -> int:
     """Every match of the query's filters (the list's total stops at ``COUNT_LIMIT``)."""
-    statement = select(func.count()).select_from(users).where(*filter_conditions(query.filters))
-    return connection.execute(statement).scalar_one()
+    where, parameters = filter_conditions(query.filters)
+    return connection.execute(
+        text(f"SELECT count(*) FROM users WHERE {where}"), parameters
+    ).scalar_one()
 
 
 # --- plans -----------------------------------------------------------------------------
 
 
-def _plan(connection: Connection, statement: Any, parameters: dict | None = None) -> dict:
-    compiled = statement.compile(dialect=connection.dialect)
-    values = compiled.params | (parameters or {})
-    explained = connection.exec_driver_sql(
-        "EXPLAIN (FORMAT JSON) " + compiled.string,
-        tuple(values[name] for name in compiled.positiontup or ()),
-    )
+def _plan(connection: Connection, sql: Any, parameters: dict[str, Any]) -> dict:
+    """The plan of SQL text with ``:name`` placeholders (a string, or SQLAlchemy's text())."""
+    explained = connection.execute(text(f"EXPLAIN (FORMAT JSON) {sql}"), parameters)
     return explained.scalar_one()[0]["Plan"]
 
 
@@ -189,8 +186,8 @@ def _explain(engine: Engine, queries: dict[str, UserListQuery], user_id: int) ->
     with engine.connect() as connection:
         for name, query in queries.items():
             summary[name] = {
-                "page": _scans(_plan(connection, page_statement(query))),
-                "total": _scans(_plan(connection, count_statement(query.filters))),
+                "page": _scans(_plan(connection, *page_statement(query))),
+                "total": _scans(_plan(connection, *count_statement(query.filters))),
             }
         history = {"user_id": user_id, "after_created_at": None, "after_id": None}
         summary["detail_200_bookings"] = {

@@ -4,7 +4,8 @@ The plans are taken on 20,000 generated customers with fresh statistics (``ANALY
 in a database of their own. On a handful of rows the planner rightly prefers reading
 the whole table, which would say nothing; at this size it chooses as it does with
 300,000, and the assertions hold without disabling any plan type. The statements are
-exactly what the API sends: built by the same functions, with the same parameters.
+exactly what the API sends: built by the same functions, with the same parameters,
+on the same kind of connection (``rft_common.db.postgres``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import create_engine, text
 
+from rft_common.db.postgres import Connection, Pool, parse_database_url
 from rft_common.users.listing import (
+    BoundSql,
     SortOrder,
     UserFilters,
     UserListQuery,
@@ -32,7 +35,7 @@ CUSTOMERS = 20_000
 
 
 @pytest.fixture(scope="module")
-def planned(postgres_server_url) -> Iterator[Engine]:
+def planned(postgres_server_url) -> Iterator[Pool]:
     url = scratch_database(postgres_server_url, "rft_query_plans_test")
     migrations.upgrade(url)
     engine = create_engine(url)
@@ -41,14 +44,14 @@ def planned(postgres_server_url) -> Iterator[Engine]:
         generate_bookings(connection, CUSTOMERS, customers=CUSTOMERS * 3 // 4)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
-    yield engine
     engine.dispose()
+    pool = Pool(1, parse_database_url(url))
+    yield pool
+    pool.close()
 
 
-def plan_of(connection: Connection, statement: Any) -> dict[str, Any]:
-    compiled = statement.compile(dialect=connection.dialect)
-    parameters = tuple(compiled.params[name] for name in compiled.positiontup)
-    explained = connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, parameters)
+def plan_of(connection: Connection, statement: BoundSql) -> dict[str, Any]:
+    explained = connection.execute("EXPLAIN (FORMAT JSON) " + statement.sql, statement.parameters)
     return explained.scalar_one()[0]["Plan"]
 
 
@@ -84,7 +87,7 @@ SORT_INDEXES = {
 @pytest.mark.parametrize("order", list(SortOrder))
 @pytest.mark.parametrize("sort", list(SORT_INDEXES))
 def test_each_sort_reads_its_index(planned, sort, order):
-    with planned.connect() as connection:
+    with planned.transaction() as connection:
         plan = plan_of(connection, page_statement(UserListQuery(UserFilters(), sort, order)))
 
     assert_served_by(plan, SORT_INDEXES[sort])
@@ -92,12 +95,12 @@ def test_each_sort_reads_its_index(planned, sort, order):
 
 @pytest.mark.parametrize("sort", list(SORT_INDEXES))
 def test_page_fifty_by_cursor_starts_from_the_cursor_in_the_index(planned, sort):
-    with planned.connect() as connection:
-        query = UserListQuery(UserFilters(), sort, limit=20)
-        for _ in range(49):
+    query = UserListQuery(UserFilters(), sort, limit=20)
+    for _ in range(49):
+        with planned.transaction() as connection:
             page = read_page(connection, query)
-            query = UserListQuery(UserFilters(), sort, limit=20, cursor=page.next_cursor)
-            connection.rollback()
+        query = UserListQuery(UserFilters(), sort, limit=20, cursor=page.next_cursor)
+    with planned.transaction() as connection:
         plan = plan_of(connection, page_statement(query))
 
     assert_served_by(plan, SORT_INDEXES[sort])
@@ -109,7 +112,7 @@ def test_page_fifty_by_cursor_starts_from_the_cursor_in_the_index(planned, sort)
     "term", ["olivia.smith1234", "harry.khan1", "brien", "ngstr", "07700", "Müller Care"]
 )
 def test_search_uses_the_trigram_index_for_the_total(planned, term):
-    with planned.connect() as connection:
+    with planned.transaction() as connection:
         count_plan = plan_of(connection, count_statement(UserFilters(search=term)))
         page_plan = plan_of(connection, page_statement(UserListQuery(UserFilters(search=term))))
 
@@ -119,7 +122,7 @@ def test_search_uses_the_trigram_index_for_the_total(planned, term):
 
 def test_a_total_without_search_or_dates_does_not_read_users(planned):
     filters = UserFilters(role="customer", customer_type="corporate", has_bookings=True)
-    with planned.connect() as connection:
+    with planned.transaction() as connection:
         plan = plan_of(connection, count_statement(filters))
 
     assert scans_of_users(plan) == []
@@ -127,7 +130,7 @@ def test_a_total_without_search_or_dates_does_not_read_users(planned):
 
 
 def test_listing_staff_reads_the_role_index(planned):
-    with planned.connect() as connection:
+    with planned.transaction() as connection:
         plan = plan_of(connection, page_statement(UserListQuery(UserFilters(role="admin"))))
 
     assert_served_by(plan, "ix_users_role_created_at_id")
@@ -137,7 +140,7 @@ def test_a_last_booking_range_reads_the_last_booking_index(planned):
     from datetime import date
 
     filters = UserFilters(last_booking_from=date(2025, 12, 1), last_booking_to=date(2025, 12, 2))
-    with planned.connect() as connection:
+    with planned.transaction() as connection:
         plan = plan_of(connection, count_statement(filters))
 
     assert_served_by(plan, "ix_users_last_booking_sort")

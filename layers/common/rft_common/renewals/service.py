@@ -28,23 +28,27 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, text
 
 from rft_common.core.errors import InvalidRequest
 from rft_common.core.settings import get_settings
-from rft_common.db.engine import run_transaction
-from rft_common.db.paging import decode_cursor, encode_cursor, query_fingerprint
-from rft_common.users.listing import BUSINESS_TIME_ZONE, READ_ONLY_SNAPSHOT
+from rft_common.db.paging import (
+    READ_ONLY_SNAPSHOT,
+    decode_cursor,
+    encode_cursor,
+    query_fingerprint,
+)
+from rft_common.db.postgres import Connection, run_transaction
+from rft_common.users.listing import BUSINESS_TIME_ZONE
 
 DEFAULT_WITHIN_DAYS = 90
 MAX_WITHIN_DAYS = 3 * 366
 
-RENEWALS_FROM = f"""
+RENEWALS_FROM = """
     FROM (
         SELECT DISTINCT ON (b.user_id, s.course_id)
                b.user_id, s.course_id, b.id AS booking_id, s.id AS session_id,
                s.start_datetime,
-               (s.end_datetime AT TIME ZONE '{BUSINESS_TIME_ZONE}')::date AS taken_on
+               (s.end_datetime AT TIME ZONE p.time_zone)::date AS taken_on
         FROM course_schedules AS s
         JOIN bookings AS b ON b.course_schedule_id = s.id
         CROSS JOIN parameters AS p
@@ -73,17 +77,18 @@ RENEWALS_FROM = f"""
             AND later.status IN ('pending', 'confirmed', 'completed')
       )
 """
-PARAMETERS = f"""
+PARAMETERS = """
     WITH parameters AS (
-        SELECT today, within_days, validity_years,
+        SELECT today, within_days, validity_years, time_zone,
                (today - make_interval(years => validity_years))::date AS first_taken,
                (today + within_days - make_interval(years => validity_years))::date
                    AS last_taken
         FROM (
             SELECT coalesce(CAST(:today AS date),
-                            (now() AT TIME ZONE '{BUSINESS_TIME_ZONE}')::date) AS today,
+                            (now() AT TIME ZONE CAST(:time_zone AS text))::date) AS today,
                    CAST(:within_days AS integer) AS within_days,
-                   CAST(:validity_years AS integer) AS validity_years
+                   CAST(:validity_years AS integer) AS validity_years,
+                   CAST(:time_zone AS text) AS time_zone
         ) AS given
     )
 """
@@ -93,7 +98,7 @@ ROW_COLUMNS = """
     t.taken_on, e.expires_on, u.marketing_consent AS may_contact
 """
 ORDER = "e.expires_on, u.id, c.id"
-PAGE = text(f"""
+PAGE = f"""
     {PARAMETERS}
     SELECT {ROW_COLUMNS}
     {RENEWALS_FROM}
@@ -102,8 +107,8 @@ PAGE = text(f"""
               > (CAST(:after_expires_on AS date), :after_customer_id, :after_course_id))
     ORDER BY {ORDER}
     LIMIT :limit_plus_one
-""")
-TOTAL = text(f"{PARAMETERS} SELECT count(*) {RENEWALS_FROM}")
+"""
+TOTAL = f"{PARAMETERS} SELECT count(*) {RENEWALS_FROM}"
 CSV_HEADER = (
     "Customer",
     "Email",
@@ -114,14 +119,14 @@ CSV_HEADER = (
     "Expires On",
     "May Contact",
 )
-CSV_ROWS = text(f"""
+CSV_ROWS = f"""
     {PARAMETERS}
     SELECT u.name, u.email, u.phone, c.name, u.id::text,
            to_char(t.taken_on, 'YYYY-MM-DD'), to_char(e.expires_on, 'YYYY-MM-DD'),
            CASE WHEN u.marketing_consent THEN 'Yes' ELSE 'No' END
     {RENEWALS_FROM}
     ORDER BY {ORDER}
-""")
+"""
 CSV_TEXT_CELLS = 4
 
 
@@ -161,6 +166,12 @@ def _parameters(within_days: int, may_contact: bool | None, today: date | None) 
     }
 
 
+def _bound(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The values of the statements' placeholders: the query's and the company's time zone
+    (not part of the fingerprint, which cursors already issued carry)."""
+    return parameters | {"time_zone": BUSINESS_TIME_ZONE}
+
+
 def _fingerprint(parameters: dict[str, Any]) -> str:
     return query_fingerprint(["renewals", parameters])
 
@@ -188,7 +199,7 @@ def list_renewals(
         connection.execute(READ_ONLY_SNAPSHOT)
         rows = connection.execute(
             PAGE,
-            parameters
+            _bound(parameters)
             | {
                 "after_expires_on": after[0],
                 "after_customer_id": after[1],
@@ -207,7 +218,7 @@ def list_renewals(
         )
         return RenewalPage(
             data=[Renewal(**row._asdict()) for row in page],
-            total=connection.execute(TOTAL, parameters).scalar_one(),
+            total=connection.execute(TOTAL, _bound(parameters)).scalar_one(),
             limit=limit,
             within_days=within_days,
             validity_years=parameters["validity_years"],
@@ -222,4 +233,6 @@ def export_renewals(*, within_days: int, may_contact: bool | None = None, inline
     from rft_common.users.export import export_csv
 
     parameters = _parameters(within_days, may_contact, None)
-    return export_csv("renewals", CSV_ROWS, parameters, CSV_HEADER, CSV_TEXT_CELLS, inline=inline)
+    return export_csv(
+        "renewals", CSV_ROWS, _bound(parameters), CSV_HEADER, CSV_TEXT_CELLS, inline=inline
+    )

@@ -6,7 +6,7 @@ so the CSV itself is the answer. A synchronous Lambda response is capped at 6 MB
 45 MB of CSV, so a file whose escaped size passes ``INLINE_LIMIT_BYTES`` goes to S3
 instead and the caller is sent there (303 to a presigned GET URL valid for
 ``LINK_SECONDS``). Rows stream from PostgreSQL through a server-side cursor
-(``EXPORT_BATCH_ROWS`` at a time); once a file is known to be too big, what was read
+(``FETCH_BATCH``: 5,000 at a time); once a file is known to be too big, what was read
 so far and every further batch go into an S3 multipart upload (``PART_BYTES``
 parts), so memory stays flat whatever the size. Scripts that ask for JSON always get
 the link. The bucket deletes exports after a day (template.yaml).
@@ -34,23 +34,24 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Connection, Text, case, cast, func, select
 
 from rft_common.core.errors import FeatureDisabled
 from rft_common.core.settings import get_settings
-from rft_common.db.engine import run_transaction
+from rft_common.db.paging import READ_ONLY_SNAPSHOT
+from rft_common.db.postgres import Connection, run_transaction
 from rft_common.users.listing import (
     BUSINESS_TIME_ZONE,
-    READ_ONLY_SNAPSHOT,
     SortOrder,
     UserFilters,
     UserSort,
     filter_conditions,
-    ordered,
-    users,
+    order_by,
 )
 
-EXPORT_BATCH_ROWS = 5_000
+DECLARE_EXPORT_CURSOR = "DECLARE export_rows NO SCROLL CURSOR FOR "
+"""Put before an export's SELECT: its rows are then read in batches (``FETCH_BATCH``)."""
+FETCH_BATCH = "FETCH FORWARD 5000 FROM export_rows"
+"""The next rows of the export (FETCH takes its count as a literal, not a parameter)."""
 PART_BYTES = 8 * 1024 * 1024  # S3's minimum part is 5 MiB
 LINK_SECONDS = 15 * 60
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -76,29 +77,19 @@ CSV_HEADER = (
 )
 
 
-def _calendar_day(column: Any) -> Any:
-    """``YYYY-MM-DD`` in the company's time zone of a timestamptz column ('' for null)."""
-    day = func.to_char(func.timezone(BUSINESS_TIME_ZONE, column), "YYYY-MM-DD")
-    return func.coalesce(day, "")
-
-
 # Formatted by PostgreSQL: pg8000 reads text far faster than dates and decimals,
-# which matters at 300,000 rows. Money keeps its two decimals (numeric(12,2)).
-EXPORT_COLUMNS = (
-    users.c.name,
-    users.c.email,
-    users.c.phone,
-    users.c.role,
-    users.c.customer_type,
-    users.c.company_name,
-    users.c.city,
-    users.c.postcode,
-    case((users.c.newsletter_subscribed, "Yes"), else_="No"),
-    cast(users.c.total_bookings, Text),
-    cast(users.c.total_spent, Text),
-    _calendar_day(users.c.created_at),
-    _calendar_day(users.c.last_booking_at),
-)
+# which matters at 300,000 rows. Money keeps its two decimals (numeric(12,2)); dates
+# are days in the company's time zone (``:time_zone``), '' when there is none.
+EXPORT_COLUMNS = """
+    users.name, users.email, users.phone, users.role, users.customer_type,
+    users.company_name, users.city, users.postcode,
+    CASE WHEN users.newsletter_subscribed THEN 'Yes' ELSE 'No' END AS newsletter,
+    CAST(users.total_bookings AS text) AS total_bookings,
+    CAST(users.total_spent AS text) AS total_spent,
+    coalesce(to_char(timezone(:time_zone, users.created_at), 'YYYY-MM-DD'), '') AS created_on,
+    coalesce(to_char(timezone(:time_zone, users.last_booking_at), 'YYYY-MM-DD'), '')
+        AS last_booking_on
+"""
 TEXT_CELLS = 8
 """The first columns hold text people typed; only those can start a formula."""
 
@@ -231,27 +222,28 @@ def export_users(
 ) -> InlineCsv | UsersExport:
     """Every user matching ``filters``, in the list's order, as CSV: the text itself when
     ``inline`` and it fits in a response, otherwise a file in S3 and a link to it."""
-    statement = ordered(select(*EXPORT_COLUMNS).where(*filter_conditions(filters)), sort, order)
-    return export_csv("users", statement, {}, CSV_HEADER, TEXT_CELLS, inline=inline)
+    where, parameters = filter_conditions(filters)
+    sql = f"SELECT {EXPORT_COLUMNS} FROM users WHERE {where} {order_by(sort, order)}"
+    parameters = parameters | {"time_zone": BUSINESS_TIME_ZONE}
+    return export_csv("users", sql, parameters, CSV_HEADER, TEXT_CELLS, inline=inline)
 
 
 def export_csv(
     kind: str,
-    statement: Any,
+    sql: str,
     parameters: dict[str, Any],
     header: Sequence[str],
     text_cells: int,
     *,
     inline: bool = True,
 ) -> InlineCsv | UsersExport:
-    """The rows of ``statement`` as CSV (``<kind>-YYYY-MM-DD.csv``), read in one snapshot:
+    """The rows of the SELECT ``sql`` as CSV (``<kind>-YYYY-MM-DD.csv``), read in one snapshot:
     the text itself when ``inline`` and it fits in a response, otherwise a file in S3
     (``exports/<kind>/...``) and a link to it. The first ``text_cells`` columns are text
     people typed; the others are formatted by PostgreSQL."""
     now = datetime.now(UTC)
     file_name = export_file_name(now, kind)
     key = f"exports/{kind}/{now:%Y/%m/%d}/{uuid.uuid4().hex}/{file_name}"
-    streamed = statement.execution_options(yield_per=EXPORT_BATCH_ROWS)
 
     def write(connection: Connection) -> tuple[int, str | None]:
         connection.execute(READ_ONLY_SNAPSHOT)
@@ -259,7 +251,8 @@ def export_csv(
 
         def batches() -> Iterator[Sequence[Any]]:
             nonlocal rows
-            for batch in connection.execute(streamed, parameters).partitions():
+            connection.execute(DECLARE_EXPORT_CURSOR + sql, parameters)
+            while batch := connection.execute(FETCH_BATCH).all():
                 rows += len(batch)
                 yield batch
 

@@ -28,37 +28,20 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from sqlalchemy import (
-    TIMESTAMP,
-    ColumnElement,
-    Connection,
-    Integer,
-    Numeric,
-    Row,
-    Select,
-    Text,
-    cast,
-    func,
-    literal,
-    literal_column,
-    select,
-    text,
-    tuple_,
-)
 
 from rft_common.core.errors import InvalidRequest
-from rft_common.db.engine import run_transaction
-from rft_common.db.paging import decode_cursor, encode_cursor, query_fingerprint
-from rft_common.db.tables import (
-    USER_LAST_BOOKING_SORT_KEY,
-    USER_NAME_SORT_KEY,
-    user_counts,
-    users,
+from rft_common.core.formatting import money
+from rft_common.db.paging import (
+    READ_ONLY_SNAPSHOT,
+    decode_cursor,
+    encode_cursor,
+    query_fingerprint,
 )
+from rft_common.db.postgres import Connection, run_transaction
 
 Role = Literal["customer", "admin", "instructor"]
 CustomerType = Literal["individual", "corporate"]
@@ -68,9 +51,6 @@ COUNT_LIMIT = 10_000
 """Searches and date filters count their matches exactly up to this many (the
 convention of Elasticsearch's ``track_total_hits``)."""
 MAX_PAGE_SIZE = 100
-
-READ_ONLY_SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-"""First statement of a read: the page and its total see the same data."""
 
 PHONE_LIKE = re.compile(r"[0-9 +\-().]*[0-9][0-9 +\-().]*")
 PHONE_SEPARATORS = str.maketrans("", "", " +-().")
@@ -188,29 +168,21 @@ class UserPage(BaseModel):
     )
 
 
-SUMMARY_COLUMNS = (
-    users.c.id,
-    users.c.email,
-    users.c.name,
-    users.c.phone,
-    users.c.role,
-    users.c.customer_type,
-    users.c.company_name,
-    users.c.city,
-    users.c.postcode,
-    users.c.newsletter_subscribed,
-    users.c.created_at,
-    users.c.total_bookings,
-    users.c.total_spent,
-    users.c.last_booking_at,
-)
+class BoundSql(NamedTuple):
+    """SQL text (a statement or a condition) and the values of its ``:name`` placeholders."""
+
+    sql: str
+    parameters: dict[str, Any]
 
 
-def money(amount: Decimal) -> str:
-    return f"{amount:.2f}"
+SUMMARY_COLUMNS = """
+    users.id, users.email, users.name, users.phone, users.role, users.customer_type,
+    users.company_name, users.city, users.postcode, users.newsletter_subscribed,
+    users.created_at, users.total_bookings, users.total_spent, users.last_booking_at
+"""
 
 
-def summary_from_row(row: Row[Any]) -> UserSummary:
+def summary_from_row(row: Any) -> UserSummary:
     return UserSummary(
         id=row.id,
         email=row.email,
@@ -262,65 +234,82 @@ def _decimal(value: Any) -> Decimal:
     return parsed
 
 
-NO_BOOKING: ColumnElement[datetime] = literal_column("'-infinity'::timestamptz")
+# The expressions of migration 0004's sort indexes, written as they are indexed.
+NAME_SORT_KEY = "lower(coalesce(users.name, ''))"
+LAST_BOOKING_SORT_KEY = "coalesce(users.last_booking_at, '-infinity'::timestamptz)"
+"""No booking sorts as -infinity: last when newest first, first when oldest first."""
 
 
 @dataclass(frozen=True)
 class SortKey:
-    """How one sort orders rows and how a cursor resumes after a row."""
+    """How one sort orders rows and how a cursor resumes after a row (SQL fragments)."""
 
-    expression: ColumnElement[Any]
+    expression: str
     """ORDER BY this, then ``id``: the leading columns of one of migration 0004's indexes."""
-    cursor_value: ColumnElement[Any]
+    cursor_value: str
     """Selected with every row; a cursor remembers it for the last row of a page."""
     parse: Callable[[Any], Any]
     """A cursor's JSON value back to a Python value; ``ValueError`` if malformed."""
-    sql_type: Any
-    comparable: Callable[[ColumnElement[Any]], ColumnElement[Any]] = lambda value: value
-    """Turns the cursor's bound value into something comparable with ``expression``."""
+    after_value: str
+    """The cursor's value (``:after_value``) as something comparable with ``expression``."""
 
 
 SORT_KEYS: dict[UserSort, SortKey] = {
-    UserSort.NAME: SortKey(USER_NAME_SORT_KEY, USER_NAME_SORT_KEY, _text, Text()),
+    UserSort.NAME: SortKey(NAME_SORT_KEY, NAME_SORT_KEY, _text, "CAST(:after_value AS text)"),
     UserSort.CREATED_AT: SortKey(
-        users.c.created_at, users.c.created_at, _timestamp, TIMESTAMP(timezone=True)
+        "users.created_at",
+        "users.created_at",
+        _timestamp,
+        "CAST(:after_value AS timestamptz)",
     ),
-    # No booking sorts as -infinity: last when newest first, first when oldest first.
     UserSort.LAST_BOOKING_AT: SortKey(
-        USER_LAST_BOOKING_SORT_KEY,
-        users.c.last_booking_at,
+        LAST_BOOKING_SORT_KEY,
+        "users.last_booking_at",
         _optional_timestamp,
-        TIMESTAMP(timezone=True),
-        lambda value: func.coalesce(value, NO_BOOKING),
+        "coalesce(CAST(:after_value AS timestamptz), '-infinity'::timestamptz)",
     ),
     UserSort.TOTAL_BOOKINGS: SortKey(
-        users.c.total_bookings, users.c.total_bookings, _integer, Integer()
+        "users.total_bookings",
+        "users.total_bookings",
+        _integer,
+        "CAST(:after_value AS integer)",
     ),
-    UserSort.TOTAL_SPENT: SortKey(users.c.total_spent, users.c.total_spent, _decimal, Numeric()),
+    UserSort.TOTAL_SPENT: SortKey(
+        "users.total_spent",
+        "users.total_spent",
+        _decimal,
+        "CAST(:after_value AS numeric)",
+    ),
 }
+ORDER_BY: dict[SortOrder, str] = {
+    SortOrder.ASC: "ORDER BY {key} ASC, users.id ASC",
+    SortOrder.DESC: "ORDER BY {key} DESC, users.id DESC",
+}
+AFTER: dict[SortOrder, str] = {
+    SortOrder.ASC: "({key}, users.id) > ({after_value}, CAST(:after_id AS integer))",
+    SortOrder.DESC: "({key}, users.id) < ({after_value}, CAST(:after_id AS integer))",
+}
+"""Rows after a cursor's position, in the query's order: a keyset condition that the
+sort's ``(key, id)`` index seeks to."""
 
 
-def ordered(statement: Select[Any], sort: UserSort, order: SortOrder) -> Select[Any]:
-    key = SORT_KEYS[sort].expression
-    if order is SortOrder.DESC:
-        return statement.order_by(key.desc(), users.c.id.desc())
-    return statement.order_by(key.asc(), users.c.id.asc())
+def order_by(sort: UserSort, order: SortOrder) -> str:
+    return ORDER_BY[order].format(key=SORT_KEYS[sort].expression)
 
 
-def _after(query: UserListQuery) -> ColumnElement[bool]:
+def _after(query: UserListQuery) -> BoundSql:
     """Rows after the cursor's position, in the query's order (a keyset condition)."""
     assert query.cursor is not None
     key = SORT_KEYS[query.sort]
     position = decode_cursor(query.cursor, query.fingerprint)
     try:
         value, last_id = position
-        bound = literal(key.parse(value), key.sql_type)
+        value = key.parse(value)
         last_id = _integer(last_id)
     except (ValueError, ArithmeticError):
         raise InvalidRequest("not a cursor issued by this API", field="cursor") from None
-    current = tuple_(key.expression, users.c.id)
-    after = tuple_(key.comparable(bound), literal(last_id, Integer()))
-    return current < after if query.order is SortOrder.DESC else current > after
+    condition = AFTER[query.order].format(key=key.expression, after_value=key.after_value)
+    return BoundSql(condition, {"after_value": value, "after_id": last_id})
 
 
 # --- filtering -------------------------------------------------------------------------
@@ -334,57 +323,84 @@ def search_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-def _start_of_day(day: date) -> ColumnElement[Any]:
-    """Midnight at the start of ``day`` in the company's time zone, as timestamptz."""
-    return func.timezone(BUSINESS_TIME_ZONE, cast(literal(day), TIMESTAMP()))
-
-
-def filter_conditions(filters: UserFilters) -> list[ColumnElement[bool]]:
-    """The WHERE clause of the list, its count and the export.
+def filter_conditions(filters: UserFilters) -> BoundSql:
+    """The WHERE clause of the list, its count and the export (the conditions, joined by
+    AND, without the keyword). A date filter compares with midnight of the day in the
+    company's time zone (``:time_zone``); the ``...before`` values are the day after
+    the filter's last day.
 
     Merged duplicates never appear (``user_counts`` leaves them out too).
     """
-    conditions: list[ColumnElement[bool]] = [users.c.merged_into.is_(None)]
+    conditions = ["users.merged_into IS NULL"]
+    values: dict[str, Any] = {}
     if filters.search is not None:
-        pattern = func.lower(literal(search_pattern(filters.search), Text()))
-        conditions.append(users.c.search_document.like(pattern))
+        conditions.append("users.search_document LIKE lower(CAST(:search_pattern AS text))")
+        values["search_pattern"] = search_pattern(filters.search)
     if filters.role is not None:
-        conditions.append(users.c.role == filters.role)
+        conditions.append("users.role = :role")
+        values["role"] = filters.role
     if filters.customer_type is not None:
-        conditions.append(users.c.customer_type == filters.customer_type)
+        conditions.append("users.customer_type = :customer_type")
+        values["customer_type"] = filters.customer_type
     if filters.has_bookings is not None:
-        has_bookings = users.c.total_bookings > 0
-        conditions.append(has_bookings if filters.has_bookings else ~has_bookings)
+        conditions.append(
+            "users.total_bookings > 0" if filters.has_bookings else "users.total_bookings <= 0"
+        )
     if filters.created_from is not None:
-        conditions.append(users.c.created_at >= _start_of_day(filters.created_from))
+        conditions.append(
+            "users.created_at >= timezone(:time_zone, CAST(:created_from AS timestamp))"
+        )
+        values.update(created_from=filters.created_from, time_zone=BUSINESS_TIME_ZONE)
     if filters.created_to is not None:
+        conditions.append(
+            "users.created_at < timezone(:time_zone, CAST(:created_before AS timestamp))"
+        )
         next_day = filters.created_to + timedelta(days=1)
-        conditions.append(users.c.created_at < _start_of_day(next_day))
+        values.update(created_before=next_day, time_zone=BUSINESS_TIME_ZONE)
     # On the sort key's expression, so the lastBookingAt index serves these too.
-    last_booking = USER_LAST_BOOKING_SORT_KEY
     if filters.last_booking_from is not None:
-        conditions.append(last_booking >= _start_of_day(filters.last_booking_from))
+        conditions.append(
+            f"{LAST_BOOKING_SORT_KEY}"
+            " >= timezone(:time_zone, CAST(:last_booking_from AS timestamp))"
+        )
+        values.update(last_booking_from=filters.last_booking_from, time_zone=BUSINESS_TIME_ZONE)
     if filters.last_booking_to is not None:
+        conditions.append(f"{LAST_BOOKING_SORT_KEY} > '-infinity'::timestamptz")
+        conditions.append(
+            f"{LAST_BOOKING_SORT_KEY}"
+            " < timezone(:time_zone, CAST(:last_booking_before AS timestamp))"
+        )
         next_day = filters.last_booking_to + timedelta(days=1)
-        conditions.append(last_booking > NO_BOOKING)
-        conditions.append(last_booking < _start_of_day(next_day))
-    return conditions
+        values.update(last_booking_before=next_day, time_zone=BUSINESS_TIME_ZONE)
+    return BoundSql(" AND ".join(conditions), values)
 
 
-def count_statement(filters: UserFilters) -> Select[Any]:
+def count_statement(filters: UserFilters) -> BoundSql:
     """How many users match ``filters``, the cheapest way there is: exactly from
     ``user_counts``, or by counting matches, stopping after ``COUNT_LIMIT + 1``."""
     if not filters.counted_in_user_counts:
-        matches = select(users.c.id).where(*filter_conditions(filters)).limit(COUNT_LIMIT + 1)
-        return select(func.count()).select_from(matches.subquery())
-    statement = select(func.coalesce(func.sum(user_counts.c.total), 0))
+        where, values = filter_conditions(filters)
+        sql = (
+            "SELECT count(*) FROM ("
+            f"SELECT users.id FROM users WHERE {where} LIMIT :count_limit_plus_one"
+            ") AS matches"
+        )
+        return BoundSql(sql, values | {"count_limit_plus_one": COUNT_LIMIT + 1})
+    conditions = []
+    values = {}
     if filters.role is not None:
-        statement = statement.where(user_counts.c.role == filters.role)
+        conditions.append("user_counts.role = :role")
+        values["role"] = filters.role
     if filters.customer_type is not None:
-        statement = statement.where(user_counts.c.customer_type == filters.customer_type)
+        conditions.append("user_counts.customer_type = :customer_type")
+        values["customer_type"] = filters.customer_type
     if filters.has_bookings is not None:
-        statement = statement.where(user_counts.c.has_bookings == filters.has_bookings)
-    return statement
+        conditions.append("user_counts.has_bookings = :has_bookings")
+        values["has_bookings"] = filters.has_bookings
+    sql = "SELECT coalesce(sum(user_counts.total), 0) FROM user_counts"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    return BoundSql(sql, values)
 
 
 # --- the page --------------------------------------------------------------------------
@@ -394,29 +410,34 @@ def list_users(query: UserListQuery) -> UserPage:
     return run_transaction(lambda connection: read_page(connection, query))
 
 
-def page_statement(query: UserListQuery) -> Select[Any]:
+def page_statement(query: UserListQuery) -> BoundSql:
     """One page and one row more (which tells whether there is a next page)."""
-    key = SORT_KEYS[query.sort]
-    statement = select(*SUMMARY_COLUMNS, key.cursor_value.label("cursor_value")).where(
-        *filter_conditions(query.filters)
-    )
+    where, values = filter_conditions(query.filters)
     if query.cursor is not None:
-        statement = statement.where(_after(query))
-    elif query.offset:
-        statement = statement.offset(query.offset)
-    return ordered(statement, query.sort, query.order).limit(query.limit + 1)
+        after, position = _after(query)
+        where, values = f"{where} AND {after}", values | position
+    paging = "LIMIT :limit_plus_one"
+    values["limit_plus_one"] = query.limit + 1
+    if query.cursor is None and query.offset:
+        paging += " OFFSET :offset"
+        values["offset"] = query.offset
+    sql = (
+        f"SELECT {SUMMARY_COLUMNS}, {SORT_KEYS[query.sort].cursor_value} AS cursor_value"
+        f" FROM users WHERE {where} {order_by(query.sort, query.order)} {paging}"
+    )
+    return BoundSql(sql, values)
 
 
 def read_page(connection: Connection, query: UserListQuery) -> UserPage:
     connection.execute(READ_ONLY_SNAPSHOT)
-    rows = connection.execute(page_statement(query)).all()
+    rows = connection.execute(*page_statement(query)).all()
     page = rows[: query.limit]
     next_cursor = (
         encode_cursor(query.fingerprint, [page[-1].cursor_value, page[-1].id])
         if len(rows) > query.limit
         else None
     )
-    counted = int(connection.execute(count_statement(query.filters)).scalar_one())
+    counted = int(connection.execute(*count_statement(query.filters)).scalar_one())
     exact = query.filters.counted_in_user_counts or counted <= COUNT_LIMIT
     return UserPage(
         data=[summary_from_row(row) for row in page],
