@@ -14,9 +14,9 @@ from tests.backfill_helpers import contact, insert_legacy_bookings, key_message,
 from tests.factories import add_session, stats_mismatches
 
 SOCKET_TIMEOUT_SECONDS = 1
-STALL = text(f"SELECT pg_sleep({SOCKET_TIMEOUT_SECONDS + 0.5})")
+STALL = f"SELECT pg_sleep({SOCKET_TIMEOUT_SECONDS + 0.5})"
 """Longer than the socket timeout: pg8000 raises ``TimeoutError`` while it waits."""
-BACKEND = text("SELECT pg_backend_pid()")
+BACKEND = "SELECT pg_backend_pid()"
 
 
 @pytest.fixture
@@ -78,11 +78,11 @@ def test_a_batch_that_times_out_twice_fails_and_leaves_nothing(db, monkeypatch):
 @pytest.mark.usefixtures("short_socket_timeout")
 def test_other_work_is_not_retried_and_the_pool_hands_out_a_working_connection(transactions):
     calls: list[int] = []
-    backend = transactions.statement(BACKEND.text)
+    backend = transactions.statement(BACKEND)
 
     def stall(connection):
         calls.append(connection.execute(backend).one()[0])
-        connection.execute(transactions.statement(STALL.text))
+        connection.execute(transactions.statement(STALL))
 
     with pytest.raises(TimeoutError):
         transactions.run_transaction(stall)
@@ -108,7 +108,7 @@ def test_a_connection_whose_commit_timed_out_is_discarded_not_reused(transaction
     """Its late COMMIT reply must not be read as the answer to the next statement, nor
     waited for by a rollback (which would time out too and be logged as an error)."""
     backends: list[int] = []
-    backend = transactions.statement(BACKEND.text)
+    backend = transactions.statement(BACKEND)
 
     def commit_stalls(connection):
         backends.append(connection.execute(backend).one()[0])

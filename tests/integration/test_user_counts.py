@@ -183,9 +183,9 @@ def test_a_batch_touches_no_counter_row_before_its_last_statement(db, monkeypatc
     seen: list[int] = []
 
     def finish_and_look(connection, parameters):
-        seen.append(connection.execute(text("SELECT count(*) FROM user_counts")).scalar_one())
+        seen.append(connection.execute("SELECT count(*) FROM user_counts").scalar_one())
         finish(connection, parameters)
-        seen.append(connection.execute(text("SELECT count(*) FROM user_counts")).scalar_one())
+        seen.append(connection.execute("SELECT count(*) FROM user_counts").scalar_one())
 
     finish = backfill._finish_batch
     monkeypatch.setattr(backfill, "_finish_batch", finish_and_look)

@@ -1,6 +1,5 @@
 """``rft dev token --role ROLE [--id N] [--email E] [--sub S] [--ttl SECONDS]``: a token
-for the local stack. ``rft dev render-sql``: rewrite ``rft_common/customers/upsert_sql.py``
-after a change to the customer upsert (``rft_common.customers.upsert``).
+for the local stack.
 
 It is signed with the local stack's fixed admin secret, in the admin login's format
 (``id``, ``email``, ``role``, issuer and audience; ``sub`` only when asked for),
@@ -36,18 +35,6 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     token.add_argument("--sub", help="an optional sub claim (the admin API does not need one)")
     token.add_argument("--ttl", type=_seconds, default=3600, help="lifetime in seconds")
     token.set_defaults(handler=_token)
-    render = actions.add_parser(
-        "render-sql", help="rewrite the checkout's customer upsert from its Core statement"
-    )
-    render.set_defaults(handler=_render_sql)
-
-
-def _render_sql(arguments: argparse.Namespace) -> int:
-    from rft_common.customers.upsert import GENERATED_MODULE, render_module
-
-    GENERATED_MODULE.write_text(render_module())
-    print(f"wrote {GENERATED_MODULE}")
-    return 0
 
 
 def _seconds(value: str) -> int:

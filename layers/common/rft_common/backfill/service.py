@@ -16,12 +16,11 @@ statements, whatever its size:
 
    - record those that cannot be linked (no or malformed email) in
      ``backfill_unlinkable``, once (``ON CONFLICT DO NOTHING``);
-   - upsert one customer per normalised email, in email order, with the booking
-     path's identity rules (``customer_upsert.fill_blanks_on_conflict``): new customers
-     are inserted, dated from their first booking in the batch (the customer has
-     been one since then: the dashboard shows it as "member since"), found ones
-     rewritten only if a blank detail gets filled;
-     ``customer_upsert.found_or_created`` adds those left as they were;
+   - find or create one customer per normalised email, in email order, with the
+     booking path's identity rules (``identity.FIND_OR_CREATE_CUSTOMERS``): new
+     customers are inserted, dated from their first booking in the batch (the
+     customer has been one since then: the dashboard shows it as "member since"),
+     found ones rewritten only if a blank detail gets filled;
    - link the bookings to those customers; the statement-level triggers on
      ``bookings`` then recompute the statistics of exactly the customers touched,
      writing only values that changed (migration 0002).
@@ -70,29 +69,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
-from sqlalchemy import (
-    Connection,
-    DateTime,
-    Integer,
-    String,
-    bindparam,
-    case,
-    column,
-    func,
-    literal,
-    literal_column,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import insert
 
 from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
-from rft_common.customers.identity import FILLABLE_FIELDS
-from rft_common.customers.upsert import RETURNING, fill_blanks_on_conflict, found_or_created
-from rft_common.db.engine import ERASURE_LOCK, run_transaction
-from rft_common.db.tables import backfill_unlinkable as unlinkable_bookings
-from rft_common.db.tables import bookings, users
+from rft_common.customers.identity import FIND_OR_CREATE_CUSTOMERS
+from rft_common.db.locks import ERASURE_LOCK
+from rft_common.db.postgres import Connection, run_transaction
 
 MAX_BOOKING_ID = 2**31 - 1
 MIN_EMAIL_KEY, MAX_EMAIL_KEY = -(2**31), 2**31 - 1
@@ -321,15 +302,6 @@ class BatchRangeMismatch(ValueError):
     """The message reuses a batch id that was recorded with another range."""
 
 
-CUSTOMER_COLUMNS = (
-    "email",
-    "role",
-    "customer_type",
-    "name",
-    "phone",
-    "company_name",
-    "created_at",
-)
 BOOKING_ID_RANGE = "b.id BETWEEN :first AND :last"
 EMAIL_KEY_RANGE = "rft_backfill_email_key(b.contact_details ->> 'email') BETWEEN :first AND :last"
 """The expression of ``ix_bookings_unlinked_email_key`` (migration 0008)."""
@@ -363,15 +335,16 @@ def candidates_sql(in_range: str) -> str:
 CANDIDATES = candidates_sql(BOOKING_ID_RANGE)
 """Every unlinked booking with an id from ``:first`` to ``:last``."""
 
-CLAIM_BATCH = text("""
+CLAIM_BATCH = """
     INSERT INTO backfill_batches
         (id, first_booking_id, last_booking_id, first_email_key, last_email_key)
     VALUES (:batch_id, :first_booking_id, :last_booking_id, :first_email_key, :last_email_key)
     ON CONFLICT (id) DO UPDATE SET runs = backfill_batches.runs
     RETURNING first_booking_id, last_booking_id, first_email_key, last_email_key
-""")
-DEFER_USER_COUNTS = text("SELECT rft_defer_user_counts()")
-FINISH_BATCH = text("""
+"""
+DEFER_USER_COUNTS = "SELECT rft_defer_user_counts()"
+WAIT_FOR_ERASURES = f"SELECT pg_advisory_xact_lock_shared({ERASURE_LOCK})"
+FINISH_BATCH = """
     WITH counted AS (SELECT rft_flush_user_counts())
     UPDATE backfill_batches
     SET status = 'done', completed_at = now(), runs = runs + 1,
@@ -380,97 +353,54 @@ FINISH_BATCH = text("""
         unlinkable = unlinkable + :unlinkable
     FROM counted
     WHERE id = :batch_id
-""")
+"""
 """Also applies the batch's pending ``user_counts`` changes, just before the commit."""
 
 
-def _first_non_blank(candidates: Any, field: str) -> Any:
-    """The field's first non-blank value in booking order, as if booked one by one."""
-    return literal_column(
-        f"(array_agg({candidates.name}.{field} ORDER BY {candidates.name}.id) "
-        f"FILTER (WHERE {candidates.name}.{field} IS NOT NULL))[1]",
-        String,
-    ).label(field)
-
-
-def _link_batch_statement(in_range: str) -> Any:
-    candidates = (
-        text(candidates_sql(in_range))
-        .columns(
-            column("id", Integer),
-            column("created_at", DateTime(timezone=True)),
-            *(column(name, String) for name in ("email", "reason")),
-            *(column(name, String) for name in ("name", "phone", "company_name")),
-        )
-        .cte("candidates")
-        .prefix_with("MATERIALIZED")
+def link_batch_sql(in_range: str) -> str:
+    """Step 3 for the bookings ``in_range``: record the unlinkable, find or create the
+    customers (``new_customers``: one per normalised email, dated from its first booking,
+    each detail from its earliest booking that has it, as if booked one by one), link
+    the bookings; the counts."""
+    return f"""
+    WITH candidates AS MATERIALIZED ({candidates_sql(in_range)}),
+    unlinkable AS (
+        INSERT INTO backfill_unlinkable (booking_id, reason, batch_id)
+        SELECT id, reason, CAST(:batch_id AS text) FROM candidates
+        WHERE reason IS NOT NULL
+        ORDER BY id
+        ON CONFLICT (booking_id) DO NOTHING
+        RETURNING booking_id
+    ),
+    new_customers AS (
+        SELECT email, min(created_at) AS created_at,
+               (array_agg(name ORDER BY id) FILTER (WHERE name IS NOT NULL))[1] AS name,
+               (array_agg(phone ORDER BY id) FILTER (WHERE phone IS NOT NULL))[1] AS phone,
+               (array_agg(company_name ORDER BY id) FILTER (WHERE company_name IS NOT NULL))[1]
+                   AS company_name
+        FROM candidates
+        WHERE reason IS NULL
+        GROUP BY email
+    ),
+    {FIND_OR_CREATE_CUSTOMERS},
+    linked AS (
+        UPDATE bookings SET user_id = found_or_created.id
+        FROM candidates, found_or_created
+        WHERE bookings.id = candidates.id AND bookings.user_id IS NULL
+          AND found_or_created.email = candidates.email
+        RETURNING bookings.id
     )
-    unlinkable = (
-        insert(unlinkable_bookings)
-        .from_select(
-            ["booking_id", "reason", "batch_id"],
-            select(candidates.c.id, candidates.c.reason, bindparam("batch_id", type_=String))
-            .where(candidates.c.reason.is_not(None))
-            .order_by(candidates.c.id),
-        )
-        .on_conflict_do_nothing(index_elements=["booking_id"])
-        .returning(unlinkable_bookings.c.booking_id)
-        .cte("unlinkable")
-    )
-    merged = (
-        select(
-            candidates.c.email,
-            func.min(candidates.c.created_at).label("created_at"),
-            *(_first_non_blank(candidates, f) for f in FILLABLE_FIELDS),
-        )
-        .where(candidates.c.reason.is_(None))
-        .group_by(candidates.c.email)
-        .cte("merged")
-    )
-    customers = select(
-        merged.c.email,
-        literal("customer", String).label("role"),
-        case((merged.c.company_name.is_(None), "individual"), else_="corporate").label(
-            "customer_type"
-        ),
-        *(merged.c[field] for field in FILLABLE_FIELDS),
-        merged.c.created_at,
-    ).order_by(merged.c.email)
-    upserted = (
-        fill_blanks_on_conflict(insert(users).from_select(list(CUSTOMER_COLUMNS), customers))
-        .returning(*RETURNING)
-        .cte("upserted")
-    )
-    resolved = found_or_created(upserted, merged.c.email).cte("resolved")
-    linked = (
-        update(bookings)
-        .values(user_id=resolved.c.id)
-        .where(
-            bookings.c.id == candidates.c.id,
-            bookings.c.user_id.is_(None),
-            resolved.c.email_normalized == candidates.c.email,
-        )
-        .returning(bookings.c.id)
-        .cte("linked")
-    )
-
-    def count(cte: Any, *where: Any) -> Any:
-        return select(func.count()).select_from(cte).where(*where).scalar_subquery()
-
-    return select(
-        count(unlinkable).label("unlinkable"),
-        count(upserted, upserted.c.created).label("customers_created"),
-        count(linked).label("bookings_linked"),
-    )
+    SELECT (SELECT count(*) FROM unlinkable) AS unlinkable,
+           (SELECT count(*) FROM upserted WHERE created) AS customers_created,
+           (SELECT count(*) FROM linked) AS bookings_linked
+"""
 
 
 LINK_BATCH = {
-    EmailKeyRangeMessage: _link_batch_statement(EMAIL_KEY_RANGE),
-    BookingRangeMessage: _link_batch_statement(BOOKING_ID_RANGE),
+    EmailKeyRangeMessage: link_batch_sql(EMAIL_KEY_RANGE),
+    BookingRangeMessage: link_batch_sql(BOOKING_ID_RANGE),
 }
-"""Step 2 per message version: record the unlinkable, upsert the customers, link the
-bookings; the counts."""
-WAIT_FOR_ERASURES = text(f"SELECT pg_advisory_xact_lock_shared({ERASURE_LOCK})")
+"""Step 3 per message version."""
 
 
 def _claim_batch(connection: Connection, message: AnyMessage, parameters: dict) -> None:
