@@ -10,12 +10,15 @@ each assuming the table aliases of the statement it landed in. They now read:
   the course name ("Emergency First Aid at Work" is EFAW). Inlined as well.
 - ``session_seats``: per session, its price per person (the session's own, else its
   course's) and its seats taken (the attendees of the bookings that hold a place),
-  next to the session's own columns the checkout reads. The sessions list, the
-  payment intent's check and the booking (its ``FOR UPDATE`` and its insert-if-it-fits)
-  all read it. The course's price is a subquery, not a join, so that ``FOR UPDATE``
-  through the view locks the session's row alone: a join would lock the course's row
-  too, and one course's sessions would then take bookings one at a time. Each column
-  is computed only when a statement reads it.
+  next to the session's own columns the checkout reads. The sessions list and the
+  payment intent's check read it, and the booking locks its session through it
+  (``FOR UPDATE``) and takes the price from it. The booking's insert-if-it-fits sums
+  the same seats with ``rft_booking_holds_place`` in the scan that also looks for the
+  email's active booking (reading the view there would scan and plan twice).
+  The course's price is a subquery, not a join, so that ``FOR UPDATE`` through the view
+  locks the session's row alone: a join would lock the course's row too, and one
+  course's sessions would then take bookings one at a time. Each column is computed
+  only when a statement reads it.
 
 A view fixes the types of the columns it reads: a later migration that changes one
 (say ``bookings.status``) drops the view first and creates it again after.
