@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from rft_common.checkout.bookings import BookingRequest, place_booking
+from rft_common.checkout.bookings import LOCK_SESSION, BookingRequest, place_booking
 from rft_common.core.errors import DomainError
+from rft_common.db.postgres import run_transaction, sqlstate
 from rft_common.http.api import STATUS_BY_ERROR
 from tests.factories import add_session, booking_body, stats_mismatches
 
@@ -112,3 +114,35 @@ def test_concurrent_retries_with_one_idempotency_key_create_one_booking(db):
     with db.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM bookings")).scalar_one() == 1
         assert connection.execute(text("SELECT total_bookings FROM users")).scalar_one() == 1
+
+
+def test_the_booking_locks_its_session_row_and_not_its_course_row(db):
+    """``session_seats`` reads the course's price in a subquery: locking through the
+    view takes the session's row alone, so one course's sessions book in parallel."""
+    [session_id] = with_sessions(db, 1)
+    with db.connect() as connection:
+        course_id = connection.execute(
+            text("SELECT course_id FROM course_schedules WHERE id = :id"), {"id": session_id}
+        ).scalar_one()
+
+    def lockable_elsewhere(statement: str, row_id: int) -> bool:
+        with db.connect() as other:
+            try:
+                other.execute(text(statement), {"id": row_id})
+            except DBAPIError as error:
+                assert sqlstate(error) == "55P03"  # lock_not_available
+                return False
+            return True
+
+    def while_locked(connection) -> tuple[bool, bool]:
+        connection.execute(LOCK_SESSION, {"session_id": session_id}).one()
+        return (
+            lockable_elsewhere(
+                "SELECT 1 FROM course_schedules WHERE id = :id FOR UPDATE NOWAIT", session_id
+            ),
+            lockable_elsewhere("SELECT 1 FROM courses WHERE id = :id FOR UPDATE NOWAIT", course_id),
+        )
+
+    session_lockable, course_lockable = run_transaction(while_locked)
+
+    assert (session_lockable, course_lockable) == (False, True)

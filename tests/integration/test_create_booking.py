@@ -276,6 +276,50 @@ class TestRejectedBookingsWriteNothing:
         assert count(db, "SELECT current_capacity FROM course_schedules") == 2
 
 
+SEATED_AND_UNSEATED_BOOKINGS = """
+    INSERT INTO bookings (booking_reference, course_schedule_id, status, payment_status,
+                          payment_amount, number_of_attendees, contact_details, unplaced_reason)
+    SELECT 'RFT-SEATS-' || n, :session_id, status, payment_status, 75 * attendees, attendees,
+           json_build_object('email', 'seat' || n || '@example.com'), unplaced_reason
+    FROM (VALUES (1, 'confirmed', 'paid', 3, NULL),
+                 (2, 'pending', 'pending', 2, NULL),
+                 (3, 'completed', 'paid', 1, NULL),
+                 (4, 'cancelled', 'refunded', 4, NULL),
+                 (5, 'pending', 'paid', 5, 'session_full'))
+         AS booking (n, status, payment_status, attendees, unplaced_reason)
+"""
+
+
+@pytest.mark.usefixtures("customer_accounts_on")
+def test_the_sessions_list_and_the_booking_count_the_same_seats(db, create_booking, lambda_context):
+    """Seats are held by every booking but cancelled ones and paid ones recorded without a
+    seat: 3 + 2 + 1 of 12 here. The list reads ``session_seats``; the booking counts in
+    its insert, with the same ``rft_booking_holds_place``."""
+    from rft_common.checkout.sessions import available_sessions
+
+    with db.begin() as connection:
+        session_id = add_session(connection, max_capacity=12)
+        connection.execute(text(SEATED_AND_UNSEATED_BOOKINGS), {"session_id": session_id})
+
+    [listed] = available_sessions(None)
+    too_many = post(
+        create_booking,
+        lambda_context,
+        booking_body(session_id, numberOfParticipants=7, totalAmount=472.50),
+    )
+    all_left = post(
+        create_booking,
+        lambda_context,
+        booking_body(session_id, numberOfParticipants=6, totalAmount=405.00),
+    )
+
+    assert listed["availableSpots"] == 6
+    assert too_many[0] == 409
+    assert too_many[1]["message"] == "not enough seats: 6 left, 7 requested"
+    assert all_left[0] == 201
+    assert available_sessions(None) == []
+
+
 @pytest.mark.usefixtures("customer_accounts_on")
 class TestIdempotencyKey:
     def test_a_retry_with_the_same_key_and_body_returns_the_original_booking(

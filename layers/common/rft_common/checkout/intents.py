@@ -172,9 +172,9 @@ class CheckoutIntent:
 
 
 LOCK_CHECKOUT = "SELECT pg_advisory_xact_lock(hashtextextended(:key, 7011))"
-LATEST_CHECKOUT = f"""
+LATEST_CHECKOUT = """
     SELECT generation, payment_intent_id,
-           created_at > now() - interval '{CHECKOUT_REUSE_HOURS} hours' AS fresh
+           created_at > now() - make_interval(hours => :reuse_hours) AS fresh
     FROM payment_checkouts WHERE checkout_key = :key
     ORDER BY generation DESC LIMIT 1
 """
@@ -194,7 +194,9 @@ def _checkout_intent(connection: Connection, request: CheckoutIntentRequest) -> 
     key = request.checkout_key()
     connection.execute(LOCK_CHECKOUT, {"key": key})
     _check_bookable(connection, request)
-    latest = connection.execute(LATEST_CHECKOUT, {"key": key}).first()
+    latest = connection.execute(
+        LATEST_CHECKOUT, {"key": key, "reuse_hours": CHECKOUT_REUSE_HOURS}
+    ).first()
     if latest is not None and latest.fresh:
         intent = retrieve_payment_intent(latest.payment_intent_id)
         if intent is not None and intent.status in REUSABLE_INTENT_STATUSES:

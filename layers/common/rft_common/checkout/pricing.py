@@ -4,6 +4,9 @@ Stripe webhook and the sessions list.
     price = session price per person x participants, less the group discount,
             rounded to whole pence, halves up.
 
+The price per person is the session's own, else its course's: ``session_seats.price``
+in the database (migration 0013), which every statement of the checkout reads.
+
 The group discount is the booking site's ("10% off for 5+ participants"): 10% at 5
 or more participants by default, configurable per stack with
 ``GROUP_DISCOUNT_PERCENT`` and ``GROUP_DISCOUNT_MIN_PARTICIPANTS`` (``template.yaml``
@@ -18,9 +21,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from rft_common.core.settings import get_settings
 
 PENNY = Decimal("0.01")
-
-SESSION_PRICE_SQL = "coalesce(s.price, c.price)"
-"""Price per person of session ``s`` of course ``c``: the session's own, else the course's."""
 
 
 def booking_price(price_per_person: Decimal, participants: int) -> Decimal:

@@ -1,4 +1,5 @@
-"""Course sessions open for booking, with their seats counted the way a booking counts them."""
+"""Course sessions open for booking, with their seats counted the way a booking counts them
+(``session_seats``, migration 0013)."""
 
 from __future__ import annotations
 
@@ -9,42 +10,25 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from rft_common.checkout.pricing import SESSION_PRICE_SQL
 from rft_common.db.postgres import run_transaction
 
-PLACED = "unplaced_reason IS NULL"
-"""A booking that holds its seats: every one except paid bookings that got none."""
-SEATS_TAKEN_SQL = (
-    f"coalesce(sum(number_of_attendees) FILTER (WHERE status <> 'cancelled' AND {PLACED}), 0)"
-)
-"""Seats taken on a session, summed over its bookings: the one count the booking path,
-the payment intent and the sessions list all use."""
-
-COURSE_TYPE_SQL = "regexp_replace(c.name, '[^A-Z]', '', 'g')"
-"""The site's course code from the course name's capitals: "Emergency First Aid at Work"
-is EFAW, "First Aid at Work" FAW, "Paediatric First Aid" PFA."""
-
-AVAILABLE_SESSIONS = f"""
-    SELECT s.id, c.id AS course_id, {COURSE_TYPE_SQL} AS course_type, c.name AS course_name,
+AVAILABLE_SESSIONS = """
+    SELECT s.id, s.course_id, rft_course_type(c.name) AS course_type, c.name AS course_name,
            c.duration, c.category, s.start_datetime, s.end_datetime, s.venue,
-           s.max_capacity, s.status, {SESSION_PRICE_SQL} AS price,
-           s.max_capacity - seats.taken AS available_spots
-    FROM course_schedules AS s
+           s.max_capacity, s.status, s.price, s.max_capacity - s.seats_taken AS available_spots
+    FROM session_seats AS s
     JOIN courses AS c ON c.id = s.course_id
-    CROSS JOIN LATERAL (
-        SELECT {SEATS_TAKEN_SQL} AS taken FROM bookings WHERE course_schedule_id = s.id
-    ) AS seats
     WHERE s.status <> 'cancelled' AND s.start_datetime > now()
-      AND seats.taken < s.max_capacity
-      AND (CAST(:course AS text) IS NULL OR {COURSE_TYPE_SQL} = upper(CAST(:course AS text)))
+      AND s.seats_taken < s.max_capacity
+      AND (CAST(:course AS text) IS NULL OR rft_course_type(c.name) = upper(CAST(:course AS text)))
     ORDER BY s.start_datetime, s.id
 """
-SESSION_FOR_CHECKOUT = f"""
-    SELECT s.id, s.status, s.start_datetime <= now() AS started, s.max_capacity,
-           {SESSION_PRICE_SQL} AS price,
-           (SELECT {SEATS_TAKEN_SQL} FROM bookings WHERE course_schedule_id = s.id) AS seats_taken
-    FROM course_schedules AS s JOIN courses AS c ON c.id = s.course_id
-    WHERE s.id = :session_id
+"""``session_seats`` and ``rft_course_type`` are migration 0013's: the seats and the price
+as the payment intent and the booking read them."""
+SESSION_FOR_CHECKOUT = """
+    SELECT id, status, start_datetime <= now() AS started, max_capacity, price, seats_taken
+    FROM session_seats
+    WHERE id = :session_id
 """
 
 

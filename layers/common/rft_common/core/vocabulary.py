@@ -1,0 +1,11 @@
+"""The business's shared words that the code needs as values.
+
+What the database decides stays in the database (migration 0013: a booking that holds
+a place, a session's seats and price); this module holds what Python hands to it.
+"""
+
+from __future__ import annotations
+
+ACTIVE_BOOKING_STATUSES = ("pending", "confirmed")
+"""A booking in one of these statuses is still to happen: a second one for the same
+email and session is refused (409). Bound as a list: ``status = ANY(:statuses)``."""
