@@ -262,9 +262,9 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         detail_user,
     )
     engine.dispose()
-    from rft_common.db.engine import reset_engine
+    from rft_common.db.postgres import reset_pool
 
-    reset_engine()
+    reset_pool()
     return {
         "p95_ms": {name: value["p95_ms"] for name, value in timings.items()},
         "p50_ms": {name: value["p50_ms"] for name, value in timings.items()},

@@ -272,9 +272,9 @@ def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[s
     finally:
         engine.dispose()
         moto.stop()
-        from rft_common.db.engine import reset_engine
+        from rft_common.db.postgres import reset_pool
 
-        reset_engine()
+        reset_pool()
     user_rows_written = user_row_writes(url)
     profile = _worker_profile(WORKER_LOG)
     batch_ms = profile["batch_ms"]

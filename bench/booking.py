@@ -242,9 +242,9 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         seconds,
         "many",
     )
-    from rft_common.db.engine import reset_engine
+    from rft_common.db.postgres import reset_pool
 
-    reset_engine()
+    reset_pool()
     return {
         **_percentiles(new + returning),
         "new_customer": _percentiles(new),

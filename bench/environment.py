@@ -52,9 +52,9 @@ def use_database(url: str, flags_file: str) -> None:
     """Point the application code in this process at ``url`` with the given flags."""
     from rft_common.aws import flags
     from rft_common.core import settings
-    from rft_common.db import engine as db
+    from rft_common.db import postgres as db
 
     os.environ.update(QUIET_ENVIRONMENT | {"DATABASE_URL": url, "RFT_FLAGS_FILE": flags_file})
     settings.get_settings.cache_clear()
     flags.get_feature_flags.cache_clear()
-    db.reset_engine()
+    db.reset_pool()

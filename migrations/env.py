@@ -7,8 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from rft_common.db.engine import database_url
-from rft_common.db.tables import metadata
+from rft_common.db.tables import alembic_url, metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -19,7 +18,7 @@ target_metadata = metadata
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=str(database_url()),
+        url=str(alembic_url()),
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -33,7 +32,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    engine = create_engine(alembic_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
         _run(connection)
 

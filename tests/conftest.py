@@ -17,7 +17,6 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -55,12 +54,12 @@ ALL_TABLES = (
 def _reset_app_caches() -> None:
     from rft_common.aws import flags, secrets
     from rft_common.core import settings
-    from rft_common.db import engine as db
+    from rft_common.db import postgres
 
     settings.get_settings.cache_clear()
     flags.get_feature_flags.cache_clear()
     secrets.clear_cache()
-    db.reset_engine()
+    postgres.reset_pool()
 
 
 @pytest.fixture(scope="session")
@@ -106,40 +105,19 @@ def db(engine: Engine) -> Iterator[Engine]:
         connection.execute(text(f"TRUNCATE {ALL_TABLES} RESTART IDENTITY CASCADE"))
 
 
-@dataclass(frozen=True)
-class TransactionRunner:
-    """One of the two ways functions run transactions: SQLAlchemy Core's engine
-    (``rft_common.db.engine``) or the checkout's pg8000 pool (``rft_common.db.postgres``)."""
-
-    run_transaction: Callable[..., Any]
-    statement: Callable[[str], Any]
-    """SQL text as that way's connections execute it."""
-
-
-@pytest.fixture(params=["sqlalchemy", "pg8000"])
-def transactions(request: pytest.FixtureRequest, db: Engine) -> TransactionRunner:
-    from rft_common.db import engine as app_db
-    from rft_common.db import postgres
-
-    if request.param == "sqlalchemy":
-        return TransactionRunner(app_db.run_transaction, text)
-    return TransactionRunner(postgres.run_transaction, str)
-
-
 @pytest.fixture
 def database_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     """Set database environment variables (``DB_POOL_SIZE``, ``DB_SOCKET_TIMEOUT_SECONDS``)
-    for this test: the engine and the checkout's pool are rebuilt with them, and
-    without them after the test."""
-    from rft_common.db import engine as app_db
+    for this test: the pool is rebuilt with them, and without them after the test."""
+    from rft_common.db import postgres
 
     def apply(**variables: str) -> None:
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
-        app_db.reset_engine()
+        postgres.reset_pool()
 
     yield apply
-    app_db.reset_engine()  # rebuilt on next use, after monkeypatch restores the variables
+    postgres.reset_pool()  # rebuilt on next use, after monkeypatch restores the variables
 
 
 @pytest.fixture

@@ -20,9 +20,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from rft_common.core import settings
-from rft_common.db import engine as app_db
-from rft_common.users import export as export_module
-from rft_common.users.export import CSV_HEADER, PART_BYTES
+from rft_common.db import postgres
+from rft_common.kit import csv_export
+from rft_common.kit.csv_export import PART_BYTES
+from rft_common.users.export import CSV_HEADER
 from rft_tools import migrations
 from tests.admin_helpers import add_user, call, token_for
 from tests.conftest import scratch_database
@@ -149,7 +150,7 @@ def test_a_file_too_big_for_a_response_is_a_303_to_its_s3_copy(
     with db.begin() as connection:
         for number in range(30):
             add_user(connection, f"user{number}@example.com", name=f"User {number}")
-    monkeypatch.setattr(export_module, "INLINE_LIMIT_BYTES", 1_000)
+    monkeypatch.setattr(csv_export, "INLINE_LIMIT_BYTES", 1_000)
 
     status, _, raw = call(
         admin_users_function, "GET", "/api/admin/users/export", headers=dashboard_headers()
@@ -272,10 +273,10 @@ def scale_database(postgres_server_url) -> Iterator[str]:
 def app_on_scale_database(scale_database, monkeypatch) -> Iterator[str]:
     monkeypatch.setenv("DATABASE_URL", scale_database)
     settings.get_settings.cache_clear()
-    app_db.reset_engine()
+    postgres.reset_pool()
     yield scale_database
     settings.get_settings.cache_clear()
-    app_db.reset_engine()
+    postgres.reset_pool()
 
 
 def test_a_large_export_streams_to_s3_in_parts_and_the_response_is_a_redirect(

@@ -19,6 +19,7 @@ from rft_common.backfill.service import (
     EmailKeyRangeMessage,
     process_batch,
 )
+from rft_common.db import locks
 from rft_common.db.postgres import transaction_at
 from rft_common.privacy import service as privacy
 from rft_common.privacy.service import (
@@ -999,10 +1000,9 @@ def test_an_erasure_while_backfill_batches_run_is_409_to_try_again_not_a_timeout
     database_settings(DB_SOCKET_TIMEOUT_SECONDS="2")
     with db.begin() as connection:
         user_id = add_user(connection, "waiting@example.com")
-    with db.connect() as batch:
-        batch.execute(text(f"SELECT pg_advisory_lock_shared({privacy.ERASURE_LOCK})"))
+    with db.begin() as batch:
+        batch.execute(text(locks.WAIT_FOR_ERASURES))
         status, answer = erase(admin_users_function, user_id)
-        batch.execute(text(f"SELECT pg_advisory_unlock_shared({privacy.ERASURE_LOCK})"))
     after_batches = erase(admin_users_function, user_id)
 
     assert status == 409

@@ -11,8 +11,8 @@ from pg8000.exceptions import InterfaceError
 from sqlalchemy import create_engine, text
 
 from rft_common.core.settings import get_settings
-from rft_common.db import engine as db
 from rft_common.db import postgres
+from rft_common.db import postgres as db
 from rft_tools.local_db import (
     LOCAL_DIR,
     EmbeddedServer,
@@ -36,11 +36,11 @@ def database_down(monkeypatch, database_url):
     """Point the warm handler at a database that does not answer, then restore it."""
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
     get_settings.cache_clear()
-    db.reset_engine()
+    db.reset_pool()
     yield
     monkeypatch.setenv("DATABASE_URL", database_url)
     get_settings.cache_clear()
-    db.reset_engine()
+    db.reset_pool()
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +126,11 @@ def stoppable_database(monkeypatch):
     upgrade(url)
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
-    db.reset_engine()
+    db.reset_pool()
     engine = create_engine(url, pool_pre_ping=True)
     yield server, engine
     engine.dispose()
-    db.reset_engine()
+    db.reset_pool()
     # The test may have restarted it through a handle of its own: stop it whoever started it.
     EmbeddedServer(data_dir, owned=True, system_user=server.system_user).stop()
     get_settings.cache_clear()
@@ -187,14 +187,12 @@ def test_a_warm_handler_whose_connection_was_closed_meanwhile_still_books(
 
 
 def test_closing_a_connection_whose_server_is_gone_succeeds_and_a_second_close_raises(engine):
-    raw = db.get_engine().raw_connection()
-    backend = raw.cursor()
+    dbapi_connection = db.connect(db.connection_arguments())
+    backend = dbapi_connection.cursor()
     backend.execute("SELECT pg_backend_pid()")
     (pid,) = backend.fetchone()
     with engine.connect() as connection:
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    dbapi_connection = raw.dbapi_connection
-    raw.detach()
 
     dbapi_connection.close()
 

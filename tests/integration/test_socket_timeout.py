@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from rft_common.backfill import service as backfill
 from rft_common.backfill.service import process_batch
+from rft_common.db import postgres
 from tests.backfill_helpers import contact, insert_legacy_bookings, key_message, state
 from tests.factories import add_session, stats_mismatches
 
@@ -76,18 +77,18 @@ def test_a_batch_that_times_out_twice_fails_and_leaves_nothing(db, monkeypatch):
 
 
 @pytest.mark.usefixtures("short_socket_timeout")
-def test_other_work_is_not_retried_and_the_pool_hands_out_a_working_connection(transactions):
+def test_other_work_is_not_retried_and_the_pool_hands_out_a_working_connection():
     calls: list[int] = []
-    backend = transactions.statement(BACKEND)
+    backend = BACKEND
 
     def stall(connection):
         calls.append(connection.execute(backend).one()[0])
-        connection.execute(transactions.statement(STALL))
+        connection.execute(STALL)
 
     with pytest.raises(TimeoutError):
-        transactions.run_transaction(stall)
+        postgres.run_transaction(stall)
 
-    after = transactions.run_transaction(lambda c: c.execute(backend).one()[0])
+    after = postgres.run_transaction(lambda c: c.execute(backend).one()[0])
     assert len(calls) == 1
     assert after != calls[0]  # the timed-out connection was discarded, not pooled
 
@@ -104,26 +105,26 @@ STALL_AT_COMMIT = (
 
 
 @pytest.mark.usefixtures("short_socket_timeout")
-def test_a_connection_whose_commit_timed_out_is_discarded_not_reused(transactions, caplog):
+def test_a_connection_whose_commit_timed_out_is_discarded_not_reused(caplog):
     """Its late COMMIT reply must not be read as the answer to the next statement, nor
     waited for by a rollback (which would time out too and be logged as an error)."""
     backends: list[int] = []
-    backend = transactions.statement(BACKEND)
+    backend = BACKEND
 
     def commit_stalls(connection):
         backends.append(connection.execute(backend).one()[0])
         for statement in STALL_AT_COMMIT:
-            connection.execute(transactions.statement(statement))
+            connection.execute(statement)
 
     with caplog.at_level(logging.WARNING), pytest.raises(TimeoutError):
-        transactions.run_transaction(commit_stalls)
+        postgres.run_transaction(commit_stalls)
 
     def answer(connection):
         return connection.execute(backend).one()[0], connection.execute(
-            transactions.statement("SELECT 41 + 1 AS answer")
+            "SELECT 41 + 1 AS answer"
         ).one()[0]
 
-    after, answered = transactions.run_transaction(answer)
+    after, answered = postgres.run_transaction(answer)
     assert after != backends[0]
     assert answered == 42
     assert [

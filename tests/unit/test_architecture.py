@@ -1,15 +1,16 @@
 """The layer's architecture, stated as rules its imports must keep (read from the source).
 
-    core  <-  aws  <-  db  <-  domains  <-  routes  <-  functions
+    core  <-  aws  <-  db  <-  kit  <-  domains  <-  routes  <-  functions
 
 - ``core`` (settings, errors, logging, vocabulary) imports nothing else of ours;
-  ``aws`` only ``core``; ``db`` ``core`` and ``aws`` (the RDS secret); ``http`` (the
-  resolver and error shapes) only ``core``.
+  ``aws`` only ``core``; ``db`` ``core`` and ``aws`` (the RDS secret); ``kit`` (CSV
+  exports) the three of them; ``http`` (the resolver, error shapes, shared parameters
+  and CSV answers) ``core``, ``db`` and ``kit``, never a domain.
 - A domain (``customers``, ``checkout``, ``staff``, ``users``, ...) imports the
   infrastructure, itself, and peers only where ``PEER_INTERFACES`` names the module it
   may use; ``customers`` (identity and the audit trail) is the kernel every domain
   shares.
-- Routes (``routes.py`` and ``*_routes.py`` in a domain, ``staff/gate.py`` and
+- Routes (``routes.py`` and ``*_routes.py`` in a domain, ``staff/gate.py`` and all of
   ``http``) are the only modules that import Powertools' event handler, and no domain
   module imports a route module. ``http/docs.py`` assembles every router.
 - No two modules import each other, directly or round a cycle.
@@ -30,9 +31,10 @@ import pytest
 PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "layers" / "common" / "rft_common"
 INFRASTRUCTURE = {
     "core": set(),
-    "db": {"core", "aws"},
     "aws": {"core"},
-    "http": {"core"},
+    "db": {"core", "aws"},
+    "kit": {"core", "aws", "db"},
+    "http": {"core", "db", "kit"},
 }
 KERNEL = "customers"
 ACTING_STAFF = "staff.tokens"
@@ -45,7 +47,9 @@ PEER_INTERFACES: dict[str, set[str]] = {
 }
 """The one module of a peer domain that a domain may import, beyond the kernel."""
 EVENT_HANDLER = "aws_lambda_powertools.event_handler"
-ROUTE_MODULES_OUTSIDE_NAMING = {"staff.gate", "http.api", "http.docs"}
+HTTP = "http"
+"""The HTTP layer every route module uses: all of it may import the event handler."""
+ROUTE_MODULES_OUTSIDE_NAMING = {"staff.gate"}
 
 
 def module_name(path: Path) -> str:
@@ -93,7 +97,12 @@ def imports_of(path: Path) -> set[str]:
 
 def is_route_module(name: str) -> bool:
     leaf = name.rsplit(".", 1)[-1]
-    return leaf == "routes" or leaf.endswith("_routes") or name in ROUTE_MODULES_OUTSIDE_NAMING
+    return (
+        leaf == "routes"
+        or leaf.endswith("_routes")
+        or name in ROUTE_MODULES_OUTSIDE_NAMING
+        or top(name) == HTTP
+    )
 
 
 def top(name: str) -> str:

@@ -11,8 +11,7 @@ from moto import mock_aws
 
 from rft_common.core.errors import DatabaseUnavailable
 from rft_common.core.settings import get_settings
-from rft_common.db import engine as db
-from rft_common.db import postgres
+from rft_common.db import postgres, tables
 
 PROXY = "rft-proxy.proxy-abc.eu-west-2.rds.amazonaws.com"
 
@@ -52,7 +51,7 @@ def test_in_aws_connections_use_the_secret_with_tls_through_rds_proxy():
 
 @pytest.mark.usefixtures("aws_settings")
 def test_the_sqlalchemy_url_says_the_same():
-    url = db.database_url()
+    url = tables.alembic_url()
 
     assert url.drivername == "postgresql+pg8000"
     assert (url.username, url.password) == ("app", "s3cr:et/@")
@@ -89,7 +88,7 @@ def test_the_local_database_url_round_trips_through_sqlalchemys_url(monkeypatch)
     )
     get_settings.cache_clear()
 
-    url = db.database_url()
+    url = tables.alembic_url()
 
     assert url.render_as_string(hide_password=False) == (
         "postgresql+pg8000://postgres@localhost:5432/rft?unix_sock=%2Fx%2F.s.PGSQL.5432"

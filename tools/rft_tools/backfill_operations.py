@@ -33,9 +33,8 @@ from sqlalchemy import Connection, text
 
 from rft_common.aws.queues import send_messages
 from rft_common.backfill.service import AnyMessage, BookingRangeMessage, EmailKeyRangeMessage
+from rft_common.db.locks import LOCK_BACKFILL_ENQUEUE
 
-ENQUEUE_LOCK = 7_046_121_805_337_001
-"""``pg_advisory_xact_lock`` key: one enqueue at a time."""
 RATE_WINDOW_SECONDS = 60
 
 PLAN = """
@@ -137,7 +136,7 @@ def enqueue(
     client: Any = None,
 ) -> EnqueueResult:
     """Plan, record and send the batches, in the caller's transaction (commit after)."""
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ENQUEUE_LOCK})
+    connection.execute(text(LOCK_BACKFILL_ENQUEUE))
     parameters = {"batch_size": batch_size}
     if dry_run:
         planned = connection.execute(DRY_RUN_PLAN, parameters).all()

@@ -168,18 +168,18 @@ def app_database(**environment: str) -> Iterator[None]:
     """Point ``rft_common`` (settings, engine) at the local stack's or DATABASE_URL's
     database, with ``environment`` (such as a longer socket timeout) set meanwhile."""
     from rft_common.core import settings
-    from rft_common.db import engine as db
+    from rft_common.db import postgres as db
 
     with local_database() as url:
         overrides = {"DATABASE_URL": url, **environment}
         previous = {name: os.environ.get(name) for name in overrides}
         os.environ.update(overrides)
         settings.get_settings.cache_clear()
-        db.reset_engine()
+        db.reset_pool()
         try:
             yield
         finally:
-            db.reset_engine()
+            db.reset_pool()
             for name, value in previous.items():
                 if value is None:
                     os.environ.pop(name, None)

@@ -16,8 +16,8 @@ import json
 import sys
 
 from rft_common.core.errors import DomainError
+from rft_common.core.vocabulary import STAFF_ROLES
 from rft_common.db.postgres import transaction_at
-from rft_common.staff.tokens import STAFF_ROLES
 from rft_tools.local_db import local_database
 
 

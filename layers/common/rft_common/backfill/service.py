@@ -72,7 +72,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.customers.identity import FIND_OR_CREATE_CUSTOMERS
-from rft_common.db.locks import ERASURE_LOCK
+from rft_common.db.locks import WAIT_FOR_ERASURES
 from rft_common.db.postgres import Connection, run_transaction
 
 MAX_BOOKING_ID = 2**31 - 1
@@ -343,7 +343,6 @@ CLAIM_BATCH = """
     RETURNING first_booking_id, last_booking_id, first_email_key, last_email_key
 """
 DEFER_USER_COUNTS = "SELECT rft_defer_user_counts()"
-WAIT_FOR_ERASURES = f"SELECT pg_advisory_xact_lock_shared({ERASURE_LOCK})"
 FINISH_BATCH = """
     WITH counted AS (SELECT rft_flush_user_counts())
     UPDATE backfill_batches

@@ -43,6 +43,7 @@ from rft_common.checkout.stripe_api import PaymentIntent
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
 from rft_common.core.vocabulary import ACTIVE_BOOKING_STATUSES
 from rft_common.customers.identity import CustomerDetails, find_or_create_customer
+from rft_common.db.locks import LOCK_PAYMENT_INTENT
 from rft_common.db.postgres import Connection, run_transaction
 
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -223,9 +224,6 @@ INSERT_IF_IT_FITS = """
     SELECT d.seats_taken, d.already_booked, d.refusal, b.*
     FROM decision AS d LEFT JOIN new_booking AS b ON true
 """
-LOCK_INTENT = "SELECT pg_advisory_xact_lock(hashtextextended(:payment_intent_id, 11))"
-"""Orders everything done for one PaymentIntent (booking it, refunding it), whichever
-request or event arrives: each sees what the one before it committed."""
 BOOKING_OF_INTENT = """
     SELECT id, booking_reference, user_id, course_schedule_id, status, payment_status,
            payment_amount, number_of_attendees, created_at, unplaced_reason,
@@ -275,7 +273,7 @@ def create_booking(
             return replay
 
     if payment is not None:
-        connection.execute(LOCK_INTENT, {"payment_intent_id": payment.id})
+        connection.execute(LOCK_PAYMENT_INTENT, {"payment_intent_id": payment.id})
     session = connection.execute(LOCK_SESSION, {"session_id": request.course_session_id}).first()
     if session is None or (session.status == "cancelled" and not record_unplaced):
         raise NotFound(

@@ -39,6 +39,7 @@ from rft_common.checkout.stripe_api import (
 )
 from rft_common.core.emails import email_fingerprint, normalize_email
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
+from rft_common.db.locks import LOCK_CHECKOUT
 from rft_common.db.postgres import Connection, run_transaction
 
 if TYPE_CHECKING:
@@ -171,7 +172,6 @@ class CheckoutIntent:
     reused: bool
 
 
-LOCK_CHECKOUT = "SELECT pg_advisory_xact_lock(hashtextextended(:key, 7011))"
 LATEST_CHECKOUT = """
     SELECT generation, payment_intent_id,
            created_at > now() - make_interval(hours => :reuse_hours) AS fresh

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rft_common.aws import flags
-from rft_common.checkout.bookings import LOCK_INTENT, BookingOutcome, BookingRequest, create_booking
+from rft_common.checkout.bookings import BookingOutcome, BookingRequest, create_booking
 from rft_common.checkout.intents import booking_fields_from_metadata
 from rft_common.checkout.stripe_api import PaymentIntent
 from rft_common.core.errors import DomainError
@@ -158,7 +158,7 @@ def _charge_refunded(event_id: str, charge: dict[str, Any]) -> EventResult:
             return _finish(connection, event_id, EventResult("not_ours"))
         if not full_refund:
             return _finish(connection, event_id, EventResult("partial_refund"))
-        connection.execute(LOCK_INTENT, {"payment_intent_id": intent_id})
+        connection.execute(LOCK_PAYMENT_INTENT, {"payment_intent_id": intent_id})
         refunded = connection.execute(REFUND_BOOKING, {"payment_intent_id": intent_id}).first()
         if refunded is not None:
             return _finish(connection, event_id, EventResult("refunded"), refunded.id)

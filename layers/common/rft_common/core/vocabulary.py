@@ -9,3 +9,10 @@ from __future__ import annotations
 ACTIVE_BOOKING_STATUSES = ("pending", "confirmed")
 """A booking in one of these statuses is still to happen: a second one for the same
 email and session is refused (409). Bound as a list: ``status = ANY(:statuses)``."""
+
+BUSINESS_TIME_ZONE = "Europe/London"
+"""The company's calendar: dates people see and filter by are days here."""
+
+ADMIN_ROLE = "admin"
+STAFF_ROLES = ("admin", "instructor")
+"""Roles of the company's own people; every other user is a customer."""

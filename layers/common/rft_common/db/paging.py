@@ -16,6 +16,10 @@ from typing import Any
 
 from rft_common.core.errors import InvalidRequest
 
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+"""The most rows one page of any admin list holds."""
+
 READ_ONLY_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 """First statement of a read: the page and its total see the same data."""
 

@@ -34,6 +34,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, TIMESTAMP
+from sqlalchemy.engine import URL
+
+from rft_common.db import postgres
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -591,3 +594,23 @@ erasure_suppression_salt = Table(
 """The random salt of the suppression hashes, made by the migration (one row)."""
 
 Index("ix_course_schedules_end_datetime", course_schedules.c.end_datetime)
+
+
+def alembic_url() -> URL:
+    """The database as a SQLAlchemy URL, for alembic and the tests: from the same
+    settings as every connection of the application (``postgres.connection_arguments``)."""
+    arguments = dict(postgres.connection_arguments())
+    query = {
+        name: str(value)
+        for name, value in arguments.items()
+        if name not in ("user", "password", "host", "port", "database", "ssl_context", "timeout")
+    }
+    return URL.create(
+        "postgresql+pg8000",
+        username=arguments["user"],
+        password=arguments["password"],
+        host=arguments["host"],
+        port=arguments["port"],
+        database=arguments["database"],
+        query=query,
+    )

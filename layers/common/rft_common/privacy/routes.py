@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from rft_common.core.observability import logger
 from rft_common.http.api import error_doc, ok_doc
+from rft_common.http.params import NOT_FOUND, UserId
 from rft_common.privacy.service import (
     Actor,
     DataExport,
@@ -19,7 +20,6 @@ from rft_common.privacy.service import (
     export_user_data,
 )
 from rft_common.staff.gate import ADMIN_ERRORS, READ_ERRORS, SECURITY, acting_admin
-from rft_common.users.routes import NOT_FOUND, UserId
 
 router = Router()
 

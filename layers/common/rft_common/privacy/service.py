@@ -29,7 +29,7 @@ audited (``data_export``), in the same transaction.
   erased row no longer holds their email;
 - audited: one ``erasure`` row (who, when, reason, counts, no values).
 
-Erasures take ``db.locks.ERASURE_LOCK`` exclusively and backfill batches take it shared, so
+Erasures take ``db.locks.LOCK_ERASURES`` and backfill batches its shared form, so
 a batch never reads bookings of a person while they are being erased (it would
 otherwise re-create them from its earlier snapshot). An erasure waits for running
 batches (or for the person's row) a little less than its socket timeout, then is
@@ -49,9 +49,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
-from rft_common.customers import audit as audit_log
-from rft_common.customers.audit import Actor, audit_each
-from rft_common.db.locks import ERASURE_LOCK
+from rft_common.core.vocabulary import STAFF_ROLES
+from rft_common.customers.audit import Actor, audit, audit_each
+from rft_common.db.locks import LOCK_ERASURES
 from rft_common.db.postgres import (
     LOCK_NOT_AVAILABLE,
     Connection,
@@ -74,7 +74,6 @@ REDACTED_CONTACT_DETAILS = json.dumps(
     separators=(",", ":"),
 )
 """What an erased booking's ``contact_details`` hold: the legacy keys, no values."""
-STAFF_ROLES = ("admin", "instructor")
 CREDENTIAL_COLUMNS = ("password_hash",)
 """Never exported (credentials, not information about the person)."""
 
@@ -157,16 +156,6 @@ class DataExport(BaseModel):
     )
 
 
-def audit(connection: Any, user_id: int, **details: Any) -> None:
-    """``customers.audit.audit`` for ``users.merges``, which imports it from here and still
-    hands in a SQLAlchemy connection: the row goes through that connection's pg8000
-    connection, in the same transaction. Goes once merges runs on ``db.postgres`` and
-    imports ``customers.audit`` (issue 22)."""
-    if not isinstance(connection, Connection):
-        connection = Connection(connection.connection.dbapi_connection)
-    audit_log.audit(connection, user_id, **details)
-
-
 def export_user_data(user_id: int, *, actor: Actor) -> DataExport:
     """The subject access export, audited in the same transaction."""
 
@@ -176,7 +165,7 @@ def export_user_data(user_id: int, *, actor: Actor) -> DataExport:
             is None
         ):
             raise NotFound(f"user {user_id} does not exist")
-        audit_log.audit(connection, user_id, actor=actor, action="data_export")
+        audit(connection, user_id, actor=actor, action="data_export")
         document = connection.execute(EXPORT, {"user_id": user_id}).scalar_one()
         exported_at = connection.execute("SELECT now()").scalar_one()
         return DataExport(exported_at=exported_at, **document)
@@ -251,7 +240,6 @@ def limit_lock_waits(connection: Connection) -> None:
     connection.execute(LIMIT_LOCK_WAITS, {"wait": f"{max(socket_timeout_seconds() - 1, 1)}s"})
 
 
-EXCLUDE_BACKFILL = f"SELECT pg_advisory_xact_lock({ERASURE_LOCK})"
 WITH_MERGED = """
     SELECT id FROM users WHERE id = ANY(:user_ids) OR merged_into = ANY(:user_ids) ORDER BY id
 """
@@ -355,7 +343,7 @@ def erase_users(
     Refusals are the caller's business: this erases whoever it is given, and the
     duplicates merged into them (the same people).
     """
-    connection.execute(EXCLUDE_BACKFILL)
+    connection.execute(LOCK_ERASURES)
     parameters = {
         "user_ids": connection.execute(WITH_MERGED, {"user_ids": user_ids}).scalars(),
         "whitespace": EMAIL_WHITESPACE,
@@ -621,7 +609,7 @@ def run_retention(
         audit_entries += counts.audit_entries
 
     def scrub_resurfaced(connection: Connection) -> int:
-        connection.execute(EXCLUDE_BACKFILL)
+        connection.execute(LOCK_ERASURES)
         return connection.execute(SCRUB_RESURFACED, parameters).rowcount
 
     resurfaced = run_transaction(scrub_resurfaced)

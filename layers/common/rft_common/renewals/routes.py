@@ -11,7 +11,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from rft_common.db.paging import DEFAULT_PAGE_SIZE
 from rft_common.http.api import ok_doc
+from rft_common.http.csv_responses import csv_export_response, csv_responses, wants_json
+from rft_common.http.params import Cursor, Limit
 from rft_common.renewals.service import (
     DEFAULT_WITHIN_DAYS,
     MAX_WITHIN_DAYS,
@@ -19,9 +22,7 @@ from rft_common.renewals.service import (
     export_renewals,
     list_renewals,
 )
-from rft_common.staff.gate import READ_ERRORS, SECURITY
-from rft_common.users.listing import DEFAULT_PAGE_SIZE
-from rft_common.users.routes import Cursor, Limit, csv_export_response, csv_responses, wants_json
+from rft_common.staff.gate import READ_ERRORS, SECURITY, acting_admin
 
 router = Router()
 
@@ -83,4 +84,6 @@ def get_renewals_export(
 ) -> Response[Any]:
     as_link = wants_json(router.current_event.headers.get("accept"))
     exported = export_renewals(within_days=within_days, may_contact=may_contact, inline=not as_link)
-    return csv_export_response(exported, as_link=as_link, what="renewals")
+    return csv_export_response(
+        exported, as_link=as_link, what="renewals", admin_id=acting_admin(router).id
+    )

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from rft_common.core.errors import InvalidRequest
 from rft_common.core.settings import get_settings
+from rft_common.core.vocabulary import BUSINESS_TIME_ZONE
 from rft_common.db.paging import (
     READ_ONLY_SNAPSHOT,
     decode_cursor,
@@ -38,7 +39,6 @@ from rft_common.db.paging import (
     query_fingerprint,
 )
 from rft_common.db.postgres import Connection, run_transaction
-from rft_common.users.listing import BUSINESS_TIME_ZONE
 
 DEFAULT_WITHIN_DAYS = 90
 MAX_WITHIN_DAYS = 3 * 366
@@ -230,7 +230,7 @@ def list_renewals(
 
 def export_renewals(*, within_days: int, may_contact: bool | None = None, inline: bool) -> Any:
     """The whole window as CSV, exactly as the users export answers (``export_csv``)."""
-    from rft_common.users.export import export_csv
+    from rft_common.kit.csv_export import export_csv
 
     parameters = _parameters(within_days, may_contact, None)
     return export_csv(

@@ -36,10 +36,11 @@ from rft_common.core.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from rft_common.core.vocabulary import STAFF_ROLES
+from rft_common.db.locks import LOCK_STAFF_SIGN_IN
 from rft_common.db.postgres import Connection, run_transaction
 from rft_common.staff.tokens import (
     ACCESS_TOKEN_SECONDS,
-    STAFF_ROLES,
     Staff,
     access_secret,
     issue_access_token,
@@ -117,7 +118,6 @@ def _password_matches(password: str, stored_hash: str | None) -> bool:
     return matches and stored_hash is not None
 
 
-LOCK_EMAIL = "SELECT pg_advisory_xact_lock(hashtextextended('rft-admin-login:' || :email, 0))"
 FORGET_OLD_FAILURES = (
     "DELETE FROM admin_login_failures WHERE attempted_at < now() - CAST(:window AS interval)"
 )
@@ -155,7 +155,7 @@ def _reserve_attempt(email: str) -> int:
 
     def reserve(connection: Connection) -> int:
         window = {"window": FAILURE_WINDOW}
-        connection.execute(LOCK_EMAIL, {"email": email})
+        connection.execute(LOCK_STAFF_SIGN_IN, {"email": email})
         connection.execute(FORGET_OLD_FAILURES, window)
         if connection.execute(RECENT_FAILURES, {"email": email, **window}).scalar_one() >= (
             MAX_FAILURES

@@ -37,10 +37,9 @@ import jwt
 from rft_common.aws.secrets import SecretUnavailable, secret_string
 from rft_common.core.errors import FeatureDisabled, Forbidden, Unauthorized
 from rft_common.core.settings import get_settings
+from rft_common.core.vocabulary import ADMIN_ROLE
 
 ALGORITHM = "HS256"
-ADMIN_ROLE = "admin"
-STAFF_ROLES = ("admin", "instructor")
 ACCESS_TOKEN_SECONDS = 15 * 60
 REFRESH_TOKEN_SECONDS = 7 * 24 * 3600
 REFRESH_TYPE = "refresh"

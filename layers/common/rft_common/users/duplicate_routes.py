@@ -13,7 +13,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from rft_common.core.observability import logger
+from rft_common.db.paging import DEFAULT_PAGE_SIZE
 from rft_common.http.api import error_doc, ok_doc
+from rft_common.http.params import NOT_FOUND, Cursor, Limit, UserId
 from rft_common.staff.gate import ADMIN_ERRORS, READ_ERRORS, SECURITY, acting_admin
 from rft_common.staff.tokens import Staff
 from rft_common.users.duplicates import (
@@ -22,7 +24,6 @@ from rft_common.users.duplicates import (
     list_duplicates,
     mark_not_duplicate,
 )
-from rft_common.users.listing import DEFAULT_PAGE_SIZE
 from rft_common.users.merges import (
     UNMERGE_WINDOW,
     MergeResult,
@@ -30,7 +31,7 @@ from rft_common.users.merges import (
     merge_users,
     unmerge_users,
 )
-from rft_common.users.routes import NOT_FOUND, TAGS, Cursor, Limit, UserId
+from rft_common.users.routes import TAGS
 
 router = Router()
 

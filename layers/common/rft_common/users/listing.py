@@ -35,7 +35,9 @@ from pydantic.alias_generators import to_camel
 
 from rft_common.core.errors import InvalidRequest
 from rft_common.core.formatting import money
+from rft_common.core.vocabulary import BUSINESS_TIME_ZONE
 from rft_common.db.paging import (
+    DEFAULT_PAGE_SIZE,
     READ_ONLY_SNAPSHOT,
     decode_cursor,
     encode_cursor,
@@ -45,12 +47,9 @@ from rft_common.db.postgres import Connection, run_transaction
 
 Role = Literal["customer", "admin", "instructor"]
 CustomerType = Literal["individual", "corporate"]
-BUSINESS_TIME_ZONE = "Europe/London"
-DEFAULT_PAGE_SIZE = 20
 COUNT_LIMIT = 10_000
 """Searches and date filters count their matches exactly up to this many (the
 convention of Elasticsearch's ``track_total_hits``)."""
-MAX_PAGE_SIZE = 100
 
 PHONE_LIKE = re.compile(r"[0-9 +\-().]*[0-9][0-9 +\-().]*")
 PHONE_SEPARATORS = str.maketrans("", "", " +-().")

@@ -35,8 +35,8 @@ from pydantic.alias_generators import to_camel
 from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.core.errors import Conflict, NotFound
 from rft_common.core.formatting import money
+from rft_common.customers.audit import Actor, audit
 from rft_common.db.postgres import Connection, run_transaction
-from rft_common.privacy.service import Actor, audit
 from rft_common.staff.tokens import Staff
 
 UNMERGE_WINDOW = timedelta(days=30)

@@ -13,7 +13,6 @@ when admins edit the same user at once.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Annotated, Any
@@ -30,7 +29,10 @@ from pydantic import (
 from rft_common.core.emails import normalize_email
 from rft_common.core.errors import Conflict, InvalidRequest, MergedAway, NotFound
 from rft_common.core.formatting import money
+from rft_common.core.vocabulary import STAFF_ROLES
+from rft_common.customers.audit import Actor, audit
 from rft_common.db.paging import (
+    DEFAULT_PAGE_SIZE,
     READ_ONLY_SNAPSHOT,
     decode_cursor,
     encode_cursor,
@@ -43,10 +45,9 @@ from rft_common.users.duplicates import (
     PossibleDuplicate,
     possible_duplicates,
 )
-from rft_common.users.listing import DEFAULT_PAGE_SIZE, CustomerType, Role
+from rft_common.users.listing import CustomerType, Role
 
 UPCOMING_SESSIONS_SHOWN = 10
-STAFF_ROLES = ("admin", "instructor")
 
 
 class UserBooking(BaseModel):
@@ -387,10 +388,6 @@ HOLDER_OF_EMAIL = (
     "SELECT coalesce(merged_into, id) AS id, merged_into IS NOT NULL AS alias "
     "FROM users WHERE email_normalized = :email"
 )
-AUDIT = """
-    INSERT INTO user_audit_log (user_id, actor, actor_id, changes)
-    VALUES (:user_id, :actor, :actor_id, CAST(:changes AS jsonb))
-"""
 
 
 def update_user(user_id: int, update: UserUpdate, *, actor: Staff) -> UserDetail:
@@ -419,17 +416,14 @@ def update_user(user_id: int, update: UserUpdate, *, actor: Staff) -> UserDetail
             _check_deactivation(current, actor, active=changes["is_active"])
         if changes:
             _write(connection, user_id, changes)
-            audit = {
-                column: {"old": getattr(current, column), "new": value}
-                for column, value in sorted(changes.items())
-            }
-            connection.execute(
-                AUDIT,
-                {
-                    "user_id": user_id,
-                    "actor": actor.email,
-                    "actor_id": actor.id,
-                    "changes": json.dumps(audit),
+            audit(
+                connection,
+                user_id,
+                actor=Actor(actor.email, actor.id),
+                action="edit",
+                changes={
+                    column: {"old": getattr(current, column), "new": value}
+                    for column, value in sorted(changes.items())
                 },
             )
         return _read_detail(connection, user_id, DEFAULT_PAGE_SIZE)

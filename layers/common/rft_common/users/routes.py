@@ -17,16 +17,17 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BeforeValidator, Field
 
 from rft_common.core.observability import logger
 from rft_common.http.api import ErrorResponse, error_doc, ok_doc
+from rft_common.http.csv_responses import csv_export_response, csv_responses, wants_json
+from rft_common.http.params import NOT_FOUND, Cursor, Limit, UserId
 from rft_common.staff.gate import ADMIN_ERRORS, READ_ERRORS, SECURITY, acting_admin
-from rft_common.users.export import CSV_CONTENT_TYPE, InlineCsv, UsersExport, export_users
+from rft_common.users.export import export_users
 from rft_common.users.listing import (
     DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
     CustomerType,
     Role,
     SortOrder,
@@ -48,7 +49,6 @@ from rft_common.users.profiles import (
 router = Router()
 
 TAGS = ["admin users"]
-NOT_FOUND = {404: error_doc("No user has this id")}
 
 
 class MergedAwayResponse(ErrorResponse):
@@ -106,12 +106,6 @@ LastBookingTo = Annotated[
 ]
 Sort = Annotated[UserSort, Query(description="Ties are broken by id, in the same direction")]
 Order = Annotated[SortOrder, Query()]
-UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-Cursor = Annotated[
-    str | None,
-    Query(max_length=1000, description="`nextCursor` of the previous page (same query)"),
-]
 
 
 @router.get(
@@ -156,31 +150,6 @@ def get_users(
     return list_users(query)
 
 
-def csv_responses(file_name: str) -> dict[int | str, dict[str, Any]]:
-    """The documented answers of a CSV export saved as ``file_name``."""
-    return {
-        200: {
-            "description": "The CSV file itself (`Content-Disposition: attachment; "
-            f"filename={file_name}`); with `Accept: application/json`, a download link",
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/json": {"model": UsersExport},
-            },
-        },
-        303: {
-            "description": "The file is too big for a response (about 6 MB): `Location` is "
-            "a presigned S3 URL of it, valid for 15 minutes (the bucket allows the admin "
-            "origin)",
-        },
-    }
-
-
-def wants_json(accept: str | None) -> bool:
-    """Whether the caller asked for JSON rather than the file (scripts, not the dashboard)."""
-    types = {part.split(";")[0].strip().lower() for part in (accept or "").split(",")}
-    return "application/json" in types and "text/csv" not in types
-
-
 @router.get(
     "/api/admin/users/export",
     summary="Export the filtered users as CSV",
@@ -222,41 +191,8 @@ def get_users_export(
     )
     as_link = wants_json(router.current_event.headers.get("accept"))
     exported = export_users(filters, sort, order, inline=not as_link)
-    return csv_export_response(exported, as_link=as_link, what="users")
-
-
-def csv_export_response(
-    exported: InlineCsv | UsersExport, *, as_link: bool, what: str
-) -> Response[Any]:
-    """The CSV itself, the JSON link (``as_link``), or 303 to the file in S3; the export
-    of ``what`` logged with the admin who asked."""
-    logger.info(
-        f"{what} exported",
-        extra={
-            "admin_id": acting_admin(router).id,
-            "rows": exported.rows,
-            "file_name": exported.file_name,
-            "inline": isinstance(exported, InlineCsv),
-        },
-    )
-    if isinstance(exported, InlineCsv):
-        return Response(
-            status_code=200,
-            content_type=CSV_CONTENT_TYPE,
-            body=exported.text,
-            headers={"Content-Disposition": f"attachment; filename={exported.file_name}"},
-        )
-    if as_link:
-        return Response(
-            status_code=200,
-            content_type="application/json",
-            body=exported.model_dump_json(by_alias=True),
-        )
-    return Response(
-        status_code=303,
-        content_type="text/plain; charset=utf-8",
-        body=f"The export is at {exported.download_url}",
-        headers={"Location": exported.download_url},
+    return csv_export_response(
+        exported, as_link=as_link, what="users", admin_id=acting_admin(router).id
     )
 
 
