@@ -374,7 +374,7 @@ def export_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from moto import mock_aws
 
     from rft_common.core import settings
-    from rft_common.users import export
+    from rft_common.kit import csv_export as export
 
     with mock_aws():
         boto3.client("s3").create_bucket(

@@ -28,6 +28,7 @@ from rft_common.checkout.bookings import BookingOutcome, BookingRequest, create_
 from rft_common.checkout.intents import booking_fields_from_metadata
 from rft_common.checkout.stripe_api import PaymentIntent
 from rft_common.core.errors import DomainError
+from rft_common.db.locks import LOCK_PAYMENT_INTENT
 from rft_common.db.postgres import Connection, run_transaction
 
 PAYMENT_SUCCEEDED = "payment_intent.succeeded"
