@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
+from rft_common.core import snapstart
 from rft_common.db import postgres
 
 T = TypeVar("T")
@@ -25,6 +26,12 @@ ERASURE_LOCK = 715_015
 so a batch never reads a person's bookings while the person is being erased."""
 
 _engine: Engine | None = None
+
+
+@snapstart.warm
+def load_dialect() -> None:
+    """Import SQLAlchemy's pg8000 dialect, as the engine's creation would."""
+    import sqlalchemy.dialects.postgresql.pg8000  # noqa: F401
 
 
 def database_url() -> URL:

@@ -5,7 +5,8 @@ is retried by ``retry_transaction``. The checkout and the Stripe webhook use thi
 alone: SQL text with ``:name`` parameters, run by ``run_transaction`` on a small pool,
 so their cold start never imports SQLAlchemy (the largest library in every other
 function's import: ``make bench`` divides it). The other functions use SQLAlchemy Core
-through ``rft_common.db.engine``. pg8000 itself is imported by the first connection.
+through ``rft_common.db.engine``. pg8000 itself is imported by the first connection, or
+before the SnapStart snapshot (``load_driver``).
 
 Each Lambda holds one connection (RDS Proxy multiplexes them); the local stack raises
 ``DB_POOL_SIZE`` because it serves requests from threads. Connections live 5 minutes
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from rft_common.core import snapstart
 from rft_common.core.errors import DatabaseUnavailable
 from rft_common.core.settings import get_settings
 
@@ -113,6 +115,12 @@ def connection_arguments() -> dict[str, Any]:
         "ssl_context": True,
         "timeout": timeout,
     }
+
+
+@snapstart.warm
+def load_driver() -> None:
+    """Import pg8000 and our adaptations of it, as the first connection would."""
+    import rft_common.db.adaptations  # noqa: F401
 
 
 def connect(arguments: Mapping[str, Any]) -> Any:

@@ -8,6 +8,7 @@ nowhere else; nothing unexpected ever leaks a stack trace.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import traceback
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
+from rft_common.core import snapstart
 from rft_common.core.errors import (
     BadSignature,
     Conflict,
@@ -67,6 +69,11 @@ STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
     BadSignature: HTTPStatus.BAD_REQUEST,
     PaymentProviderUnavailable: HTTPStatus.BAD_GATEWAY,
 }
+
+BEARER_SCHEME = "bearerAuth"
+"""An admin's access token: the admin routes' security scheme."""
+STAFF_BEARER_SCHEME = "staffBearerAuth"
+"""The access token of any staff member (admin or instructor); only /me takes it."""
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {
@@ -310,6 +317,17 @@ LambdaHandler = Callable[[dict, Any], dict]
 Admit = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+def build_validation(app: APIGatewayRestResolver) -> None:
+    """Build every route's request and response validation (a SnapStart warm-up step).
+
+    Powertools builds a route's validation (its dependant, body field and pydantic
+    ``TypeAdapter``s) on the route's first request; rendering the OpenAPI schema builds
+    them for every route. The schema needs the bearer schemes the admin routes name."""
+    from rft_common.http.docs import security_schemes
+
+    app.get_openapi_schema(security_schemes=security_schemes())
+
+
 def api_function(
     *routers: Router, admit: Admit | None = None
 ) -> tuple[APIGatewayRestResolver, LambdaHandler]:
@@ -318,10 +336,12 @@ def api_function(
 
     ``admit``, if given, runs before routing: it returns the event to route, or raises
     the ``DomainError`` to answer, so a refused request never reaches parameter
-    validation or a route."""
+    validation or a route. Every route's validation is built before the SnapStart
+    snapshot (``build_validation``)."""
     app = create_resolver()
     for router in routers:
         app.include_router(router)
+    snapstart.warm(functools.partial(build_validation, app))
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     @metrics.log_metrics

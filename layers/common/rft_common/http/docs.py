@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi import swagger_ui as swagger_fi
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from rft_common.http.api import ERROR_RESPONSES
+from rft_common.http.api import BEARER_SCHEME, ERROR_RESPONSES, STAFF_BEARER_SCHEME
 
 router = Router()
 
@@ -71,6 +71,24 @@ def _all_routers() -> list[Router]:
     ]
 
 
+def security_schemes() -> dict[str, Any]:
+    """The admin routes' bearer schemes, as the document declares them."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {
+        BEARER_SCHEME: HTTPBearer(
+            bearerFormat="JWT",
+            description="The admin login's access token (HS256): `exp`, `iss` "
+            "(`reactfasttraining.co.uk`), `aud` (`admin`), `id`, `email` and `role: admin` "
+            "required; no `sub` needed. A refresh token is never accepted here.",
+        ),
+        STAFF_BEARER_SCHEME: HTTPBearer(
+            bearerFormat="JWT",
+            description="The same access token, of any staff role (`admin` or `instructor`).",
+        ),
+    }
+
+
 def render_document() -> str:
     """The OpenAPI 3.1 document, with ``/`` as its server.
 
@@ -78,10 +96,7 @@ def render_document() -> str:
     response validation would document Powertools' own 500 body, which the functions
     never send (their catch-all handler answers with ``ErrorResponse``).
     """
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
-
-    from rft_common.staff.routes import STAFF_BEARER_SCHEME
-    from rft_common.users.routes import BEARER_SCHEME
+    from aws_lambda_powertools.event_handler.openapi.models import Server
 
     resolver = APIGatewayRestResolver(enable_validation=True)
     for included in _all_routers():
@@ -91,18 +106,7 @@ def render_document() -> str:
         version=VERSION,
         description=DESCRIPTION,
         servers=[Server(url="/")],
-        security_schemes={
-            BEARER_SCHEME: HTTPBearer(
-                bearerFormat="JWT",
-                description="The admin login's access token (HS256): `exp`, `iss` "
-                "(`reactfasttraining.co.uk`), `aud` (`admin`), `id`, `email` and `role: admin` "
-                "required; no `sub` needed. A refresh token is never accepted here.",
-            ),
-            STAFF_BEARER_SCHEME: HTTPBearer(
-                bearerFormat="JWT",
-                description="The same access token, of any staff role (`admin` or `instructor`).",
-            ),
-        },
+        security_schemes=security_schemes(),
     )
 
 

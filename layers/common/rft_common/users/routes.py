@@ -30,7 +30,7 @@ from pydantic import BeforeValidator, Field
 from rft_common.aws.flags import ADMIN_USERS_API, is_enabled
 from rft_common.core.errors import DomainError, FeatureDisabled, Unauthorized
 from rft_common.core.observability import logger, metrics
-from rft_common.http.api import ERROR_RESPONSES, ErrorResponse
+from rft_common.http.api import BEARER_SCHEME, ERROR_RESPONSES, ErrorResponse
 from rft_common.staff.tokens import ADMIN_ROLE, Staff, authenticate_admin
 from rft_common.users.export import CSV_CONTENT_TYPE, InlineCsv, UsersExport, export_users
 from rft_common.users.listing import (
@@ -56,7 +56,6 @@ from rft_common.users.profiles import (
 
 router = Router()
 
-BEARER_SCHEME = "bearerAuth"
 SECURITY: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 TAGS = ["admin users"]
 
