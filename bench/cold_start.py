@@ -1,11 +1,17 @@
 """Cold start: each handler's import-and-init and first request in a fresh interpreter,
-the imports that cost most, and the build sizes.
+the first request after an emulated SnapStart restore, the imports that cost most, and
+the build sizes.
 
 The headline figures run the ``sam build`` artifacts (function + layer) on Python 3.13
 with only boto3 besides, as Lambda does: one fresh interpreter per run imports the
 handler (import + init) and then serves one first request against the bench database
-(first request = import + init + that request). The dev-venv figure (import only) is
-for comparison. The import profile is ``python -X importtime`` of the built handler.
+(first request = import + init + that request). Production runs SnapStart, so each
+API function is also measured as a restored environment serves: a fresh interpreter
+imports the handler with the runtime's hook library emulated, runs the before-snapshot
+hooks, then the after-restore hooks, and only then is one request timed, on a fresh
+database connection (``after_restore_ms``). ``import boto3`` alone on the same runtime
+is the yardstick for import + init. The dev-venv figure (import only) is for
+comparison. The import profile is ``python -X importtime`` of the built handler.
 """
 
 from __future__ import annotations
@@ -36,7 +42,14 @@ BENCH_ADMIN_SECRET = "bench-only-admin-jwt-secret-0123456789abcdef"  # noqa: S10
 BENCH_WEBHOOK_SECRET = "whsec_bench_only_0123456789"  # noqa: S105 - local bench
 HANDLER_IMPORT_STARTS = "importing the handler"
 MEASURE = f"""
-import importlib.util, json, sys, time
+import importlib.util, json, sys, time, types
+restore = sys.argv[3:] == ["restore"]
+hooks = {{"before_snapshot": [], "after_restore": []}}
+if restore:  # Lambda's hook library, as the managed runtime provides it
+    runtime = types.ModuleType("snapshot_restore_py")
+    runtime.register_before_snapshot = hooks["before_snapshot"].append
+    runtime.register_after_restore = hooks["after_restore"].append
+    sys.modules["snapshot_restore_py"] = runtime
 print("{HANDLER_IMPORT_STARTS}", file=sys.stderr, flush=True)
 started = time.perf_counter()
 spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
@@ -53,6 +66,13 @@ if len(sys.argv) > 2:
         aws_request_id = "cold-start"
         def get_remaining_time_in_millis(self):
             return 10_000
+    if restore:
+        assert hooks["before_snapshot"] and hooks["after_restore"], hooks
+        for hook in hooks["before_snapshot"]:
+            hook()
+        for hook in hooks["after_restore"]:
+            hook()
+        started = time.perf_counter()
     response = module.lambda_handler(json.loads(sys.argv[2]), Context())
     result["first_request_ms"] = (time.perf_counter() - started) * 1000
     result["status"] = response.get("statusCode", 200)
@@ -143,7 +163,8 @@ def first_requests(session_id: int) -> dict[str, Any]:
 
     Every request does what a customer's or operator's would: the checkout books a
     seat (a pending booking: a paid one also asks Stripe for its PaymentIntent), the
-    admin list runs its query with its total, the worker links a batch, the webhook
+    admin list runs its query with its total, the sign-in's /me looks up the token's
+    staff member, the worker links a batch, the webhook
     verifies a Stripe signature (importing stripe). A function not listed here is
     measured without a first request.
     """
@@ -156,6 +177,9 @@ def first_requests(session_id: int) -> dict[str, Any]:
         "create_booking": lambda run: _event(session_id, f"cold-{run}@example.com"),
         "admin_users": lambda run: _rest_event(
             "GET", "/api/admin/users", {"Authorization": f"Bearer {token}"}
+        ),
+        "admin_auth": lambda run: _rest_event(
+            "GET", "/api/admin/auth/me", {"Authorization": f"Bearer {token}"}
         ),
         "api_docs": lambda run: _rest_event("GET", "/api/openapi.json", {}),
         "stripe_webhook": _stripe_event,
@@ -195,13 +219,19 @@ def measure(
     environment: dict[str, str],
     runs: int,
     first_request: Any = None,
+    *,
+    restored: bool = False,
 ) -> dict[str, float]:
-    """Medians over ``runs`` fresh interpreters: ``import_ms`` and ``first_request_ms``."""
+    """Medians over ``runs`` fresh interpreters: ``import_ms`` and ``first_request_ms``
+    (import + init + the request; with ``restored``, the request alone, after the
+    before-snapshot and after-restore hooks)."""
     samples: list[dict[str, Any]] = []
     for run in range(runs):
         arguments = [python, "-c", MEASURE, str(handler_file)]
         if first_request is not None:
             arguments.append(json.dumps(first_request(run)))
+            if restored:
+                arguments.append("restore")
         completed = subprocess.run(
             arguments, env=environment, capture_output=True, text=True, check=True
         )
@@ -215,6 +245,31 @@ def measure(
             statistics.median(s["first_request_ms"] for s in samples), 1
         )
     return medians
+
+
+API_FUNCTIONS = ("create_booking", "admin_users", "admin_auth", "api_docs", "stripe_webhook")
+"""The functions behind API Gateway (a restored environment's first request is timed)."""
+
+IMPORT_BOTO3 = """
+import time
+started = time.perf_counter()
+import boto3
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+def import_boto3_ms(python: Path | str, runs: int) -> float:
+    """Median of ``import boto3`` alone in ``runs`` fresh interpreters: the yardstick for
+    a function's import + init on the same runtime."""
+    samples = [
+        float(
+            subprocess.run(
+                [python, "-c", IMPORT_BOTO3], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(runs)
+    ]
+    return round(statistics.median(samples), 1)
 
 
 IMPORTED_WITH = {
@@ -361,6 +416,18 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         )
         for name, (logical_id, handler) in functions().items()
     }
+    restored = {
+        name: measure(
+            python,
+            BUILD_DIR / logical_id / handler,
+            built(environment, logical_id),
+            runs,
+            requests[name],
+            restored=True,
+        )["first_request_ms"]
+        for name, (logical_id, handler) in functions().items()
+        if name in API_FUNCTIONS and name in requests
+    }
     import_trees = {
         name: import_tree(python, BUILD_DIR / logical_id / handler, built(environment, logical_id))
         for name, (logical_id, handler) in functions().items()
@@ -372,6 +439,8 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
             for name, figures in found.items()
             if "first_request_ms" in figures
         },
+        "first_request_after_restore_ms": restored,
+        "import_boto3_ms": import_boto3_ms(python, runs),
         "cold_start_dev_venv_ms": {
             name: measure(
                 sys.executable, PROJECT_ROOT / "functions" / name / handler, environment, runs

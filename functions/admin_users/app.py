@@ -7,6 +7,8 @@ validation or a route.
 """
 
 from rft_common.checkout import admin_routes as admin_payments
+from rft_common.core import snapstart
+from rft_common.core.emails import load_email_validator
 from rft_common.http.api import api_function
 from rft_common.privacy import routes as admin_privacy
 from rft_common.renewals import routes as admin_renewals
@@ -22,3 +24,5 @@ app, lambda_handler = api_function(
     admin_renewals.router,
     admit=admit,
 )
+
+snapstart.warm(load_email_validator)  # its requests check email addresses

@@ -25,8 +25,12 @@ from pydantic import Json, ValidationError
 from rft_common.aws import flags
 from rft_common.aws.queues import send_messages
 from rft_common.backfill.service import BackfillMessage, process_batch
+from rft_common.core import snapstart
+from rft_common.core.emails import load_email_validator
 from rft_common.core.observability import logger, metrics
 from rft_common.db.postgres import sqlstate
+
+snapstart.warm(load_email_validator)  # its requests check email addresses
 
 PAUSE_DELAY_SECONDS = int(os.environ.get("BACKFILL_PAUSE_DELAY_SECONDS", "60"))
 """How long a message deferred by the pause waits before it is received again."""

@@ -7,6 +7,12 @@ the API document can include them.
 
 from rft_common.checkout import booking_routes as bookings
 from rft_common.checkout import routes as checkout
+from rft_common.checkout.stripe_api import load_sdk as load_stripe_sdk
+from rft_common.core import snapstart
+from rft_common.core.emails import load_email_validator
 from rft_common.http.api import api_function
+
+snapstart.warm(load_email_validator)  # its requests check email addresses
+snapstart.warm(load_stripe_sdk)  # a paid booking asks Stripe for its PaymentIntent
 
 app, lambda_handler = api_function(checkout.router, bookings.router)

@@ -1,13 +1,17 @@
 """Each statement reaches PostgreSQL in one round trip (pg8000's own way takes three),
-with results, errors and the connection's state exactly as before."""
+with results, errors and the connection's state exactly as before: on the connections
+``rft_common.db.postgres.connect`` opens (``rft_common.db.adaptations``), SQLAlchemy's
+and the pool's, and on those alone."""
 
 from __future__ import annotations
 
+import pg8000
 import pytest
 from pg8000 import core
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from rft_common.db import postgres
 from rft_common.db.engine import get_engine
 from rft_common.db.postgres import sqlstate
 
@@ -105,3 +109,38 @@ def test_a_begin_still_unsent_is_not_sent_once_the_connection_autocommits(db):
             ).scalar_one()
 
     assert state == "idle"
+
+
+def test_a_pooled_transaction_sends_begin_with_its_first_statement(database_url, round_trips):
+    pool = postgres.Pool(1, postgres.parse_database_url(database_url))
+    try:
+        with pool.transaction() as connection:
+            connection.execute("SELECT 1")  # the pool has connected
+        round_trips.clear()
+
+        with pool.transaction() as connection:
+            started_at = connection.execute(
+                "SELECT now(), pg_sleep(:pause)", {"pause": 0.01}
+            ).one()[0]
+            later = connection.execute("SELECT now(), clock_timestamp()").one()
+        trips = len(round_trips)
+    finally:
+        pool.close()
+
+    assert later[0] == started_at < later[1]
+    assert trips == 3  # BEGIN with the first statement, the second statement, COMMIT
+
+
+def test_a_connection_pg8000_opens_itself_keeps_pg8000s_three_round_trips(
+    database_url, round_trips
+):
+    with pg8000.connect(**postgres.parse_database_url(database_url)) as connection:
+        cursor = connection.cursor()
+        cursor.execute("SELECT 1")  # the transaction has begun
+        round_trips.clear()
+        cursor.execute("SELECT %s::int + 1", (41,))
+        answer = cursor.fetchone()
+        trips = len(round_trips)
+
+    assert answer == [42]
+    assert trips == 3  # Parse; Describe; Bind and Execute: the adaptations are ours alone

@@ -106,3 +106,40 @@ def test_the_functions_that_run_sql_text_load_no_sqlalchemy_at_import(name):
     modules = modules_after_import(handler_files()[name])
 
     assert [module for module in modules if module.split(".")[0] == "sqlalchemy"] == []
+
+
+WARM_UP = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+from rft_common.core import snapstart
+steps = [repr(step) for step in snapstart._steps]
+for step in snapstart._steps:
+    step()  # raises, unlike the hook: a failing step fails the test
+print(json.dumps({"steps": steps, "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize(("name", "handler_file"), sorted(handler_files().items()))
+def test_the_snapstart_warm_up_needs_no_database_secret_or_aws_sdk(name, handler_file):
+    """Run before the snapshot, every step works with the database unreachable and no
+    secret, and loads no AWS SDK (it would be in every snapshot)."""
+    environment = os.environ | {
+        "PYTHONPATH": str(handler_file.parent),
+        "DATABASE_URL": "postgresql+pg8000://nobody@127.0.0.1:9/unreachable",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", WARM_UP, str(handler_file)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(completed.stdout)
+
+    assert found["steps"]
+    sdk = [m for m in found["modules"] if m == "boto3" or m.startswith("botocore.")]
+    assert sdk == []
+    if name in SQL_TEXT_FUNCTIONS:
+        assert [m for m in found["modules"] if m.split(".")[0] == "sqlalchemy"] == []

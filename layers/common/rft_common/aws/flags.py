@@ -30,6 +30,12 @@ from rft_common.core.settings import get_settings
 POWERTOOLS_FEATURE_FLAGS = "aws_lambda_powertools.utilities.feature_flags"
 
 
+POWERTOOLS_VERSION = "3.37.0"
+"""The Powertools release whose feature-flag package ``__init__`` this module bypasses
+(pyproject.toml pins it exactly; tests/unit/test_flags_powertools_pin.py fails on a
+release whose ``__init__`` or feature-flag modules import anything else)."""
+
+
 def _feature_flags_package_without_its_init() -> None:
     """Let Powertools' feature-flag modules be imported without the package's
     ``__init__``, which imports its AppConfig stores and through them boto3 and
@@ -38,6 +44,15 @@ def _feature_flags_package_without_its_init() -> None:
     The package module is registered unexecuted; an attribute it lacks (a name its
     ``__init__`` would define) runs the real ``__init__`` then, so other code that
     imports from the package still works, at the usual price.
+
+    Kept, pinned and tested, because no clean way exists: Python runs a package's
+    ``__init__`` before any of its modules, and this one imports the AppConfig store.
+    Loading the modules from their files under other names would give us copies of
+    Powertools' classes; importing the flags on first use would put boto3 in the
+    first request of every function; importing them in the SnapStart before-snapshot
+    hook would put boto3 in every snapshot (memory restored on each cold start) and
+    back in every local and test run's first request. Writing our own rule evaluator
+    would copy Powertools'.
     """
     if POWERTOOLS_FEATURE_FLAGS in sys.modules:
         return

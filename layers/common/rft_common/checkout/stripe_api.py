@@ -56,6 +56,12 @@ class PaymentIntent:
         )
 
 
+def load_sdk() -> None:
+    """Import Stripe's SDK, as the first call to Stripe would: a SnapStart warm-up step
+    (``rft_common.core.snapstart.warm``) for the functions that call Stripe."""
+    import stripe  # noqa: F401
+
+
 def _secret_key() -> str:
     settings = get_settings()
     if settings.stripe_secret_key_arn:

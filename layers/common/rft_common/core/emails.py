@@ -23,6 +23,13 @@ def normalize_email(raw: str) -> str:
     return checked.normalized.lower()
 
 
+def load_email_validator() -> None:
+    """Import email-validator and check one address, as the first ``normalize_email``
+    would: a SnapStart warm-up step (``rft_common.core.snapstart.warm``) for the
+    functions that check addresses."""
+    normalize_email("warm-up@example.com")
+
+
 EMAIL_WHITESPACE = " \t\n\r\f\v\u00a0"
 """Trimmed from both ends before lower-casing: what ``str.strip`` removes in practice
 (rarer Unicode spaces stay, and make the address malformed)."""

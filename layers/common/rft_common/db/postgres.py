@@ -5,7 +5,8 @@ is retried by ``retry_transaction``. The checkout and the Stripe webhook use thi
 alone: SQL text with ``:name`` parameters, run by ``run_transaction`` on a small pool,
 so their cold start never imports SQLAlchemy (the largest library in every other
 function's import: ``make bench`` divides it). The other functions use SQLAlchemy Core
-through ``rft_common.db.engine``. pg8000 itself is imported by the first connection.
+through ``rft_common.db.engine``. pg8000 itself is imported by the first connection, or
+before the SnapStart snapshot (``load_driver``).
 
 Each Lambda holds one connection (RDS Proxy multiplexes them); the local stack raises
 ``DB_POOL_SIZE`` because it serves requests from threads. Connections live 5 minutes
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from rft_common.core import snapstart
 from rft_common.core.errors import DatabaseUnavailable
 from rft_common.core.settings import get_settings
 
@@ -41,8 +43,6 @@ UNIQUE_VIOLATION = "23505"
 LOCK_NOT_AVAILABLE = "55P03"
 """A lock wait outlived ``lock_timeout``."""
 RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
-BEGIN = "begin transaction"
-"""What pg8000 sends to open each transaction."""
 RETRYABLE_UNIQUE_CONSTRAINTS = frozenset(
     {"users_email_key", "uq_bookings_stripe_payment_intent_id_verified"}
 )
@@ -117,190 +117,18 @@ def connection_arguments() -> dict[str, Any]:
     }
 
 
-class _PlaceholderNames(dict):
-    """Stands in for a parameter dict: looking up a name yields the name itself."""
-
-    def __getitem__(self, name: str) -> str:
-        return name
-
-
-def _memoise_pg8000_paramstyle_conversion() -> None:
-    """Parse each SQL text's placeholders once instead of on every execute.
-
-    pg8000 rewrites ``%(name)s`` and ``:name`` placeholders to ``$n`` by scanning the
-    statement character by character in Python on every call (about a millisecond for
-    our longer statements). The rewrite depends only on the paramstyle and the text, so
-    it is cached here; the values are still taken from each call's arguments.
-    """
-    from pg8000 import dbapi, legacy
-
-    convert = dbapi.convert_paramstyle
-
-    @functools.lru_cache(maxsize=1024)
-    def parse(style: str, query: str) -> tuple[str, tuple[str, ...]]:
-        statement, names = convert(style, query, _PlaceholderNames())
-        return statement, tuple(names) if style in ("named", "pyformat") else ()
-
-    def convert_paramstyle(style: str, query: str, args: Any) -> tuple[str, Any]:
-        statement, names = parse(style, query)
-        if style in ("named", "pyformat"):
-            return statement, tuple(args[name] for name in names)
-        return statement, args
-
-    convert_paramstyle.__wrapped__ = convert  # type: ignore[attr-defined]
-    legacy.convert_paramstyle = convert_paramstyle
-    dbapi.convert_paramstyle = convert_paramstyle
-
-
-def _send_each_statement_in_one_round_trip() -> None:
-    """Send each statement to PostgreSQL in one round trip instead of three.
-
-    pg8000 runs a statement with the extended query protocol in three exchanges, each
-    waiting for the server: Parse and Sync; Describe and Sync; Bind, Execute and Sync.
-    Nothing it sends later depends on those answers (parameters and results travel as
-    text), so here the messages go together, ended by one Sync, as libpq sends them.
-    A checkout's statements and COMMIT then cost one round trip each (behind RDS
-    Proxy, about a millisecond apiece) instead of three. Errors are as
-    before: the server answers the first failing message with its error, skips the
-    rest up to the Sync, and pg8000 raises it. COPY (a ``stream``) keeps pg8000's path.
-    """
-    from pg8000 import core
-
-    original = core.CoreConnection.execute_unnamed
-
-    def execute_unnamed(
-        self: Any, statement: str, vals: Any = (), oids: Any = (), stream: Any = None
-    ) -> Any:
-        if stream is not None:
-            return original(self, statement, vals, oids, stream)
-        context = core.Context(statement)
-        params = core.make_params(self.py_types, vals)  # may raise: before anything is sent
-        self.send_PARSE(core.NULL_BYTE, statement, oids)
-        self.send_DESCRIBE_STATEMENT(core.NULL_BYTE)
-        self.send_BIND(core.NULL_BYTE, params)
-        self.send_EXECUTE()
-        core._write(self._sock, core.SYNC_MSG)
-        core._flush(self._sock)
-        self.handle_messages(context)
-        return context
-
-    core.CoreConnection.execute_unnamed = execute_unnamed  # type: ignore[method-assign]
-
-
-def _send_begin_with_the_first_statement() -> None:
-    """Send a transaction's BEGIN together with its first statement: one round trip less.
-
-    pg8000 opens each transaction with ``begin transaction`` on its own and waits for
-    the answer before it sends the first statement. Here that BEGIN is only noted; the
-    next message to the server is preceded by it, and the next read takes the BEGIN's
-    answer (one ReadyForQuery) before the statement's. What the server runs, and in
-    which order, is unchanged. A BEGIN still unsent when its transaction ends (a
-    statement refused before it was sent, then a rollback) goes with the next
-    transaction's first statement, which needs one anyway, unless the connection has
-    switched to autocommit meanwhile.
-    """
-    from pg8000 import core
-
-    execute_simple = core.CoreConnection.execute_simple
-    send_message = core.CoreConnection._send_message
-    handle_messages = core.CoreConnection.handle_messages
-
-    def execute_simple_deferring_begin(self: Any, statement: str) -> Any:
-        if statement == BEGIN and not self._in_transaction:
-            self._begin_deferred = True
-            return core.Context(statement)
-        return execute_simple(self, statement)
-
-    def send_message_after_begin(self: Any, code: bytes, data: bytes) -> None:
-        if getattr(self, "_begin_deferred", False):
-            self._begin_deferred = False
-            if not self.autocommit:
-                send_message(self, core.QUERY, BEGIN.encode() + core.NULL_BYTE)
-                self._begin_unread = True
-        send_message(self, code, data)
-
-    def handle_messages_after_begin(self: Any, context: Any) -> None:
-        if getattr(self, "_begin_unread", False):
-            self._begin_unread = False
-            try:
-                handle_messages(self, core.Context(BEGIN))
-            except Exception:
-                # Keep the conversation in step: the statement's answer follows.
-                with contextlib.suppress(Exception):
-                    handle_messages(self, context)
-                raise
-        handle_messages(self, context)
-
-    core.CoreConnection.execute_simple = execute_simple_deferring_begin  # type: ignore[method-assign]
-    core.CoreConnection._send_message = send_message_after_begin  # type: ignore[method-assign]
-    core.CoreConnection.handle_messages = handle_messages_after_begin  # type: ignore[method-assign]
-
-
-def _report_a_reset_connection_as_a_network_error() -> None:
-    """Raise pg8000's ``InterfaceError("network error")`` when the server has reset the
-    connection, whichever read finds it.
-
-    pg8000 wraps socket errors in that error (a lost connection, ``is_disconnect``)
-    except on the first read of a reply, where a ``ConnectionResetError`` escapes as
-    it is. Timeouts stay ``TimeoutError`` (``retry_transaction`` treats them apart).
-    """
-    from pg8000 import core
-
-    read = core._read
-
-    def read_reporting_resets(sock: Any, size: int) -> bytes:
-        try:
-            return read(sock, size)
-        except ConnectionError as error:
-            raise core.InterfaceError("network error") from error
-
-    core._read = read_reporting_resets
-
-
-def _close_a_connection_whose_server_is_gone_quietly() -> None:
-    """Closing a connection whose server has already gone is done, not an error.
-
-    pg8000 says goodbye (a Terminate message) before it releases the socket, and raises
-    ``InterfaceError("network error")`` when that cannot be sent; the socket is released
-    all the same. A pool closes every connection it replaces (one the database or its
-    proxy dropped, one a statement timed out on); SQLAlchemy's logs such an error at
-    ERROR with a traceback: a plain-text, multi-line record outside the JSON logs, for
-    an expected event. Closing an already-closed connection still raises.
-    """
-    from pg8000 import core
-
-    close = core.CoreConnection.close
-
-    def close_without_goodbye_if_gone(self: Any) -> None:
-        if self._usock is None:
-            close(self)  # raises "connection is closed", as pg8000 does
-            return
-        try:
-            close(self)
-        except core.InterfaceError as error:
-            if str(error) != "network error":
-                raise
-
-    core.CoreConnection.close = close_without_goodbye_if_gone  # type: ignore[method-assign]
-
-
-@functools.cache
-def adapt_pg8000() -> None:
-    """pg8000 as every connection uses it: each adaptation above, once per process (each
-    wraps what it replaces, so a second application would wrap it twice)."""
-    _memoise_pg8000_paramstyle_conversion()
-    _send_each_statement_in_one_round_trip()
-    _send_begin_with_the_first_statement()
-    _report_a_reset_connection_as_a_network_error()
-    _close_a_connection_whose_server_is_gone_quietly()
+@snapstart.warm
+def load_driver() -> None:
+    """Import pg8000 and our adaptations of it, as the first connection would."""
+    import rft_common.db.adaptations  # noqa: F401
 
 
 def connect(arguments: Mapping[str, Any]) -> Any:
-    """A new pg8000 connection (the DB-API one SQLAlchemy's dialect also uses)."""
-    adapt_pg8000()
-    import pg8000
+    """A new pg8000 connection (the DB-API one SQLAlchemy's dialect also uses), with our
+    adaptations (``rft_common.db.adaptations``)."""
+    from rft_common.db.adaptations import AdaptedConnection
 
-    return pg8000.connect(**arguments)
+    return AdaptedConnection(**arguments)
 
 
 def _pg8000_error(error: BaseException) -> BaseException:
@@ -409,14 +237,14 @@ class Result:
     """A statement's rows, each a named tuple of its columns, and how many rows it
     changed (``rowcount``, for INSERT, UPDATE and DELETE)."""
 
-    def __init__(self, cursor: Any) -> None:
-        self.rowcount: int = cursor.rowcount
-        description = cursor.description
-        if description is None:
+    def __init__(self, context: Any) -> None:
+        """From what pg8000 answered a statement with: its row count, columns and rows."""
+        self.rowcount: int = context.row_count
+        if not context.columns:
             self._rows: list[Any] = []
             return
-        row_type = _row_type(tuple(column[0] for column in description))
-        self._rows = [row_type(*row) for row in cursor.fetchall()]
+        row_type = _row_type(tuple(column["name"] for column in context.columns))
+        self._rows = [row_type(*row) for row in context.rows]
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._rows)
@@ -455,16 +283,27 @@ class Result:
 
 
 class Connection:
-    """The connection a transaction's work is given: SQL text with ``:name`` parameters."""
+    """The connection a transaction's work is given: SQL text with ``:name`` parameters.
+
+    Each text is converted to PostgreSQL's ``$n`` placeholders once per process
+    (``native_statement``), not on every execute as pg8000's cursors do; a text without
+    parameters goes as it is (pg8000's simple query, as its cursors send it)."""
 
     def __init__(self, dbapi_connection: Any) -> None:
-        from pg8000.legacy import Cursor
-
-        self._cursor = Cursor(dbapi_connection, paramstyle="named")
+        self._connection = dbapi_connection
+        self._begun = False
 
     def execute(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Result:
-        self._cursor.execute(sql, parameters or ())
-        return Result(self._cursor)
+        from rft_common.db.adaptations import BEGIN, native_statement
+
+        if not self._begun:
+            self._connection.execute_simple(BEGIN)  # sent with this statement
+            self._begun = True
+        if not parameters:
+            return Result(self._connection.execute_simple(sql))
+        statement, names = native_statement(sql)
+        values = tuple(parameters[name] for name in names)
+        return Result(self._connection.execute_unnamed(statement, values))
 
 
 @dataclass

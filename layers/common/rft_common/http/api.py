@@ -8,6 +8,7 @@ nowhere else; nothing unexpected ever leaks a stack trace.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import traceback
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
+from rft_common.core import snapstart
 from rft_common.core.errors import (
     BadSignature,
     Conflict,
@@ -77,6 +79,30 @@ def error_doc(description: str) -> dict[str, Any]:
 def ok_doc(description: str, model: type) -> dict[int | str, dict[str, Any]]:
     """A 200 answer of ``model`` as the OpenAPI document describes it."""
     return {200: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
+BEARER_SCHEME = "bearerAuth"
+"""An admin's access token: the admin routes' security scheme."""
+STAFF_BEARER_SCHEME = "staffBearerAuth"
+"""The access token of any staff member (admin or instructor); only /me takes it."""
+
+
+def security_schemes() -> dict[str, Any]:
+    """The admin routes' bearer schemes, as the document declares them."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {
+        BEARER_SCHEME: HTTPBearer(
+            bearerFormat="JWT",
+            description="The admin login's access token (HS256): `exp`, `iss` "
+            "(`reactfasttraining.co.uk`), `aud` (`admin`), `id`, `email` and `role: admin` "
+            "required; no `sub` needed. A refresh token is never accepted here.",
+        ),
+        STAFF_BEARER_SCHEME: HTTPBearer(
+            bearerFormat="JWT",
+            description="The same access token, of any staff role (`admin` or `instructor`).",
+        ),
+    }
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -322,6 +348,15 @@ Admit = Callable[[dict[str, Any]], dict[str, Any]]
 """Admits an event, answering the request context to route it with, or refuses it."""
 
 
+def build_validation(app: APIGatewayRestResolver) -> None:
+    """Build every route's request and response validation (a SnapStart warm-up step).
+
+    Powertools builds a route's validation (its dependant, body field and pydantic
+    ``TypeAdapter``s) on the route's first request; rendering the OpenAPI schema builds
+    them for every route. The schema needs the bearer schemes the admin routes name."""
+    app.get_openapi_schema(security_schemes=security_schemes())
+
+
 def api_function(
     *routers: Router, admit: Admit | None = None
 ) -> tuple[APIGatewayRestResolver, LambdaHandler]:
@@ -331,10 +366,12 @@ def api_function(
     ``admit``, if given, runs before routing: it returns what to add to the request
     context (``append_context``; routes read it from ``router.context``), or raises the
     ``DomainError`` to answer, so a refused request never reaches parameter validation
-    or a route."""
+    or a route. Every route's validation is built before the SnapStart snapshot
+    (``build_validation``)."""
     app = create_resolver()
     for router in routers:
         app.include_router(router)
+    snapstart.warm(functools.partial(build_validation, app))
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     @metrics.log_metrics

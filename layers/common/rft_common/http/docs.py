@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi import swagger_ui as swagger_fi
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from rft_common.http.api import ERROR_RESPONSES
+from rft_common.http.api import ERROR_RESPONSES, security_schemes
 
 router = Router()
 
@@ -78,10 +78,7 @@ def render_document() -> str:
     response validation would document Powertools' own 500 body, which the functions
     never send (their catch-all handler answers with ``ErrorResponse``).
     """
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
-
-    from rft_common.staff.gate import BEARER_SCHEME
-    from rft_common.staff.routes import STAFF_BEARER_SCHEME
+    from aws_lambda_powertools.event_handler.openapi.models import Server
 
     resolver = APIGatewayRestResolver(enable_validation=True)
     routers = _all_routers()
@@ -98,18 +95,7 @@ def render_document() -> str:
         version=VERSION,
         description=DESCRIPTION,
         servers=[Server(url="/")],
-        security_schemes={
-            BEARER_SCHEME: HTTPBearer(
-                bearerFormat="JWT",
-                description="The admin login's access token (HS256): `exp`, `iss` "
-                "(`reactfasttraining.co.uk`), `aud` (`admin`), `id`, `email` and `role: admin` "
-                "required; no `sub` needed. A refresh token is never accepted here.",
-            ),
-            STAFF_BEARER_SCHEME: HTTPBearer(
-                bearerFormat="JWT",
-                description="The same access token, of any staff role (`admin` or `instructor`).",
-            ),
-        },
+        security_schemes=security_schemes(),
     )
 
 

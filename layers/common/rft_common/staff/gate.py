@@ -22,12 +22,11 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from rft_common.aws.flags import ADMIN_USERS_API, is_enabled
 from rft_common.core.errors import DomainError, FeatureDisabled, Unauthorized
 from rft_common.core.observability import logger, metrics
-from rft_common.http.api import ERROR_RESPONSES, error_doc
+from rft_common.http.api import BEARER_SCHEME, ERROR_RESPONSES, error_doc
 from rft_common.staff.tokens import Staff, authenticate_admin
 
 ACTING_ADMIN = "acting_admin"
 """The request context's key for the admitted admin."""
-BEARER_SCHEME = "bearerAuth"
 SECURITY: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: error_doc("No bearer token, or one that is invalid, expired or not yet valid"),

@@ -23,14 +23,17 @@ from pydantic.alias_generators import to_camel
 
 from rft_common.core.errors import DomainError, TooManyRequests
 from rft_common.core.observability import logger, metrics
-from rft_common.http.api import ERROR_RESPONSES, ErrorResponse, domain_error_response
+from rft_common.http.api import (
+    ERROR_RESPONSES,
+    STAFF_BEARER_SCHEME,
+    ErrorResponse,
+    domain_error_response,
+)
 from rft_common.staff import service as staff
 from rft_common.staff.tokens import ACCESS_TOKEN_SECONDS, REFRESH_TOKEN_SECONDS, authenticate_staff
 
 router = Router()
 
-STAFF_BEARER_SCHEME = "staffBearerAuth"
-"""The access token of any staff member (admin or instructor); only /me takes it."""
 TAGS = ["admin sign-in"]
 COOKIE_NAME = "refreshToken"
 COOKIE_PATH = "/api/admin/auth"
