@@ -3,9 +3,9 @@
 ``AdaptedConnection`` is pg8000's DB-API connection with four differences, each an
 override of a method of pg8000's (1.31.6, pinned exactly in pyproject.toml:
 tests/unit/test_pg8000_adaptations.py fails on a release that changes what they rely
-on). Only connections opened by ``rft_common.db.postgres.connect`` are of this class
-(SQLAlchemy's engine opens its connections there too); pg8000's module functions and
-classes are untouched.
+on). Only connections opened by ``rft_common.db.postgres.connect`` are of this class;
+pg8000's module functions and classes are untouched (alembic's and the tests' SQLAlchemy
+connections are plain pg8000).
 
 ``native_statement`` converts our ``:name`` SQL text to pg8000's ``$n`` form once per
 text; ``rft_common.db.postgres.Connection`` runs the result on an ``AdaptedConnection``
@@ -27,9 +27,7 @@ nothing):
 Dropped: the process-wide memoisation of pg8000's paramstyle conversion
 (``convert_paramstyle``, which scans a statement character by character in Python).
 SnapStart does not make it pointless (the scan happens per execute, after the
-restore); ``native_statement`` replaces it for SQL text, with no patch. SQLAlchemy's
-statements (the functions still on ``rft_common.db.engine``, which issue 22 removes)
-are scanned by pg8000 again on each execute, as pg8000 does for everyone.
+restore); ``native_statement`` replaces it, with no patch.
 """
 
 from __future__ import annotations

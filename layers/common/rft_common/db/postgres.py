@@ -1,12 +1,12 @@
 """PostgreSQL through pg8000: connections, transactions and their retries.
 
-Every connection, SQLAlchemy's included, is opened by ``connect`` and every transaction
-is retried by ``retry_transaction``. The checkout and the Stripe webhook use this module
-alone: SQL text with ``:name`` parameters, run by ``run_transaction`` on a small pool,
-so their cold start never imports SQLAlchemy (the largest library in every other
-function's import: ``make bench`` divides it). The other functions use SQLAlchemy Core
-through ``rft_common.db.engine``. pg8000 itself is imported by the first connection, or
-before the SnapStart snapshot (``load_driver``).
+The one way every function reaches PostgreSQL: SQL text with ``:name`` parameters, run
+by ``run_transaction`` on a small pool, every connection opened by ``connect`` and every
+transaction retried by ``retry_transaction``. No function imports SQLAlchemy (it was the
+largest library in their imports; README's "One way to PostgreSQL" has the figures);
+SQLAlchemy Core stays for the table definitions alembic compares (``db.tables``). pg8000
+itself is imported by the first connection, or before the SnapStart snapshot
+(``load_driver``).
 
 Each Lambda holds one connection (RDS Proxy multiplexes them); the local stack raises
 ``DB_POOL_SIZE`` because it serves requests from threads. Connections live 5 minutes
