@@ -19,7 +19,7 @@ from rft_common.backfill.service import (
     EmailKeyRangeMessage,
 )
 from rft_tools.cfn_template import load_template
-from rft_tools.local_sqs import (
+from rft_tools.local.sqs import (
     LocalQueue,
     SqsPoller,
     create_queues,

@@ -23,7 +23,7 @@ from rft_common.core import settings
 from rft_common.db import engine as app_db
 from rft_common.users import export as export_module
 from rft_common.users.export import CSV_HEADER, PART_BYTES
-from rft_tools import migrations
+from rft_tools.operations import migrations
 from tests.admin_helpers import add_user, call, token_for
 from tests.conftest import scratch_database
 from tests.factories import add_session, generate_customers, legacy_insert_booking

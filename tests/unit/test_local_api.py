@@ -22,9 +22,9 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayProxyEventV2Model,
 )
 
-from rft_tools import local_api
 from rft_tools.cfn_template import function_environment, load_template, parse_template
-from rft_tools.local_api import (
+from rft_tools.local import api as local_api
+from rft_tools.local.api import (
     MAX_BODY_BYTES,
     EnvironmentConflictError,
     LambdaContext,

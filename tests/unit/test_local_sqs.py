@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rft_tools.cfn_template import parse_template
-from rft_tools.local_sqs import failed_message_ids, sqs_event, sqs_event_sources
+from rft_tools.local.sqs import failed_message_ids, sqs_event, sqs_event_sources
 from tests.conftest import PROJECT_ROOT
 
 IDS = ["m-1", "m-2", "m-3"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rft_tools.cfn_template import function_environment, function_properties, load_template
-from rft_tools.local_api import (
+from rft_tools.local.api import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,
     LambdaContext,

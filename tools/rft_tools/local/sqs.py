@@ -32,14 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from rft_tools.cfn_template import function_environment, function_properties, load_template
-from rft_tools.local_api import (
+from rft_tools.local.api import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,
     LambdaContext,
     _int_or,
     load_handler_module,
 )
-from rft_tools.local_db import LOCAL_DIR
+from rft_tools.paths import LOCAL_DIR
 
 RECEIVE_LIMIT = 10
 """SQS returns at most ten messages per ``ReceiveMessage``."""

@@ -15,7 +15,7 @@ Deliberate differences from API Gateway:
   ``Timeout`` is reported through the context but not enforced;
 - authorizers, CORS, stages, stage variables and ``$default`` routes are not emulated.
 
-Run: ``python -m rft_tools.local_api --template template.yaml --port 3000 --env KEY=VALUE``.
+Run: ``python -m rft_tools.local.api --template template.yaml --port 3000 --env KEY=VALUE``.
 """
 
 from __future__ import annotations
