@@ -115,7 +115,7 @@ def worker_poller(queue: LocalQueue) -> SqsPoller:
     (source,) = [
         source
         for source in sqs_event_sources(TEMPLATE, PROJECT_ROOT)
-        if source.function_id == "BackfillWorkerFunction"
+        if source.function.function_id == "BackfillWorkerFunction"
     ]
     return SqsPoller(source, queue)
 

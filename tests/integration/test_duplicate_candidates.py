@@ -218,7 +218,7 @@ def test_the_local_stack_runs_the_scan_on_its_schedule(db):
     from tests.conftest import PROJECT_ROOT
 
     functions = scheduled_functions(load_template(PROJECT_ROOT / "template.yaml"), PROJECT_ROOT)
-    assert [scheduled.function_id for scheduled in functions] == ["DuplicateScanFunction"]
+    assert [scheduled.function.function_id for scheduled in functions] == ["DuplicateScanFunction"]
     scheduler = LocalScheduler(functions, interval=0.05)
     add_customers(db, {"email": "ann.lee@gmail.com"}, {"email": "ann.lee@gmial.com"})
 

@@ -68,11 +68,11 @@ def test_batch_size_and_concurrency_come_from_the_template():
     (source,) = [
         source
         for source in sqs_event_sources(template, PROJECT_ROOT)
-        if source.function_id == "BackfillWorkerFunction"
+        if source.function.function_id == "BackfillWorkerFunction"
     ]
 
     assert (source.batch_size, source.maximum_concurrency) == (
         settings["BatchSize"],
         settings["ScalingConfig"]["MaximumConcurrency"],
     )
-    assert (source.queue_id, source.timeout_s) == ("BackfillQueue", 60)
+    assert (source.queue_id, source.function.timeout_s) == ("BackfillQueue", 60)
