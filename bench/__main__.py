@@ -14,7 +14,8 @@ from typing import Any
 
 from bench import admin, backfill, booking, cold_start, report
 from bench.environment import bench_server
-from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT, RDS_INSTANCE_CLASS, RDS_MEMORY_SETTINGS
+from rft_tools.local.db import RDS_INSTANCE_CLASS, RDS_MEMORY_SETTINGS
+from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "latest.json"
 QUICK_RESULTS = PROJECT_ROOT / "bench" / "results" / "quick.json"

@@ -34,14 +34,14 @@ from rft_common.backfill.service import (
     MAX_BOOKING_ID,
     normalized_email_or_reason,
 )
-from rft_tools.backfill_operations import enqueue, queue_depth, read_status
 from rft_tools.cfn_template import load_template
-from rft_tools.commands.backfill import DEFAULT_BATCH_SIZE
-from rft_tools.integrity import stats_mismatches
-from rft_tools.legacy_data import seed_legacy
-from rft_tools.local_aws import LOCAL_CREDENTIALS, start_moto_server
-from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT
-from rft_tools.local_sqs import create_queues, sqs_event_sources, start_sqs_pollers
+from rft_tools.checks.integrity import stats_mismatches
+from rft_tools.cli.commands.backfill import DEFAULT_BATCH_SIZE
+from rft_tools.data.legacy import seed_legacy
+from rft_tools.local.aws import LOCAL_CREDENTIALS, start_moto_server
+from rft_tools.local.sqs import create_queues, sqs_event_sources, start_sqs_pollers
+from rft_tools.operations.backfill import enqueue, queue_depth, read_status
+from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 LEGACY_DATABASE = "bench_legacy"

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from bench.environment import fresh_database, use_database
-from rft_tools.local_db import PROJECT_ROOT
+from rft_tools.paths import PROJECT_ROOT
 
 HANDLER = PROJECT_ROOT / "functions" / "create_booking" / "app.py"
 WORKER_PROCESSES = 8

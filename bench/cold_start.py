@@ -33,7 +33,7 @@ from typing import Any
 from bench.booking import _add_sessions, _event
 from bench.environment import fresh_database
 from rft_tools.cfn_template import load_template
-from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT
+from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 BUILD_DIR = PROJECT_ROOT / ".aws-sam" / "build"

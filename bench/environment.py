@@ -9,8 +9,9 @@ from contextlib import contextmanager
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded
-from rft_tools.migrations import upgrade
+from rft_tools.local.db import embedded_url, ensure_database, start_embedded
+from rft_tools.operations.migrations import upgrade
+from rft_tools.paths import LOCAL_DIR
 
 BENCH_DATA_DIR = LOCAL_DIR / "pgbench"
 QUIET_ENVIRONMENT = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rft_tools.local_db import PROJECT_ROOT
+from rft_tools.paths import PROJECT_ROOT
 
 
 def _backfill_rows(backfill: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -1,4 +1,4 @@
-"""Contract fuzzing at scale: ``rft_tools.contract`` with many examples per operation.
+"""Contract fuzzing at scale: ``rft_tools.checks.contract`` with many examples per operation.
 
 The stack holds the demo sessions (the document's checkout example books session 1)
 and a slice of legacy bookings, which the backfill links while the fuzzer runs, so
@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 from rft_common.db.postgres import transaction_at
 from rft_common.staff.routes import LOGIN_EXAMPLE
 from rft_common.staff.service import save_staff_member
-from rft_tools.contract import check_contract
-from rft_tools.demo_data import seed_demo
-from rft_tools.integrity import duplicate_customers, oversold_sessions, stats_mismatches
-from rft_tools.legacy_data import seed_legacy
+from rft_tools.checks.contract import check_contract
+from rft_tools.checks.integrity import duplicate_customers, oversold_sessions, stats_mismatches
+from rft_tools.data.demo import seed_demo
+from rft_tools.data.legacy import seed_legacy
 from stress.stack import running_stack
 
 LEGACY_BOOKINGS = 5_000

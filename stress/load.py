@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Engine, text
 
-from rft_tools.integrity import duplicate_customers, oversold_sessions, stats_mismatches
-from rft_tools.legacy_data import seed_legacy
+from rft_tools.checks.integrity import duplicate_customers, oversold_sessions, stats_mismatches
+from rft_tools.data.legacy import seed_legacy
 from stress.stack import RunningStack, running_stack
 
 LIVE_SESSIONS = 100

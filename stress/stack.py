@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
-from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded
-from rft_tools.migrations import upgrade
-from rft_tools.stack_process import stack_process
+from rft_tools.local.db import embedded_url, ensure_database, start_embedded
+from rft_tools.local.process import stack_process
+from rft_tools.operations.migrations import upgrade
+from rft_tools.paths import LOCAL_DIR
 
 STRESS_DATA_DIR = LOCAL_DIR / "pgstress"
 STACK_LOG = LOCAL_DIR / "stress-stack.log"

@@ -19,7 +19,7 @@ from rft_common.backfill.service import (
     EmailKeyRangeMessage,
 )
 from rft_tools.cfn_template import load_template
-from rft_tools.local_sqs import (
+from rft_tools.local.sqs import (
     LocalQueue,
     SqsPoller,
     create_queues,
@@ -115,7 +115,7 @@ def worker_poller(queue: LocalQueue) -> SqsPoller:
     (source,) = [
         source
         for source in sqs_event_sources(TEMPLATE, PROJECT_ROOT)
-        if source.function_id == "BackfillWorkerFunction"
+        if source.function.function_id == "BackfillWorkerFunction"
     ]
     return SqsPoller(source, queue)
 

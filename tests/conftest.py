@@ -30,8 +30,9 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "RFT/Customers")
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-2")
 os.environ["DB_POOL_SIZE"] = "40"
 
-from rft_tools.local_db import LOCAL_DIR, embedded_url, ensure_database, start_embedded
-from rft_tools.migrations import upgrade
+from rft_tools.local.db import embedded_url, ensure_database, start_embedded
+from rft_tools.operations.migrations import upgrade
+from rft_tools.paths import LOCAL_DIR
 from tests.extension_servers import (
     APPCONFIG_ENVIRONMENT_VARIABLES,
     SESSION_TOKEN,
@@ -392,7 +393,7 @@ def export_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def localstripe_url() -> Iterator[str]:
     """A localstripe of the run's own on a free port, like the embedded PostgreSQL."""
-    from rft_tools.local_stripe import localstripe
+    from rft_tools.local.stripe import localstripe
 
     with localstripe() as url:
         yield url
@@ -403,7 +404,7 @@ def stripe_keys(localstripe_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """The app talks to the run's localstripe with the local test keys."""
     from rft_common.checkout import stripe_api
     from rft_common.core import settings
-    from rft_tools.local_stripe import local_stripe_environment
+    from rft_tools.local.stripe import local_stripe_environment
 
     for name, value in local_stripe_environment(localstripe_url).items():
         monkeypatch.setenv(name, value)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from rft_tools.integrity import stats_mismatches as stats_mismatches
+from rft_tools.checks.integrity import stats_mismatches as stats_mismatches
 
 
 def add_session(

@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Any
 
-from rft_tools.local_stripe import LOCAL_STRIPE_SECRET_KEY, LOCAL_STRIPE_WEBHOOK_SECRET
+from rft_tools.local.stripe import LOCAL_STRIPE_SECRET_KEY, LOCAL_STRIPE_WEBHOOK_SECRET
 from tests.conftest import rest_event
 
 

@@ -20,7 +20,7 @@ from rft_common.checkout.bookings import CHECKOUT_EXAMPLE
 from rft_common.db.postgres import transaction_at
 from rft_common.staff.routes import LOGIN_EXAMPLE
 from rft_common.staff.service import save_staff_member
-from rft_tools.stack_process import stack_process as local_stack
+from rft_tools.local.process import stack_process as local_stack
 from tests.conftest import scratch_database
 
 CUSTOMERS = 3

@@ -1,6 +1,6 @@
 """Contract fuzzing in CI: schemathesis against the local stack's own API document.
 
-``rft_tools.contract`` tries every operation of ``GET /api/openapi.json`` on the real
+``rft_tools.checks.contract`` tries every operation of ``GET /api/openapi.json`` on the real
 local stack (``stack``, in this package's conftest) with valid and invalid input, and
 an admin token for the admin routes: no 5xx, and every status, header and body as
 documented. ``make stress`` runs the same with many more examples.
@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from rft_tools.contract import ContractReport, check_contract
+from rft_tools.checks.contract import ContractReport, check_contract
 from tests.conftest import EMAIL, PROJECT_ROOT, UK_PHONE
 from tests.payment_helpers import signature, stripe_event
 

@@ -22,9 +22,9 @@ import pytest
 from rft_common.core import settings
 from rft_common.users import export
 from rft_tools.cfn_template import load_template
-from rft_tools.local_admin import LOCAL_ADMIN_JWT_SECRET, local_admin_environment
-from rft_tools.local_api import make_server
-from rft_tools.local_aws import LOCAL_CREDENTIALS, start_moto_server
+from rft_tools.local.admin import LOCAL_ADMIN_JWT_SECRET, local_admin_environment
+from rft_tools.local.api import make_server
+from rft_tools.local.aws import LOCAL_CREDENTIALS, start_moto_server
 from tests.admin_helpers import add_user, token_for
 from tests.conftest import PROJECT_ROOT
 

@@ -24,7 +24,7 @@ from rft_common.db import postgres
 from rft_common.kit import csv_export
 from rft_common.kit.csv_export import PART_BYTES
 from rft_common.users.export import CSV_HEADER
-from rft_tools import migrations
+from rft_tools.operations import migrations
 from tests.admin_helpers import add_user, call, token_for
 from tests.conftest import scratch_database
 from tests.factories import add_session, generate_customers, legacy_insert_booking

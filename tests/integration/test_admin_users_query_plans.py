@@ -27,7 +27,7 @@ from rft_common.users.listing import (
     page_statement,
     read_page,
 )
-from rft_tools import migrations
+from rft_tools.operations import migrations
 from tests.conftest import scratch_database
 from tests.factories import generate_bookings, generate_customers
 

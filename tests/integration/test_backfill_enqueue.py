@@ -12,10 +12,10 @@ from sqlalchemy import text
 
 from rft_common.aws.queues import sqs_client
 from rft_common.backfill.service import EMAIL_RULE_PARAMETERS, email_key, normalized_email_or_reason
-from rft_tools.backfill_operations import enqueue, read_status
-from rft_tools.cli import main
-from rft_tools.legacy_data import seed_legacy
-from rft_tools.local_sqs import LocalQueue, SqsPoller
+from rft_tools.cli.main import main
+from rft_tools.data.legacy import seed_legacy
+from rft_tools.local.sqs import LocalQueue, SqsPoller
+from rft_tools.operations.backfill import enqueue, read_status
 from tests.backfill_helpers import (
     contact,
     insert_legacy_bookings,

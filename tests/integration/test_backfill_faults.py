@@ -16,8 +16,8 @@ import boto3
 import pytest
 from sqlalchemy import Engine, text
 
-from rft_tools.backfill_operations import enqueue
-from rft_tools.legacy_data import seed_legacy
+from rft_tools.data.legacy import seed_legacy
+from rft_tools.operations.backfill import enqueue
 from tests.backfill_helpers import message, queue_depth, queues_in_moto, worker_poller
 from tests.conftest import ALL_TABLES
 from tests.factories import stats_mismatches

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from rft_common.aws.queues import send_messages
 from rft_common.backfill.service import MAX_EMAIL_KEY, MIN_EMAIL_KEY
-from rft_tools.local_sqs import LocalQueue, SqsPoller, sqs_event
+from rft_tools.local.sqs import LocalQueue, SqsPoller, sqs_event
 from tests.backfill_helpers import (
     MAX_RECEIVE_COUNT,
     contact,

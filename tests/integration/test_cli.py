@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from rft_tools.cli import main
+from rft_tools.cli.main import main
 
 pytestmark = pytest.mark.usefixtures("db")
 

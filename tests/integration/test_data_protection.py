@@ -35,7 +35,7 @@ from rft_common.staff.tokens import Staff
 from rft_common.users.duplicates import scan_queued
 from rft_common.users.merges import merge_users
 from rft_tools.cfn_template import load_template
-from rft_tools.cli import main
+from rft_tools.cli.main import main
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, add_user, call
 from tests.backfill_helpers import contact, insert_legacy_bookings
 from tests.conftest import PROJECT_ROOT, FakeLambdaContext, load_function, rest_event

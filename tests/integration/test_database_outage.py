@@ -13,14 +13,9 @@ from sqlalchemy import create_engine, text
 from rft_common.core.settings import get_settings
 from rft_common.db import postgres
 from rft_common.db import postgres as db
-from rft_tools.local_db import (
-    LOCAL_DIR,
-    EmbeddedServer,
-    embedded_url,
-    ensure_database,
-    start_embedded,
-)
-from rft_tools.migrations import upgrade
+from rft_tools.local.db import EmbeddedServer, embedded_url, ensure_database, start_embedded
+from rft_tools.operations.migrations import upgrade
+from rft_tools.paths import LOCAL_DIR
 from tests.conftest import load_function, rest_event
 from tests.factories import add_session, booking_body
 from tests.payment_helpers import stripe_event, webhook_event

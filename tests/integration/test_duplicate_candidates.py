@@ -179,7 +179,7 @@ def test_customers_wait_for_the_scheduled_scan(db, lambda_context):
 
 
 def test_rft_duplicates_scan_drains_the_queue(db, capsys):
-    from rft_tools.cli import main
+    from rft_tools.cli.main import main
 
     with db.begin() as connection:
         connection.execute(
@@ -214,11 +214,11 @@ def test_the_scan_allows_statements_as_long_in_the_cli_as_in_the_function():
 
 def test_the_local_stack_runs_the_scan_on_its_schedule(db):
     from rft_tools.cfn_template import load_template
-    from rft_tools.local_schedule import LocalScheduler, scheduled_functions
+    from rft_tools.local.schedule import LocalScheduler, scheduled_functions
     from tests.conftest import PROJECT_ROOT
 
     functions = scheduled_functions(load_template(PROJECT_ROOT / "template.yaml"), PROJECT_ROOT)
-    assert [scheduled.function_id for scheduled in functions] == ["DuplicateScanFunction"]
+    assert [scheduled.function.function_id for scheduled in functions] == ["DuplicateScanFunction"]
     scheduler = LocalScheduler(functions, interval=0.05)
     add_customers(db, {"email": "ann.lee@gmail.com"}, {"email": "ann.lee@gmial.com"})
 

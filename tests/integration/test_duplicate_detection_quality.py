@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from bench.backfill import link_everything
 from rft_common.users.duplicates import scan_queued
-from rft_tools.legacy_data import seed_legacy
+from rft_tools.data.legacy import seed_legacy
 
 pytestmark = pytest.mark.usefixtures("db")
 

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from rft_common.backfill.service import normalized_email_or_reason
 from rft_common.core.emails import normalize_email
-from rft_tools.legacy_data import STAFF, seed_legacy
+from rft_tools.data.legacy import STAFF, seed_legacy
 
 pytestmark = pytest.mark.usefixtures("db")
 

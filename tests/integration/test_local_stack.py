@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from rft_common.checkout.bookings import CHECKOUT_EXAMPLE
-from rft_tools.stack_process import stack_process as local_stack
+from rft_tools.local.process import stack_process as local_stack
 from tests.conftest import scratch_database
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from rft_tools import migrations
+from rft_tools.operations import migrations
 from tests.conftest import scratch_database
 from tests.factories import stats_mismatches
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from rft_common.checkout.pricing import booking_price
-from rft_tools.integrity import oversold_sessions
+from rft_tools.checks.integrity import oversold_sessions
 from tests.admin_helpers import call as admin_call
 from tests.conftest import load_function, rest_event
 from tests.factories import add_session, booking_body

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from rft_common.core.errors import Unauthorized
 from rft_common.staff import service as staff
-from rft_tools.cli import main
+from rft_tools.cli.main import main
 from tests.admin_helpers import add_user
 
 pytestmark = pytest.mark.usefixtures("admin_secret")

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from rft_common.backfill import service as backfill
 from rft_common.backfill.service import process_batch
 from rft_common.checkout.bookings import BookingRequest, place_booking
-from rft_tools.legacy_data import seed_legacy
+from rft_tools.data.legacy import seed_legacy
 from tests.admin_helpers import add_user
 from tests.backfill_helpers import contact, insert_legacy_bookings, key_message, message
 from tests.factories import (

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from rft_tools.backfill_operations import BackfillStatus, QueueDepth
-from rft_tools.backfill_progress import progress_view, watch
+from rft_tools.operations.backfill import BackfillStatus, QueueDepth
+from rft_tools.operations.backfill_progress import progress_view, watch
 
 RUNNING = BackfillStatus(
     bookings_total=1_000_000,

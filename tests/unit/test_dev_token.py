@@ -7,8 +7,8 @@ import time
 import jwt
 import pytest
 
-from rft_tools.cli import main
-from rft_tools.local_admin import LOCAL_ADMIN_JWT_SECRET
+from rft_tools.cli.main import main
+from rft_tools.local.admin import LOCAL_ADMIN_JWT_SECRET
 
 
 @pytest.fixture(autouse=True)

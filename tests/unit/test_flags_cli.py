@@ -14,8 +14,8 @@ from rft_common.aws.flags import (
     is_enabled,
 )
 from rft_common.core.emails import rollout_bucket
-from rft_tools import flag_document
-from rft_tools.cli import main
+from rft_tools.checks import flag_document
+from rft_tools.cli.main import main
 from tests.conftest import load_safe_default_flags, reset_flag_caches
 
 MAX_AGE = 5

@@ -15,7 +15,7 @@ from jsonschema import Draft4Validator
 
 from rft_common.aws.flags import SAFE_VALUES, validate_flag_document
 from rft_tools.cfn_template import load_template
-from rft_tools.flag_document import LOCAL_DEFAULTS_FILE, SAFE_DEFAULTS_FILE, SCHEMA_FILE
+from rft_tools.checks.flag_document import LOCAL_DEFAULTS_FILE, SAFE_DEFAULTS_FILE, SCHEMA_FILE
 from tests.conftest import PROJECT_ROOT
 
 TEMPLATE = load_template(PROJECT_ROOT / "template.yaml")

@@ -22,23 +22,25 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayProxyEventV2Model,
 )
 
-from rft_tools import local_api
 from rft_tools.cfn_template import function_environment, load_template, parse_template
-from rft_tools.local_api import (
+from rft_tools.local import functions
+from rft_tools.local.api import (
     MAX_BODY_BYTES,
     EnvironmentConflictError,
-    LambdaContext,
     LocalApi,
     MalformedResponseError,
     MethodNotAllowedError,
     Request,
     Route,
     RouteNotFoundError,
+    build_http_api_event,
+    build_rest_event,
     load_routes,
     make_server,
     match_route,
     to_http_response,
 )
+from rft_tools.local.functions import TemplateFunction
 
 TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"
@@ -302,7 +304,8 @@ def test_function_environment_keeps_literals_and_applies_overrides(template: Pat
 
 def test_load_routes_reads_globals_and_events(template: Path) -> None:
     routes = {
-        (route.function_id, route.method, route.path): route for route in load_routes(template)
+        (route.function.function_id, route.method, route.path): route
+        for route in load_routes(template)
     }
     assert set(routes) == {
         ("UsersFunction", "GET", "/api/admin/users/{id}"),
@@ -316,14 +319,20 @@ def test_load_routes_reads_globals_and_events(template: Path) -> None:
         ("PowertoolsFunction", "GET", "/v2/pt/items/{item_id}"),
     }
     users = routes["UsersFunction", "GET", "/api/admin/users/export"]
-    assert users.code_dir == template.parent / "functions" / "users"
-    assert (users.handler_module, users.handler_function) == ("app", "lambda_handler")
-    assert (users.api_type, users.memory_mb, users.timeout_s) == ("Api", 256, 10)
+    assert users.function.code_dir == template.parent / "functions" / "users"
+    assert (users.function.handler_module, users.function.handler_function) == (
+        "app",
+        "lambda_handler",
+    )
+    assert (users.api_type, users.function.memory_mb, users.function.timeout_s) == ("Api", 256, 10)
     bookings = routes["BookingsFunction", "GET", "/v2/bookings/{bookingId}"]
-    assert (bookings.handler_module, bookings.handler_function) == ("handler", "main")
+    assert (bookings.function.handler_module, bookings.function.handler_function) == (
+        "handler",
+        "main",
+    )
     assert bookings.api_type == "HttpApi"
     # MemorySize: !Ref MemoryParam cannot be resolved locally: Lambda's default applies.
-    assert routes["CatchAllFunction", "ANY", "/api/{proxy+}"].memory_mb == 128
+    assert routes["CatchAllFunction", "ANY", "/api/{proxy+}"].function.memory_mb == 128
 
 
 def test_http_api_payload_1_is_rejected(tmp_path: Path) -> None:
@@ -342,6 +351,7 @@ def test_http_api_payload_1_is_rejected(tmp_path: Path) -> None:
                   Properties: {Path: /x, Method: get, PayloadFormatVersion: "1.0"}
         """),
     )
+    _write(tmp_path / "fn" / "app.py", "def handler(event, context): ...\n")
     with pytest.raises(ValueError, match=r"payload format 2\.0"):
         load_routes(tmp_path / "template.yaml")
 
@@ -349,8 +359,11 @@ def test_http_api_payload_1_is_rejected(tmp_path: Path) -> None:
 # --- routing ----------------------------------------------------------------------
 
 
+FUNCTION = TemplateFunction("Fn", Path("/fn"), "app", "handler")
+
+
 def _route(method: str, path: str) -> Route:
-    return Route("Fn", Path("/fn"), "app", "handler", method, path, "Api", 128, 3)
+    return Route(FUNCTION, method, path, "Api")
 
 
 @pytest.mark.parametrize("reverse", [False, True])
@@ -433,10 +446,10 @@ def test_rest_event_without_query_or_params(api: LocalApi) -> None:
 def test_multi_value_headers() -> None:
     route = _route("GET", "/x")
     request = Request("GET", "/x", [("Accept", "a"), ("Accept", "b")], b"", "127.0.0.1")
-    rest = local_api.build_rest_event(route, request, {})
+    rest = build_rest_event(route, request, {})
     assert (rest["headers"]["Accept"], rest["multiValueHeaders"]["Accept"]) == ("b", ["a", "b"])
-    http_route = Route("Fn", Path("/fn"), "app", "handler", "GET", "/x", "HttpApi", 128, 3)
-    v2 = local_api.build_http_api_event(http_route, request, {})
+    http_route = Route(FUNCTION, "GET", "/x", "HttpApi")
+    v2 = build_http_api_event(http_route, request, {})
     assert v2["headers"]["accept"] == "a,b"
 
 
@@ -521,8 +534,8 @@ def test_handler_failure_is_502_without_details(
 
 def test_lambda_context_remaining_time(monkeypatch: pytest.MonkeyPatch) -> None:
     now = 1000.0
-    monkeypatch.setattr(local_api.time, "monotonic", lambda: now)
-    context = LambdaContext("UsersFunction", 256, 3)
+    monkeypatch.setattr(functions.time, "monotonic", lambda: now)
+    context = functions.LambdaContext("UsersFunction", 256, 3)
     assert context.get_remaining_time_in_millis() == 3000
     now += 1.25
     assert context.get_remaining_time_in_millis() == 1750

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rft_tools.cfn_template import parse_template
-from rft_tools.local_sqs import failed_message_ids, sqs_event, sqs_event_sources
+from rft_tools.local.sqs import failed_message_ids, sqs_event, sqs_event_sources
 from tests.conftest import PROJECT_ROOT
 
 IDS = ["m-1", "m-2", "m-3"]
@@ -68,11 +68,11 @@ def test_batch_size_and_concurrency_come_from_the_template():
     (source,) = [
         source
         for source in sqs_event_sources(template, PROJECT_ROOT)
-        if source.function_id == "BackfillWorkerFunction"
+        if source.function.function_id == "BackfillWorkerFunction"
     ]
 
     assert (source.batch_size, source.maximum_concurrency) == (
         settings["BatchSize"],
         settings["ScalingConfig"]["MaximumConcurrency"],
     )
-    assert (source.queue_id, source.timeout_s) == ("BackfillQueue", 60)
+    assert (source.queue_id, source.function.timeout_s) == ("BackfillQueue", 60)

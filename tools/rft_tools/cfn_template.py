@@ -83,6 +83,11 @@ def function_environment(
     return environment
 
 
+def literal_int(value: Any, default: int) -> int:
+    """A literal integer property, or ``default`` when absent or an intrinsic function."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
 def _resource(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     resource = (template.get("Resources") or {}).get(logical_id)
     if not isinstance(resource, dict):

@@ -18,7 +18,7 @@ import sys
 from rft_common.core.errors import DomainError
 from rft_common.core.vocabulary import STAFF_ROLES
 from rft_common.db.postgres import transaction_at
-from rft_tools.local_db import local_database
+from rft_tools.local.db import local_database
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

@@ -26,20 +26,19 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rft_tools.cfn_template import function_environment, function_properties, load_template
-from rft_tools.local_api import (
-    DEFAULT_MEMORY_MB,
-    DEFAULT_TIMEOUT_S,
-    LambdaContext,
-    _int_or,
-    load_handler_module,
+from rft_tools.cfn_template import literal_int, load_template
+from rft_tools.local.functions import (
+    FunctionDefinitionError,
+    Handler,
+    TemplateFunction,
+    adopt_environment,
+    functions_with_events,
 )
-from rft_tools.local_db import LOCAL_DIR
+from rft_tools.paths import LOCAL_DIR
 
 RECEIVE_LIMIT = 10
 """SQS returns at most ten messages per ``ReceiveMessage``."""
@@ -137,43 +136,32 @@ def create_backfill_queues(template: dict[str, Any]) -> dict[str, str]:
 class SqsEventSource:
     """One ``SQS`` event of one function in the template."""
 
-    function_id: str
-    code_dir: Path
-    handler_module: str
-    handler_function: str
+    function: TemplateFunction
     queue_id: str
     batch_size: int
     maximum_concurrency: int
-    memory_mb: int
-    timeout_s: int
 
 
 def sqs_event_sources(template: dict[str, Any], base_dir: Path) -> list[SqsEventSource]:
     sources = []
-    for logical_id, resource in (template.get("Resources") or {}).items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        properties = function_properties(template, logical_id)
-        for event in (properties.get("Events") or {}).values():
-            if event.get("Type") != "SQS":
-                continue
+    for function, events in functions_with_events(template, base_dir, ("SQS",)):
+        for event_name, event in events.items():
             event_properties = event.get("Properties") or {}
-            queue = event_properties["Queue"]
-            module, _, function = properties["Handler"].rpartition(".")
+            queue = event_properties.get("Queue")
+            if not isinstance(queue, dict) or "Fn::GetAtt" not in queue:
+                raise FunctionDefinitionError(
+                    f"{function.function_id}.Events.{event_name}: the local SQS needs the "
+                    f"Queue as !GetAtt <Queue>.Arn of this template, got {queue!r}"
+                )
             scaling = event_properties.get("ScalingConfig") or {}
             sources.append(
                 SqsEventSource(
-                    function_id=logical_id,
-                    code_dir=(base_dir / properties["CodeUri"]).resolve(),
-                    handler_module=module,
-                    handler_function=function,
+                    function=function,
                     queue_id=queue["Fn::GetAtt"][0],
-                    batch_size=_int_or(event_properties.get("BatchSize"), DEFAULT_BATCH_SIZE),
-                    maximum_concurrency=_int_or(
+                    batch_size=literal_int(event_properties.get("BatchSize"), DEFAULT_BATCH_SIZE),
+                    maximum_concurrency=literal_int(
                         scaling.get("MaximumConcurrency"), DEFAULT_MAXIMUM_CONCURRENCY
                     ),
-                    memory_mb=_int_or(properties.get("MemorySize"), DEFAULT_MEMORY_MB),
-                    timeout_s=_int_or(properties.get("Timeout"), DEFAULT_TIMEOUT_S),
                 )
             )
     return sources
@@ -234,9 +222,6 @@ def failed_message_ids(result: Any, message_ids: list[str]) -> set[str]:
     return {item["itemIdentifier"] for item in failures}
 
 
-Handler = Callable[[dict[str, Any], LambdaContext], Any]
-
-
 MESSAGE_COUNTS = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
@@ -262,13 +247,7 @@ class SqsPoller:
         # One module per concurrent "execution environment": Powertools' batch
         # processor and handler state must not be shared between parallel invocations.
         self.handlers: list[Handler] = [
-            getattr(
-                load_handler_module(
-                    f"lambda_{source.function_id}_{index}", source.code_dir, source.handler_module
-                ),
-                source.handler_function,
-            )
-            for index in range(source.maximum_concurrency)
+            source.function.load_handler(str(index)) for index in range(source.maximum_concurrency)
         ]
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -292,15 +271,13 @@ class SqsPoller:
     def invoke(self, handler: Handler, messages: list[dict[str, Any]]) -> set[str]:
         """Invoke ``handler`` for one batch; delete what succeeded; return the failed ids."""
         message_ids = [message["MessageId"] for message in messages]
-        context = LambdaContext(
-            self.source.function_id, self.source.memory_mb, self.source.timeout_s
-        )
+        function = self.source.function
         try:
             failed = failed_message_ids(
-                handler(sqs_event(messages, self.queue.arn), context), message_ids
+                handler(sqs_event(messages, self.queue.arn), function.context()), message_ids
             )
         except Exception:
-            sys.stderr.write(f"{self.source.function_id} failed:\n{traceback.format_exc()}")
+            sys.stderr.write(f"{function.function_id} failed:\n{traceback.format_exc()}")
             failed = set(message_ids)
         succeeded = [message for message in messages if message["MessageId"] not in failed]
         for start in range(0, len(succeeded), RECEIVE_LIMIT):
@@ -349,7 +326,7 @@ class SqsPoller:
                     if messages:
                         self.invoke(handler, messages)
                 except Exception:
-                    sys.stderr.write(f"SQS poller for {self.source.function_id}:\n")
+                    sys.stderr.write(f"SQS poller for {self.source.function.function_id}:\n")
                     sys.stderr.write(traceback.format_exc())
                     self._stopping.wait(1)
 
@@ -394,13 +371,12 @@ def start_sqs_pollers(
     os.environ["DB_POOL_SIZE"] = str(max(connections, int(os.environ.get("DB_POOL_SIZE", "1"))))
     pollers = []
     for source in sources:
-        for key, value in function_environment(template, source.function_id, environment).items():
-            os.environ.setdefault(key, value)
+        adopt_environment(source.function, environment)
         poller = SqsPoller(source, queues[source.queue_id])
         poller.start()
         pollers.append(poller)
         print(
-            f"polling {source.queue_id} for {source.function_id}: batch size "
+            f"polling {source.queue_id} for {source.function.function_id}: batch size "
             f"{source.batch_size}, concurrency {source.maximum_concurrency}",
             flush=True,
         )

@@ -8,8 +8,8 @@ import time
 
 from sqlalchemy import create_engine
 
-from rft_tools.demo_data import seed_demo
-from rft_tools.local_db import local_database
+from rft_tools.data.demo import seed_demo
+from rft_tools.local.db import local_database
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -60,7 +60,7 @@ def _demo(_: argparse.Namespace) -> None:
 
 
 def _legacy(arguments: argparse.Namespace) -> int:
-    from rft_tools.legacy_data import seed_legacy
+    from rft_tools.data.legacy import seed_legacy
 
     customers = arguments.customers or max(1, round(arguments.bookings * 0.35))
     if customers > arguments.bookings:

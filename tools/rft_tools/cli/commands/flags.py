@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rft_common.aws.flags import CUSTOMER_ACCOUNTS, SAFE_VALUES
-from rft_tools import flag_document
-from rft_tools.flag_document import FlagDocumentError
+from rft_tools.checks import flag_document
+from rft_tools.checks.flag_document import FlagDocumentError
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

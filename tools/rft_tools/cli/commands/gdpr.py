@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from rft_tools.local_db import app_database
+from rft_tools.local.db import app_database
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

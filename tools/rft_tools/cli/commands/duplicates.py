@@ -11,7 +11,7 @@ import argparse
 import json
 import time
 
-from rft_tools.local_db import app_database
+from rft_tools.local.db import app_database
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import create_engine
 
-from rft_tools.local_db import local_database
+from rft_tools.local.db import local_database
 
 DEFAULT_BATCH_SIZE = 2000
 MAX_BATCH_SIZE = 20_000
@@ -72,8 +72,8 @@ def resolve_queue_url(given: str | None) -> str | None:
     """The queue to use; with the local stack's settings, also its SQS endpoint."""
     if given or os.environ.get("BACKFILL_QUEUE_URL"):
         return given or os.environ["BACKFILL_QUEUE_URL"]
-    from rft_tools.local_aws import LOCAL_CREDENTIALS
-    from rft_tools.local_sqs import local_backfill_settings
+    from rft_tools.local.aws import LOCAL_CREDENTIALS
+    from rft_tools.local.sqs import local_backfill_settings
 
     local = local_backfill_settings()
     if not local:
@@ -93,7 +93,7 @@ def _sqs_unreachable(queue_url: str, error: Exception) -> str:
 def _enqueue(arguments: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from rft_tools.backfill_operations import enqueue
+    from rft_tools.operations.backfill import enqueue
 
     queue_url = resolve_queue_url(arguments.queue_url)
     if queue_url is None and not arguments.dry_run:
@@ -143,7 +143,7 @@ def _enqueue(arguments: argparse.Namespace) -> int:
 
 def _status(arguments: argparse.Namespace) -> int:
     from rft_common.aws.queues import sqs_client
-    from rft_tools.backfill_operations import BackfillStatus, queue_depth, read_status
+    from rft_tools.operations.backfill import BackfillStatus, queue_depth, read_status
 
     queue_url = resolve_queue_url(arguments.queue_url)
     warned: set[str] = set()
@@ -169,7 +169,7 @@ def _status(arguments: argparse.Namespace) -> int:
                 if arguments.watch:
                     from rich.console import Console
 
-                    from rft_tools.backfill_progress import watch
+                    from rft_tools.operations.backfill_progress import watch
 
                     status = watch(lambda: read(connection), Console())
                 else:

@@ -18,7 +18,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from rft_tools.backfill_operations import BackfillStatus
+from rft_tools.operations.backfill import BackfillStatus
 
 BAR_WIDTH = 50
 

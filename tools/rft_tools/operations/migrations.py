@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from alembic import command
 from alembic.config import Config
 
-from rft_tools.local_db import PROJECT_ROOT
+from rft_tools.paths import PROJECT_ROOT
 
 
 def alembic_config() -> Config:

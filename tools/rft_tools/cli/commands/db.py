@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rft_tools import migrations
-from rft_tools.local_db import local_database, local_database_url
+from rft_tools.local.db import local_database, local_database_url
+from rft_tools.operations import migrations
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

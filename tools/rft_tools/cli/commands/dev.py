@@ -16,7 +16,7 @@ import sys
 
 from rft_common.db.tables import USER_ROLES
 from rft_common.staff.tokens import issue_access_token
-from rft_tools.local_admin import LOCAL_ADMIN_JWT_SECRET
+from rft_tools.local.admin import LOCAL_ADMIN_JWT_SECRET
 
 MAX_TTL_SECONDS = 7 * 24 * 3600
 

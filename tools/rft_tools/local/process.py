@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rft_tools.flag_document import LOCAL_DEFAULTS_FILE
-from rft_tools.local_db import PROJECT_ROOT
+from rft_tools.checks.flag_document import LOCAL_DEFAULTS_FILE
+from rft_tools.paths import PROJECT_ROOT
 
 
 @contextmanager

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = (
-    "rft_tools.commands.db",
-    "rft_tools.commands.seed",
-    "rft_tools.commands.run",
-    "rft_tools.commands.flags",
-    "rft_tools.commands.backfill",
-    "rft_tools.commands.dev",
-    "rft_tools.commands.gdpr",
-    "rft_tools.commands.staff",
-    "rft_tools.commands.duplicates",
+    "rft_tools.cli.commands.db",
+    "rft_tools.cli.commands.seed",
+    "rft_tools.cli.commands.run",
+    "rft_tools.cli.commands.flags",
+    "rft_tools.cli.commands.backfill",
+    "rft_tools.cli.commands.dev",
+    "rft_tools.cli.commands.gdpr",
+    "rft_tools.cli.commands.staff",
+    "rft_tools.cli.commands.duplicates",
 )
 
 
@@ -35,7 +34,3 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     return int(arguments.handler(arguments) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

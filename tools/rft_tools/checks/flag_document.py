@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.feature_flags.exceptions import Configurati
 
 from rft_common.aws.flags import CUSTOMER_ACCOUNTS, SAFE_VALUES, validate_flag_document
 from rft_common.core.emails import normalize_email
-from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT
+from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / "config"
 SCHEMA_FILE = CONFIG_DIR / "flags.schema.json"

@@ -14,6 +14,6 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _run(arguments: argparse.Namespace) -> None:
-    from rft_tools.stack import run
+    from rft_tools.local.stack import run
 
     run(arguments.host, arguments.port)

@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-LOCAL_DIR = PROJECT_ROOT / ".local"
+from rft_tools.paths import LOCAL_DIR
+
 DEV_DATA_DIR = LOCAL_DIR / "pgdata"
 DEV_DATABASE = "rft"
 SPEED_OVER_DURABILITY = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}

@@ -15,41 +15,41 @@ Deliberate differences from API Gateway:
   ``Timeout`` is reported through the context but not enforced;
 - authorizers, CORS, stages, stage variables and ``$default`` routes are not emulated.
 
-Run: ``python -m rft_tools.local_api --template template.yaml --port 3000 --env KEY=VALUE``.
+Run: ``python -m rft_tools.local.api --template template.yaml --port 3000 --env KEY=VALUE``.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import importlib.util
 import json
 import os
 import sys
 import threading
-import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote
 from uuid import uuid4
 
-from rft_tools.cfn_template import function_environment, function_properties, load_template
+from rft_tools.cfn_template import load_template
+from rft_tools.local.functions import (
+    ACCOUNT_ID,
+    FunctionDefinitionError,
+    Handler,
+    TemplateFunction,
+    functions_with_events,
+)
 
 ApiType = Literal["Api", "HttpApi"]
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-ACCOUNT_ID = "123456789012"
 API_ID = "local"
-DEFAULT_REGION = "eu-west-2"
-DEFAULT_MEMORY_MB = 128  # Lambda's defaults when neither the function nor Globals set them
-DEFAULT_TIMEOUT_S = 3
 _REQUEST_TIME_FORMAT = "%d/%b/%Y:%H:%M:%S +0000"
 
 
@@ -57,15 +57,10 @@ _REQUEST_TIME_FORMAT = "%d/%b/%Y:%H:%M:%S +0000"
 class Route:
     """One API event of one function."""
 
-    function_id: str
-    code_dir: Path
-    handler_module: str
-    handler_function: str
+    function: TemplateFunction
     method: str  # upper case; "ANY" matches every method
     path: str  # API Gateway path template, e.g. /api/admin/users/{id}
     api_type: ApiType
-    memory_mb: int
-    timeout_s: int
 
     @property
     def route_key(self) -> str:
@@ -130,56 +125,26 @@ def load_routes(template_path: Path) -> list[Route]:
 
 def _routes_from_template(template: dict[str, Any], base_dir: Path) -> list[Route]:
     routes: list[Route] = []
-    for logical_id, resource in (template.get("Resources") or {}).items():
-        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        properties = function_properties(template, logical_id)
-        events = [
-            (name, event)
-            for name, event in (properties.get("Events") or {}).items()
-            if isinstance(event, dict) and event.get("Type") in ("Api", "HttpApi")
-        ]
-        if not events:
-            continue
-        code_uri, handler = properties.get("CodeUri"), properties.get("Handler")
-        if not isinstance(code_uri, str) or not isinstance(handler, str) or "." not in handler:
-            raise ValueError(
-                f"{logical_id}: the local API needs a literal CodeUri and a "
-                f"'module.function' Handler, got CodeUri={code_uri!r} Handler={handler!r}"
-            )
-        module, _, function = handler.rpartition(".")
-        for event_name, event in events:
+    for function, events in functions_with_events(template, base_dir, ("Api", "HttpApi")):
+        for event_name, event in events.items():
             event_properties = event.get("Properties") or {}
             path, method = event_properties.get("Path"), event_properties.get("Method")
-            where = f"{logical_id}.Events.{event_name}"
+            where = f"{function.function_id}.Events.{event_name}"
             if not isinstance(path, str) or not path.startswith("/") or not isinstance(method, str):
-                raise ValueError(f"{where}: needs a literal Path starting with '/' and a Method")
+                raise FunctionDefinitionError(
+                    f"{where}: needs a literal Path starting with '/' and a Method"
+                )
             payload_format = str(event_properties.get("PayloadFormatVersion", "2.0"))
             if event["Type"] == "HttpApi" and payload_format != "2.0":
-                raise ValueError(f"{where}: only payload format 2.0 is supported for HttpApi")
-            routes.append(
-                Route(
-                    function_id=logical_id,
-                    code_dir=(base_dir / code_uri).resolve(),
-                    handler_module=module,
-                    handler_function=function,
-                    method=method.upper(),
-                    path=path,
-                    api_type=event["Type"],
-                    memory_mb=_int_or(properties.get("MemorySize"), DEFAULT_MEMORY_MB),
-                    timeout_s=_int_or(properties.get("Timeout"), DEFAULT_TIMEOUT_S),
+                raise FunctionDefinitionError(
+                    f"{where}: only payload format 2.0 is supported for HttpApi"
                 )
-            )
+            routes.append(Route(function, method.upper(), path, event["Type"]))
     return routes
 
 
-def _int_or(value: Any, default: int) -> int:
-    """A literal integer property, or the default when absent or an intrinsic function."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
 def merged_environment(
-    template: dict[str, Any], function_ids: Iterable[str], overrides: dict[str, str]
+    functions: Iterable[TemplateFunction], overrides: dict[str, str]
 ) -> dict[str, str]:
     """One environment for all the given functions, as they share a process locally.
 
@@ -188,15 +153,16 @@ def merged_environment(
     """
     merged: dict[str, str] = {}
     declared_by: dict[str, str] = {}
-    for function_id in dict.fromkeys(function_ids):
-        for key, value in function_environment(template, function_id, overrides).items():
+    for function in functions:
+        for key, value in (dict(function.environment) | overrides).items():
             if key in merged and merged[key] != value:
                 raise EnvironmentConflictError(
                     f"environment variable {key} differs between {declared_by[key]} and "
-                    f"{function_id}; functions share one process locally, so pass an override"
+                    f"{function.function_id}; functions share one process locally, so pass "
+                    "an override"
                 )
             merged[key] = value
-            declared_by.setdefault(key, function_id)
+            declared_by.setdefault(key, function.function_id)
     return merged
 
 
@@ -362,27 +328,6 @@ def _encode_body(body: bytes) -> tuple[str | None, bool]:
         return base64.b64encode(body).decode("ascii"), True
 
 
-class LambdaContext:
-    """The parts of the Python runtime's context object that handlers and Powertools use."""
-
-    function_version = "$LATEST"
-    identity = None
-    client_context = None
-
-    def __init__(self, function_name: str, memory_limit_in_mb: int, timeout_s: int) -> None:
-        region = os.environ.get("AWS_REGION", DEFAULT_REGION)
-        self.function_name = function_name
-        self.memory_limit_in_mb = memory_limit_in_mb
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name}"
-        self.aws_request_id = str(uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid4().hex}"
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 # --- results ------------------------------------------------------------------------
 
 
@@ -442,13 +387,12 @@ class LocalApi:
     """Routes, environment and warm handler modules of one template."""
 
     def __init__(self, template_path: Path, env_overrides: dict[str, str] | None = None) -> None:
-        template = load_template(template_path)
-        self.routes = _routes_from_template(template, template_path.parent.resolve())
+        self.routes = load_routes(template_path)
         # Only functions with API routes run locally, so only their environments must agree.
-        function_ids = [route.function_id for route in self.routes]
-        self.environment = merged_environment(template, function_ids, env_overrides or {})
+        functions = {route.function.function_id: route.function for route in self.routes}
+        self.environment = merged_environment(functions.values(), env_overrides or {})
         os.environ.update(self.environment)
-        self._modules: dict[str, ModuleType] = {}
+        self._handlers: dict[str, Handler] = {}
         self._import_lock = threading.Lock()
         # Powertools keeps the current event on the resolver *class*, so handlers in one
         # process must never overlap, even handlers of different functions. Lambda runs
@@ -465,63 +409,23 @@ class LocalApi:
         build = build_rest_event if route.api_type == "Api" else build_http_api_event
         event = build(route, request, path_params)
         try:
-            handler = self._handler(route)
+            handler = self._handler(route.function)
             with self._invoke_lock:
-                context = LambdaContext(route.function_id, route.memory_mb, route.timeout_s)
-                result = handler(event, context)
+                result = handler(event, route.function.context())
             return to_http_response(route.api_type, result)
         except Exception:
             # API Gateway hides the failure from the client; the details go to the log only.
-            sys.stderr.write(f"{route.function_id} failed:\n{traceback.format_exc()}")
+            sys.stderr.write(f"{route.function.function_id} failed:\n{traceback.format_exc()}")
             return _message(502, "Internal server error")
 
-    def _handler(self, route: Route) -> Callable[[dict[str, Any], LambdaContext], Any]:
+    def _handler(self, function: TemplateFunction) -> Handler:
+        """The function's warm handler, imported on its first request."""
         with self._import_lock:
-            module = self._modules.get(route.function_id)
-            if module is None:
-                module = _import_handler_module(route)
-                self._modules[route.function_id] = module
-        return getattr(module, route.handler_function)
-
-
-def _import_handler_module(route: Route) -> ModuleType:
-    """Import a function's handler file under a name unique to the function.
-
-    Several functions ship an ``app.py``, so the module is named ``lambda_<LogicalId>``.
-    """
-    return load_handler_module(f"lambda_{route.function_id}", route.code_dir, route.handler_module)
-
-
-def load_handler_module(name: str, code_dir_path: Path, handler_module: str) -> ModuleType:
-    """Import ``handler_module`` (dotted, relative to ``code_dir_path``) as module ``name``.
-
-    Each call with a new ``name`` gives a separate module object, as separate Lambda
-    execution environments would have. The code dir is on ``sys.path`` only while
-    importing, and sibling modules it brought in are dropped from ``sys.modules``
-    afterwards so the next function imports its own ``models.py`` & co. (The handler
-    keeps its references; imports deferred to call time cannot see the code dir.)
-    """
-    source = code_dir_path.joinpath(*handler_module.split(".")).with_suffix(".py")
-    spec = importlib.util.spec_from_file_location(name, source)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {source}")
-    module = importlib.util.module_from_spec(spec)
-    known = set(sys.modules) | {name}
-    code_dir = str(code_dir_path)
-    sys.modules[name] = module
-    sys.path.insert(0, code_dir)
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    finally:
-        sys.path.remove(code_dir)
-        for module_name in set(sys.modules) - known:
-            module_file = getattr(sys.modules.get(module_name), "__file__", None)
-            if module_file and Path(module_file).resolve().is_relative_to(code_dir_path):
-                sys.modules.pop(module_name, None)
-    return module
+            handler = self._handlers.get(function.function_id)
+            if handler is None:
+                handler = function.load_handler()
+                self._handlers[function.function_id] = handler
+        return handler
 
 
 # --- HTTP server --------------------------------------------------------------------
@@ -614,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides[key] = value
     server = make_server(args.template, args.host, args.port, overrides)
     for route in server.api.routes:
-        print(f"  {route.method:<7} {route.path}  ->  {route.function_id}")
+        print(f"  {route.method:<7} {route.path}  ->  {route.function.function_id}")
     print(f"Local API on http://{args.host}:{server.server_port} (Ctrl+C to stop)")
     try:
         server.serve_forever()

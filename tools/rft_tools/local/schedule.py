@@ -19,14 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rft_tools.cfn_template import function_environment, function_properties, load_template
-from rft_tools.local_api import (
-    DEFAULT_MEMORY_MB,
-    DEFAULT_TIMEOUT_S,
-    LambdaContext,
-    _int_or,
-    load_handler_module,
-)
+from rft_tools.cfn_template import load_template
+from rft_tools.local.functions import TemplateFunction, adopt_environment, functions_with_events
 
 DEFAULT_INTERVAL_SECONDS = 30.0
 RATE = re.compile(r"rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)")
@@ -34,42 +28,26 @@ RATE = re.compile(r"rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)")
 
 @dataclass(frozen=True)
 class ScheduledFunction:
-    function_id: str
-    code_dir: Path
-    handler_module: str
-    handler_function: str
+    function: TemplateFunction
     event: dict[str, Any]
-    memory_mb: int
-    timeout_s: int
 
 
 def scheduled_functions(template: dict[str, Any], base_dir: Path) -> list[ScheduledFunction]:
     """The functions with an enabled rate schedule, one entry per function."""
     found = []
-    for logical_id, resource in (template.get("Resources") or {}).items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        properties = function_properties(template, logical_id)
-        for event in (properties.get("Events") or {}).values():
+    for function, events in functions_with_events(template, base_dir, ("Schedule", "ScheduleV2")):
+        for event in events.values():
             event_properties = event.get("Properties") or {}
             enabled = event_properties.get("State", "ENABLED") == "ENABLED"
             expression = event_properties.get("ScheduleExpression")
-            if event.get("Type") not in ("Schedule", "ScheduleV2") or not enabled:
+            if (
+                not enabled
+                or not isinstance(expression, str)
+                or not RATE.fullmatch(expression.strip())
+            ):
                 continue
-            if not isinstance(expression, str) or not RATE.fullmatch(expression.strip()):
-                continue
-            module, _, function = properties["Handler"].rpartition(".")
-            found.append(
-                ScheduledFunction(
-                    function_id=logical_id,
-                    code_dir=(base_dir / properties["CodeUri"]).resolve(),
-                    handler_module=module,
-                    handler_function=function,
-                    event=json.loads(event_properties.get("Input") or "{}"),
-                    memory_mb=_int_or(properties.get("MemorySize"), DEFAULT_MEMORY_MB),
-                    timeout_s=_int_or(properties.get("Timeout"), DEFAULT_TIMEOUT_S),
-                )
-            )
+            event_input = json.loads(event_properties.get("Input") or "{}")
+            found.append(ScheduledFunction(function, event_input))
             break
     return found
 
@@ -80,27 +58,17 @@ class LocalScheduler:
     def __init__(self, functions: list[ScheduledFunction], interval: float) -> None:
         self.functions = functions
         self.interval = interval
-        self.handlers = [
-            getattr(
-                load_handler_module(
-                    f"lambda_{scheduled.function_id}_schedule",
-                    scheduled.code_dir,
-                    scheduled.handler_module,
-                ),
-                scheduled.handler_function,
-            )
-            for scheduled in functions
-        ]
+        self.handlers = [scheduled.function.load_handler("schedule") for scheduled in functions]
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="schedule")
 
     def run_once(self) -> None:
         for scheduled, handler in zip(self.functions, self.handlers, strict=True):
-            context = LambdaContext(scheduled.function_id, scheduled.memory_mb, scheduled.timeout_s)
+            function = scheduled.function
             try:
-                handler(dict(scheduled.event), context)
+                handler(dict(scheduled.event), function.context())
             except Exception:
-                sys.stderr.write(f"{scheduled.function_id} failed:\n{traceback.format_exc()}")
+                sys.stderr.write(f"{function.function_id} failed:\n{traceback.format_exc()}")
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval):
@@ -125,12 +93,9 @@ def start_local_schedules(template_path: Path, environment: dict[str, str]) -> L
     interval = float(os.environ.get("RFT_LOCAL_SCHEDULE_SECONDS", DEFAULT_INTERVAL_SECONDS))
     os.environ["DB_POOL_SIZE"] = str(int(os.environ.get("DB_POOL_SIZE", "1")) + 1)
     for scheduled in functions:
-        for key, value in function_environment(
-            template, scheduled.function_id, environment
-        ).items():
-            os.environ.setdefault(key, value)
+        adopt_environment(scheduled.function, environment)
     scheduler = LocalScheduler(functions, interval)
     scheduler.start()
-    names = ", ".join(scheduled.function_id for scheduled in functions)
+    names = ", ".join(scheduled.function.function_id for scheduled in functions)
     print(f"running {names} every {interval:g} s (their rate schedules)", flush=True)
     return scheduler

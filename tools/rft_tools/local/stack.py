@@ -2,7 +2,7 @@
 localstripe (with its webhook pointed at the local API), the SQS pollers, the rate
 schedules, the API.
 
-The API is served by ``local_api`` straight from ``template.yaml``. SIGINT (Ctrl-C)
+The API is served by ``local.api`` straight from ``template.yaml``. SIGINT (Ctrl-C)
 and SIGTERM stop everything this process started, the embedded database included.
 """
 
@@ -16,22 +16,23 @@ from types import FrameType
 
 from sqlalchemy import create_engine
 
-from rft_tools import migrations
 from rft_tools.cfn_template import load_template
-from rft_tools.demo_data import seed_demo
-from rft_tools.flag_document import flags_file
-from rft_tools.local_admin import local_admin_environment
-from rft_tools.local_api import make_server
-from rft_tools.local_aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
-from rft_tools.local_db import LOCAL_DIR, PROJECT_ROOT, local_database
-from rft_tools.local_schedule import start_local_schedules
-from rft_tools.local_sqs import create_backfill_queues, start_sqs_pollers
-from rft_tools.local_stripe import (
+from rft_tools.checks.flag_document import flags_file
+from rft_tools.data.demo import seed_demo
+from rft_tools.local.admin import local_admin_environment
+from rft_tools.local.api import make_server
+from rft_tools.local.aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
+from rft_tools.local.db import local_database
+from rft_tools.local.schedule import start_local_schedules
+from rft_tools.local.sqs import create_backfill_queues, start_sqs_pollers
+from rft_tools.local.stripe import (
     LOCAL_STRIPE_WEBHOOK_SECRET,
     local_stripe_environment,
     localstripe,
     register_webhook,
 )
+from rft_tools.operations import migrations
+from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 LOCAL_RESOURCES.append(create_backfill_queues)

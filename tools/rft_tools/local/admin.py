@@ -1,6 +1,6 @@
 """The admin API on the local stack: its export bucket and dev-only signing secrets.
 
-``local_admin_environment`` is a ``LocalResource`` (``rft_tools.local_aws``): it creates
+``local_admin_environment`` is a ``LocalResource`` (``rft_tools.local.aws``): it creates
 the export bucket in the stack's moto server and returns what stands in locally for
 the template's ``AdminExportBucket``, ``AdminJwtSecretArn`` and
 ``AdminRefreshSecretArn``. The signing secrets are fixed and public on purpose: they
