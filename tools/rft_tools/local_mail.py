@@ -63,6 +63,11 @@ def _part(message: EmailMessage, subtype: str) -> str:
     return body.get_content() if body is not None else ""
 
 
+def _unfolded(value: Any) -> str:
+    """A header's value on one line, as a mail client shows it."""
+    return " ".join(str(value).split())
+
+
 def parse(message_id: str, raw: str) -> Mail:
     message = message_from_string(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
@@ -71,11 +76,11 @@ def parse(message_id: str, raw: str) -> Mail:
     return Mail(
         id=message_id,
         to=[address for _, address in getaddresses(message.get_all("To", []))],
-        sender=str(message.get("From", "")),
-        subject=str(message.get("Subject", "")),
+        sender=_unfolded(message.get("From", "")),
+        subject=_unfolded(message.get("Subject", "")),
         text=text,
         html=html,
-        headers={name: str(value) for name, value in message.items()},
+        headers={name: _unfolded(value) for name, value in message.items()},
         links=[link.replace("&amp;", "&") for link in links],
     )
 
