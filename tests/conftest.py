@@ -462,7 +462,7 @@ def local_ses(moto_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     from rft_tools.local_mail import local_email_environment
 
     request = urllib.request.Request(f"{moto_server_url}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 - the local moto server
+    urllib.request.urlopen(request, timeout=10).close()
     for name, value in {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": moto_server_url}.items():
         monkeypatch.setenv(name, value)
     template = load_template(Path(__file__).resolve().parents[1] / "template.yaml")

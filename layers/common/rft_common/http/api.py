@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from rft_common.core.errors import (
     BadSignature,
     Conflict,
+    CredentialRefused,
     DatabaseUnavailable,
     DomainError,
     FeatureDisabled,
@@ -65,6 +66,7 @@ STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
     FeatureDisabled: HTTPStatus.SERVICE_UNAVAILABLE,
     PaymentRequired: HTTPStatus.PAYMENT_REQUIRED,
     BadSignature: HTTPStatus.BAD_REQUEST,
+    CredentialRefused: HTTPStatus.BAD_REQUEST,
     PaymentProviderUnavailable: HTTPStatus.BAD_GATEWAY,
 }
 

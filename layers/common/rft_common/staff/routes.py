@@ -301,14 +301,17 @@ def _client_address() -> str:
 @router.post(
     "/api/admin/auth/change-password",
     summary="Change the signed-in staff member's password",
-    description="Needs the bearer token and the current password; a wrong current password "
-    "is a 400 (not 401, which would sign the dashboard out) and counts as a failed "
-    "sign-in, so five in 15 minutes give 429 like the login. The new password follows the "
-    "login's rules. Every other session of the account ends (their refresh is refused) and "
-    "the account is emailed. **This session continues**: the answer carries a fresh access "
-    "token and sets a fresh `refreshToken` cookie. The person has just proved they know the "
-    "password, so signing them out would only cost them a login; the dashboard ignores the "
-    "body, and its next refresh (the new cookie) keeps it signed in.",
+    description=(
+        "Needs the bearer token and the current password. A wrong current password is a "
+        "400 (not 401, which would sign the dashboard out) and counts as a failed sign-in, "
+        "so five in 15 minutes give 429, as at the login. The new password follows the "
+        "login's rules (a 422 naming `newPassword` if not). Every other session of the "
+        "account ends (its refresh is refused) and the account is emailed. **This session "
+        "continues**: the answer carries a fresh access token and sets a fresh "
+        "`refreshToken` cookie. The person has just proved they know the password, so "
+        "signing them out would only cost them a login; the dashboard ignores the body, "
+        "and its next refresh (with the new cookie) keeps it signed in."
+    ),
     tags=TAGS,
     security=[{STAFF_BEARER_SCHEME: []}],
     responses={
@@ -316,7 +319,7 @@ def _client_address() -> str:
             "description": "Changed; a new access token, and the new refresh cookie",
             "content": {"application/json": {"model": RefreshResponse}},
         },
-        400: _error("The current password is wrong, or the new one too short"),
+        400: _error("The current password is wrong"),
         401: _error("No valid access token, or the account can no longer sign in"),
         429: _error("Too many wrong passwords for this account; `Retry-After` says when"),
         **ERROR_RESPONSES,
@@ -371,7 +374,8 @@ def forgot_password(request: Annotated[ForgotPasswordRequest, Body()]) -> Respon
     "/api/admin/auth/reset-password",
     summary="Set a new password with the emailed reset token",
     description="The token from the reset link: single use, 30 minutes. A used, expired or "
-    "unknown token gets the same 400. The new password follows the login's rules. Every "
+    "unknown token gets the same 400. The new password follows the login's rules (at "
+    f"least {staff.MIN_PASSWORD_LENGTH} characters; shorter is a 422 naming `newPassword`). Every "
     "session of the account ends (sign in again with the new password), other reset links "
     "stop working, the failed-login count is cleared, and the account is emailed.",
     tags=TAGS,
@@ -380,7 +384,7 @@ def forgot_password(request: Annotated[ForgotPasswordRequest, Body()]) -> Respon
             "description": "Password changed; sign in with it",
             "content": {"application/json": {"model": SignedOut}},
         },
-        400: _error("The token is not valid (used, expired or unknown) or the password short"),
+        400: _error("The token is not valid: used, expired or unknown (always this answer)"),
         **ERROR_RESPONSES,
     },
 )

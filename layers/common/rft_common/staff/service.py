@@ -31,6 +31,7 @@ from typing import Any
 from rft_common.core.emails import normalize_email
 from rft_common.core.errors import (
     Conflict,
+    CredentialRefused,
     Forbidden,
     InvalidRequest,
     TooManyRequests,
@@ -447,7 +448,7 @@ def request_password_reset(email: str, client: str) -> None:
 
 def reset_password(token: str, new_password: str) -> None:
     """Set the password of the account the reset token belongs to and end its sessions;
-    ``InvalidRequest`` (the same one) for a used, expired or unknown token."""
+    ``CredentialRefused`` (the same one) for a used, expired or unknown token."""
     _check_new_password(new_password, "newPassword")
     password_hash = hash_password(new_password)
 
@@ -460,14 +461,14 @@ def reset_password(token: str, new_password: str) -> None:
             ).first()
         )
         if not changed:
-            raise InvalidRequest(INVALID_RESET_TOKEN, field="token")
+            raise CredentialRefused(INVALID_RESET_TOKEN, field="token")
 
     run_transaction(work)
 
 
 def change_password(staff: Staff, current_password: str, new_password: str) -> Session:
     """Set a signed-in staff member's password; a new session for this client, every other
-    one ended. A wrong current password counts as a failed sign-in (``InvalidRequest``,
+    one ended. A wrong current password counts as a failed sign-in (``CredentialRefused``,
     then ``TooManyRequests`` like the login)."""
     _check_new_password(new_password, "newPassword")
     normalized = login_email(staff.email)
@@ -480,7 +481,7 @@ def change_password(staff: Staff, current_password: str, new_password: str) -> S
         if not usable:
             run_transaction(lambda c: c.execute(RELEASE_ATTEMPT, {"id": attempt}))
             raise Unauthorized("this account can no longer sign in")
-        raise InvalidRequest(WRONG_CURRENT_PASSWORD, field="currentPassword")
+        raise CredentialRefused(WRONG_CURRENT_PASSWORD, field="currentPassword")
     password_hash = hash_password(new_password)
 
     def work(connection: Connection) -> Any:
