@@ -100,11 +100,11 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         os.environ.update(local_email_environment(load_template(PROJECT_ROOT / "template.yaml")))
         settings.get_settings.cache_clear()
         ses._client.cache_clear()
+        drained = _drain_rate(url, 1000 if quick else 10_000)
         samples = 200 if quick else 2000
         sessions = _add_sessions(url, samples + 1, capacity=1000)
         _paid_booking_latency(sessions[:1])  # warm up
         paid = _paid_booking_latency(sessions[1:])
-        drained = _drain_rate(url, 1000 if quick else 10_000)
     finally:
         server.stop()
         os.environ.pop("AWS_ENDPOINT_URL", None)

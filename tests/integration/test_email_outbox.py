@@ -4,6 +4,7 @@ and the templates with hostile names. Messages are read back as ``rft mail list`
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 
@@ -266,3 +267,30 @@ def test_every_kind_renders_html_and_text():
         payload = {"name": "Sam"} | booking if kind.startswith("booking") else {"name": "Sam"}
         rendered = templates.render(kind, payloads[kind] | payload)
         assert rendered.subject and "Sam" in rendered.text and "Sam" in rendered.html
+
+
+def test_rft_mail_list_prints_the_messages_newest_first(db, local_ses, capsys):
+    from rft_tools.cli import main
+
+    queue("first@example.com")
+    outbox.drain()
+    run_transaction(
+        lambda connection: outbox.enqueue(
+            connection,
+            kind="staff_password_changed",
+            dedupe_key="second",
+            recipient="second@example.com",
+            payload=CHANGED,
+        )
+    )
+    outbox.drain()
+    capsys.readouterr()
+
+    assert main(["mail", "list", "--json", "--endpoint", local_ses]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert main(["mail", "list", "--to", "FIRST@example.com", "--endpoint", local_ses]) == 0
+    printed = capsys.readouterr().out
+
+    assert [mail["to"] for mail in listed] == [["second@example.com"], ["first@example.com"]]
+    assert set(listed[0]) >= {"to", "from", "subject", "text", "html", "headers", "links"}
+    assert "To: first@example.com" in printed and "second@example.com" not in printed

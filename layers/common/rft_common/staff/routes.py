@@ -31,7 +31,7 @@ from rft_common.staff.tokens import ACCESS_TOKEN_SECONDS, REFRESH_TOKEN_SECONDS,
 router = Router()
 
 STAFF_BEARER_SCHEME = "staffBearerAuth"
-"""The access token of any staff member (admin or instructor); only /me takes it."""
+"""The access token of any staff member (admin or instructor): /me and /change-password."""
 TAGS = ["admin sign-in"]
 COOKIE_NAME = "refreshToken"
 COOKIE_PATH = "/api/admin/auth"
