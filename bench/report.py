@@ -118,6 +118,21 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     found: list[tuple[str, str, str]] = []
     if results.get("backfill"):
         found += _backfill_rows(results["backfill"])
+    email = results.get("email")
+    if email:
+        paid, drain = email["paid_booking"], email["drain"]
+        found += [
+            (
+                "paid booking with its outbox write p50 / p95 / p99 (ms, in-process)",
+                f"{paid['p50_ms']} / {paid['p95_ms']} / {paid['p99_ms']}",
+                "p99 < 8",
+            ),
+            (
+                f"outbox drained, {drain['messages']:,} queued, SES emulated (messages/s)",
+                f"{drain['per_s']} ({drain['sent']:,} sent in {drain['seconds']} s)",
+                "",
+            ),
+        ]
     booking = results.get("booking")
     if booking:
         found += [

@@ -48,7 +48,8 @@ ALL_TABLES = (
     "user_counts, backfill_batches, backfill_unlinkable, admin_login_failures, "
     "admin_revoked_refresh_tokens, payment_checkouts, stripe_events, erasure_suppressions, "
     "user_email_aliases, user_merges, not_duplicate_pairs, duplicate_candidates, "
-    "duplicate_scan_queue"
+    "duplicate_scan_queue, email_outbox, email_suppressions, staff_password_resets, "
+    "staff_password_reset_requests"
 )
 
 
@@ -413,4 +414,41 @@ def stripe_keys(localstripe_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     settings.get_settings.cache_clear()
     stripe_api._client.cache_clear()
     yield localstripe_url
+    settings.get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def moto_server_url() -> Iterator[str]:
+    """A moto server of the run's own (as ``make run`` starts one), for SES."""
+    from rft_tools.local.aws import start_moto_server
+
+    server, url = start_moto_server()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def local_ses(moto_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The app sends email to the run's moto SES, emptied first, exactly as the local
+    stack does (its identity verified, its sender settings); tests read what was sent
+    with ``rft_tools.local.mail.sent_mail(local_ses)``, as ``rft mail list`` does."""
+    import urllib.request
+
+    from rft_common.core import settings
+    from rft_common.email import ses
+    from rft_tools.cfn_template import load_template
+    from rft_tools.local.aws import LOCAL_CREDENTIALS
+    from rft_tools.local.mail import local_email_environment
+
+    request = urllib.request.Request(f"{moto_server_url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+    for name, value in {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": moto_server_url}.items():
+        monkeypatch.setenv(name, value)
+    template = load_template(Path(__file__).resolve().parents[1] / "template.yaml")
+    for name, value in local_email_environment(template).items():
+        monkeypatch.setenv(name, value)
+    settings.get_settings.cache_clear()
+    ses._client.cache_clear()
+    yield moto_server_url
+    ses._client.cache_clear()
     settings.get_settings.cache_clear()

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "rft_tools.cli.commands.gdpr",
     "rft_tools.cli.commands.staff",
     "rft_tools.cli.commands.duplicates",
+    "rft_tools.cli.commands.mail",
 )
 
 

@@ -1,6 +1,7 @@
 """The local stack behind ``make run``: database, migrations, flags, local AWS,
 localstripe (with its webhook pointed at the local API), the SQS pollers, the rate
-schedules, the API.
+schedules (the email sender among them), the API; emails go to moto's SES and
+``rft mail list`` reads them.
 
 The API is served by ``local.api`` straight from ``template.yaml``. SIGINT (Ctrl-C)
 and SIGTERM stop everything this process started, the embedded database included.
@@ -23,6 +24,7 @@ from rft_tools.local.admin import local_admin_environment
 from rft_tools.local.api import make_server
 from rft_tools.local.aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
 from rft_tools.local.db import local_database
+from rft_tools.local.mail import local_email_environment
 from rft_tools.local.schedule import start_local_schedules
 from rft_tools.local.sqs import create_backfill_queues, start_sqs_pollers
 from rft_tools.local.stripe import (
@@ -37,6 +39,7 @@ from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 LOCAL_RESOURCES.append(create_backfill_queues)
 LOCAL_RESOURCES.append(local_admin_environment)
+LOCAL_RESOURCES.append(local_email_environment)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -96,7 +99,12 @@ def run(host: str, port: int) -> None:
         routes = sorted({f"{r.method} {r.path}" for r in server.api.routes})
         api_url = f"http://{host}:{server.server_address[1]}"
         register_webhook(stripe_url, f"{api_url}/api/stripe/webhook", LOCAL_STRIPE_WEBHOOK_SECRET)
-        banner = {"api": api_url, "aws_endpoint": aws_endpoint, "stripe": stripe_url}
+        banner = {
+            "api": api_url,
+            "aws_endpoint": aws_endpoint,
+            "stripe": stripe_url,
+            "mail": f"AWS_ENDPOINT_URL={aws_endpoint} rft mail list  (emails sent, newest first)",
+        }
         print(json.dumps(banner | {"routes": routes}))
         print("press Ctrl-C to stop", flush=True)
         try:

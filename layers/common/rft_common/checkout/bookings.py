@@ -1,6 +1,6 @@
 """Creating a booking: price from the session, no overbooking, idempotent retries.
 
-One transaction per booking, in this order (at most five statements):
+One transaction per booking, in this order (at most six statements):
 
 1. claim the ``Idempotency-Key`` (if given); a concurrent retry waits here and then
    replays the stored response;
@@ -8,7 +8,9 @@ One transaction per booking, in this order (at most five statements):
 3. find or create the customer (when ``customer_accounts`` is on);
 4. in one statement, re-read the session's seats and active bookings (a fresh
    snapshot, taken after the lock) and insert the booking only if it fits;
-5. store the response under the idempotency key.
+5. for a paid booking, queue the customer's email (``rft_common.email.outbox``: one
+   statement, unique per booking, sent after the commit by the email sender);
+6. store the response under the idempotency key.
 
 Only successful bookings are remembered under a key: a failed attempt rolls back
 entirely, so a retry with the same key runs again.
@@ -45,6 +47,7 @@ from rft_common.core.vocabulary import ACTIVE_BOOKING_STATUSES
 from rft_common.customers.identity import CustomerDetails, find_or_create_customer
 from rft_common.db.locks import LOCK_PAYMENT_INTENT
 from rft_common.db.postgres import Connection, run_transaction
+from rft_common.email.outbox import enqueue_booking_email
 
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 OptionalText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -347,6 +350,8 @@ def create_booking(
         )
 
     body = _created_body(row, session.id)
+    if paid:  # the customer's confirmation, or the "staff will contact you" notice
+        enqueue_booking_email(connection, row.id)
     _remember_response(connection, idempotency_key, body)
     return BookingOutcome(
         body=body,

@@ -44,6 +44,12 @@ class PaymentRequired(DomainError):
     """No payment that Stripe confirms as succeeded stands behind the request (402)."""
 
 
+class CredentialRefused(DomainError):
+    """A reset token that is used, expired or unknown, or a wrong current password, sent
+    by someone already signed in or holding a link (400: not 401, which signs the
+    dashboard out)."""
+
+
 class BadSignature(DomainError):
     """A webhook whose signature does not verify (400)."""
 

@@ -54,6 +54,18 @@ class Settings:
     """How long a first-aid certificate is valid (renewals list); 3 in the UK."""
     retention_years: int
     """Customers with no booking for this long are erased by retention (accounting: 7)."""
+    email_from: str
+    """The From address of every email (an SES-verified identity in AWS)."""
+    email_reply_to: str | None
+    """Where replies go (the company's inbox); none when unset."""
+    ses_configuration_set: str | None
+    """The SES configuration set sends go through (bounce and complaint events)."""
+    admin_origin: str
+    """The admin dashboard's origin: the reset link's default host."""
+    admin_reset_url: str
+    """The password reset link, ``{AdminOrigin}`` and ``{token}`` filled in."""
+    company_phone: str
+    company_email: str
 
 
 @cache
@@ -87,4 +99,13 @@ def get_settings() -> Settings:
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
         certificate_validity_years=int(env.get("CERTIFICATE_VALIDITY_YEARS", "3")),
         retention_years=int(env.get("RETENTION_YEARS", "7")),
+        email_from=env.get("EMAIL_FROM")
+        or "React Fast Training <bookings@reactfasttraining.co.uk>",
+        email_reply_to=env.get("EMAIL_REPLY_TO") or None,
+        ses_configuration_set=env.get("SES_CONFIGURATION_SET") or None,
+        admin_origin=env.get("ADMIN_ORIGIN") or "https://reactfasttraining.co.uk",
+        admin_reset_url=env.get("ADMIN_RESET_URL")
+        or "{AdminOrigin}/admin/reset-password?token={token}",
+        company_phone=env.get("COMPANY_PHONE") or "07447 485644",
+        company_email=env.get("COMPANY_EMAIL") or "info@reactfasttraining.co.uk",
     )

@@ -596,6 +596,83 @@ erasure_suppression_salt = Table(
 Index("ix_course_schedules_end_datetime", course_schedules.c.end_datetime)
 
 
+# --- email (migration 0014, README "Email") --------------------------------------------
+
+EMAIL_STATUSES = ("pending", "sent", "dead", "suppressed")
+
+email_outbox = Table(
+    "email_outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("dedupe_key", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("payload", JSONB),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("attempts", SmallInteger, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", Timestamp, nullable=False, server_default=func.now()),
+    Column("last_error", Text),
+    Column("ses_message_id", Text),
+    Column("created_at", Timestamp, nullable=False, server_default=func.now()),
+    Column("sent_at", Timestamp),
+    UniqueConstraint("kind", "dedupe_key"),
+    CheckConstraint(_in("status", EMAIL_STATUSES), name="status"),
+)
+"""Messages written in the transaction of the event that causes them; the email sender
+drains the pending ones (``rft_common.email.outbox``). One message per (kind, dedupe key):
+a second enqueue of the same event changes nothing. ``payload`` (the facts the template
+needs, a reset link among them) is cleared once the message is sent or given up."""
+
+Index(
+    "ix_email_outbox_next_attempt_at",
+    email_outbox.c.next_attempt_at,
+    email_outbox.c.id,
+    postgresql_where=text("status = 'pending'"),
+)
+
+email_suppressions = Table(
+    "email_suppressions",
+    metadata,
+    Column("email_normalized", Text, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("suppressed_at", Timestamp, nullable=False, server_default=func.now()),
+    CheckConstraint("reason IN ('bounce', 'complaint')", name="reason"),
+)
+"""Addresses SES reported as a permanent bounce or a complaint: never sent to again."""
+
+staff_password_resets = Table(
+    "staff_password_resets",
+    metadata,
+    Column("token_hash", BYTEA, primary_key=True),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("expires_at", Timestamp, nullable=False, index=True),
+    Column("used_at", Timestamp),
+)
+"""A forgot-password token, by its SHA-256 only: single use, valid until ``expires_at``."""
+
+staff_password_reset_requests = Table(
+    "staff_password_reset_requests",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("limit_key", Text, nullable=False),
+    Column("requested_at", Timestamp, nullable=False, server_default=func.now(), index=True),
+)
+"""One row per forgot-password request and limit (``email:<hash>``, ``client:<address>``),
+counted over the last hour for the rate limits."""
+
+Index(
+    "ix_staff_password_reset_requests_limit_key_requested_at",
+    staff_password_reset_requests.c.limit_key,
+    staff_password_reset_requests.c.requested_at,
+)
+
+
 def alembic_url() -> URL:
     """The database as a SQLAlchemy URL, for alembic and the tests: from the same
     settings as every connection of the application (``postgres.connection_arguments``)."""

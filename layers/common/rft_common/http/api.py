@@ -30,6 +30,7 @@ from rft_common.core import snapstart
 from rft_common.core.errors import (
     BadSignature,
     Conflict,
+    CredentialRefused,
     DatabaseUnavailable,
     DomainError,
     FeatureDisabled,
@@ -67,6 +68,7 @@ STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
     FeatureDisabled: HTTPStatus.SERVICE_UNAVAILABLE,
     PaymentRequired: HTTPStatus.PAYMENT_REQUIRED,
     BadSignature: HTTPStatus.BAD_REQUEST,
+    CredentialRefused: HTTPStatus.BAD_REQUEST,
     PaymentProviderUnavailable: HTTPStatus.BAD_GATEWAY,
 }
 

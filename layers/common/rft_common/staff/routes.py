@@ -1,4 +1,5 @@
-"""Staff sign-in for the admin dashboard: /api/admin/auth/login, /me, /refresh, /logout.
+"""Staff sign-in for the admin dashboard: /api/admin/auth/login, /me, /refresh, /logout,
+/change-password, /forgot-password, /reset-password.
 
 The shapes are the dashboard's (``admin-auth.service.ts``, ``AdminAuthContext.tsx``):
 camelCase bodies, the refresh token only ever in the ``refreshToken`` cookie
@@ -265,4 +266,133 @@ def refresh() -> RefreshResponse:
 def logout() -> Response[Any]:
     staff.sign_out(_refresh_token_sent())
     body = SignedOut(success=True, message="Signed out")
+    return _json(body, cookies=[_expired_cookie()])
+
+
+class ChangePasswordRequest(CamelModel):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(
+        description=f"At least {staff.MIN_PASSWORD_LENGTH} characters (only the first 72 "
+        "bytes count, as for every bcrypt password)"
+    )
+
+
+class ForgotPasswordRequest(BaseModel):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+
+
+class ResetPasswordRequest(CamelModel):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    new_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(
+        description=f"At least {staff.MIN_PASSWORD_LENGTH} characters"
+    )
+
+
+FORGOT_ANSWER = SignedOut(
+    success=True,
+    message="If this email belongs to a staff account, a link to reset its password is on "
+    "its way. It works once, for 30 minutes.",
+)
+
+
+def _client_address() -> str:
+    """The caller's address as API Gateway saw it (the forgot-password limit per client)."""
+    context = router.current_event.raw_event.get("requestContext") or {}
+    return str((context.get("identity") or {}).get("sourceIp") or "unknown")
+
+
+@router.post(
+    "/api/admin/auth/change-password",
+    summary="Change the signed-in staff member's password",
+    description=(
+        "Needs the bearer token and the current password. A wrong current password is a "
+        "400 (not 401, which would sign the dashboard out) and counts as a failed sign-in, "
+        "so five in 15 minutes give 429, as at the login. The new password follows the "
+        "login's rules (a 422 naming `newPassword` if not). Every other session of the "
+        "account ends (its refresh is refused) and the account is emailed. **This session "
+        "continues**: the answer carries a fresh access token and sets a fresh "
+        "`refreshToken` cookie. The person has just proved they know the password, so "
+        "signing them out would only cost them a login; the dashboard ignores the body, "
+        "and its next refresh (with the new cookie) keeps it signed in."
+    ),
+    tags=TAGS,
+    security=[{STAFF_BEARER_SCHEME: []}],
+    responses={
+        200: {
+            "description": "Changed; a new access token, and the new refresh cookie",
+            "content": {"application/json": {"model": RefreshResponse}},
+        },
+        400: _error("The current password is wrong"),
+        401: _error("No valid access token, or the account can no longer sign in"),
+        429: _error("Too many wrong passwords for this account; `Retry-After` says when"),
+        **ERROR_RESPONSES,
+    },
+)
+def change_password(change: Annotated[ChangePasswordRequest, Body()]) -> Response[Any]:
+    signed_in = authenticate_staff(router.current_event.headers.get("authorization"))
+    try:
+        session = staff.change_password(signed_in, change.current_password, change.new_password)
+    except TooManyRequests as refusal:
+        _count_refusal()
+        response = domain_error_response(refusal)
+        response.headers["Retry-After"] = str(int(staff.FAILURE_WINDOW.total_seconds()))
+        return response
+    logger.info("staff password changed", extra={"staff_id": signed_in.id, "by": "change"})
+    body = RefreshResponse(access_token=session.access_token, expires_in=session.expires_in)
+    return _json(body, cookies=[_refresh_cookie(session.refresh_token)])
+
+
+@router.post(
+    "/api/admin/auth/forgot-password",
+    summary="Email a password reset link to a staff member",
+    description="Answers the same (200, same body, about the same time: the same statements "
+    "run either way and nothing waits for email) whether or not the email belongs to "
+    "active staff, so it tells no one who has an account. When it does, a single-use link "
+    "valid for 30 minutes is emailed (built from `ADMIN_RESET_URL`, by default "
+    "`{AdminOrigin}/admin/reset-password?token=...`); only a hash of its token is stored. "
+    f"Limits per hour: {staff.RESET_REQUESTS_PER_EMAIL} emails to one address (further "
+    "requests answer the same and send nothing), "
+    f"{staff.RESET_REQUESTS_PER_CLIENT} requests from one client address (then 429).",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "Accepted (whether or not the email is staff's)",
+            "content": {"application/json": {"model": SignedOut}},
+        },
+        429: _error("Too many requests from this client; `Retry-After` says when"),
+        **ERROR_RESPONSES,
+    },
+)
+def forgot_password(request: Annotated[ForgotPasswordRequest, Body()]) -> Response[Any]:
+    try:
+        staff.request_password_reset(request.email, _client_address())
+    except TooManyRequests as refusal:
+        response = domain_error_response(refusal)
+        response.headers["Retry-After"] = str(int(staff.RESET_REQUEST_WINDOW.total_seconds()))
+        return response
+    return _json(FORGOT_ANSWER, cookies=[])
+
+
+@router.post(
+    "/api/admin/auth/reset-password",
+    summary="Set a new password with the emailed reset token",
+    description="The token from the reset link: single use, 30 minutes. A used, expired or "
+    "unknown token gets the same 400. The new password follows the login's rules (at "
+    f"least {staff.MIN_PASSWORD_LENGTH} characters; shorter is a 422 naming `newPassword`). Every "
+    "session of the account ends (sign in again with the new password), other reset links "
+    "stop working, the failed-login count is cleared, and the account is emailed.",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "Password changed; sign in with it",
+            "content": {"application/json": {"model": SignedOut}},
+        },
+        400: _error("The token is not valid: used, expired or unknown (always this answer)"),
+        **ERROR_RESPONSES,
+    },
+)
+def reset_password(reset: Annotated[ResetPasswordRequest, Body()]) -> Response[Any]:
+    staff.reset_password(reset.token, reset.new_password)
+    logger.info("staff password reset")
+    body = SignedOut(success=True, message="Password changed; sign in with the new password")
     return _json(body, cookies=[_expired_cookie()])

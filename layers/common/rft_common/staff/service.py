@@ -31,11 +31,13 @@ from typing import Any
 from rft_common.core.emails import normalize_email
 from rft_common.core.errors import (
     Conflict,
+    CredentialRefused,
     Forbidden,
     InvalidRequest,
     TooManyRequests,
     Unauthorized,
 )
+from rft_common.core.settings import get_settings
 from rft_common.core.vocabulary import STAFF_ROLES
 from rft_common.db.locks import LOCK_STAFF_SIGN_IN
 from rft_common.db.postgres import Connection, run_transaction
@@ -305,3 +307,197 @@ def save_staff_member(
     if row is None:
         raise Conflict("this email belongs to a customer, not a staff member", field="email")
     return row.id, row.created
+
+
+# --- passwords: change, forgot, reset (README "Email") ---------------------------------
+
+RESET_TOKEN_LIFETIME = timedelta(minutes=30)
+RESET_REQUEST_WINDOW = timedelta(hours=1)
+RESET_REQUESTS_PER_EMAIL = 3
+"""Beyond this, a forgot-password request for the email sends nothing (and says the same)."""
+RESET_REQUESTS_PER_CLIENT = 20
+"""Beyond this, a client's forgot-password requests are refused (429), whatever the email."""
+INVALID_RESET_TOKEN = "this reset link is not valid: it was used, has expired or is unknown"  # noqa: S105 - not a password
+WRONG_CURRENT_PASSWORD = "the current password is not right"  # noqa: S105 - not a password
+
+LOCK_RESET_LIMITS = """
+    SELECT pg_advisory_xact_lock(hashtextextended('rft-password-reset:' || key, 0))
+    FROM unnest(CAST(:keys AS text[])) AS key ORDER BY key
+"""
+COUNT_RESET_REQUESTS = """
+    WITH forgotten AS (
+        DELETE FROM staff_password_reset_requests
+        WHERE requested_at < now() - CAST(:window AS interval)
+    )
+    SELECT count(*) FILTER (WHERE limit_key = :email_key) AS for_email,
+           count(*) FILTER (WHERE limit_key = :client_key) AS for_client
+    FROM staff_password_reset_requests
+    WHERE limit_key IN (:email_key, :client_key)
+      AND requested_at >= now() - CAST(:window AS interval)
+"""
+RECORD_RESET_REQUEST = """
+    INSERT INTO staff_password_reset_requests (limit_key) VALUES (:email_key), (:client_key)
+"""
+# Runs the same whether or not the email is staff's (the rows are just not there).
+ISSUE_RESET_LINK = """
+    WITH account AS (
+        SELECT id, email, coalesce(nullif(btrim(name), ''), email) AS name FROM users
+        WHERE email_normalized = :email AND role IN ('admin', 'instructor') AND is_active
+          AND CAST(:allowed AS boolean)
+    ), token AS (
+        INSERT INTO staff_password_resets (token_hash, user_id, expires_at)
+        SELECT :token_hash, id, now() + CAST(:lifetime AS interval) FROM account
+        RETURNING user_id, expires_at
+    )
+    INSERT INTO email_outbox (kind, dedupe_key, recipient, payload)
+    SELECT 'staff_password_reset', encode(:token_hash, 'hex'), a.email,
+           jsonb_build_object('name', a.name, 'link', CAST(:link AS text),
+                              'minutes', CAST(:minutes AS integer), 'expires_at', t.expires_at)
+    FROM account AS a JOIN token AS t ON t.user_id = a.id
+"""
+SPEND_RESET_LINK = """
+    UPDATE staff_password_resets SET used_at = now()
+    WHERE token_hash = :token_hash AND used_at IS NULL AND expires_at > now()
+    RETURNING user_id
+"""
+ACCOUNT_FOR_CHANGE = """
+    SELECT id, email, name, role, is_active, password_hash FROM users WHERE id = :id
+"""
+# The users_revoke_tokens trigger moves token_version on: every refresh token of the
+# account stops working. Other reset links of the account are spent too.
+SET_NEW_HASH = """
+    WITH changed AS (
+        UPDATE users SET password_hash = :password_hash, updated_at = now()
+        WHERE id = :id AND is_active AND role IN ('admin', 'instructor')
+        RETURNING id, email, email_normalized, token_version,
+                  coalesce(nullif(btrim(name), ''), email) AS name
+    ), spent AS (
+        UPDATE staff_password_resets SET used_at = now()
+        WHERE user_id IN (SELECT id FROM changed) AND used_at IS NULL
+    ), failures AS (
+        DELETE FROM admin_login_failures
+        WHERE email_normalized IN (SELECT email_normalized FROM changed)
+    ), notice AS (
+        INSERT INTO email_outbox (kind, dedupe_key, recipient, payload)
+        SELECT 'staff_password_changed', id || ':' || token_version, email,
+               jsonb_build_object('name', name, 'changed_at', now(),
+                                  'by_reset', CAST(:by_reset AS boolean))
+        FROM changed
+        ON CONFLICT (kind, dedupe_key) DO NOTHING
+    )
+    SELECT id, email, name, token_version FROM changed
+"""
+
+
+def _check_new_password(password: str, field: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidRequest(
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field=field
+        )
+
+
+def _token_hash(token: str) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).digest()
+
+
+def reset_link(token: str) -> str:
+    settings = get_settings()
+    return settings.admin_reset_url.replace("{AdminOrigin}", settings.admin_origin).replace(
+        "{token}", token
+    )
+
+
+def request_password_reset(email: str, client: str) -> None:
+    """Email a reset link if ``email`` is active staff's; the same outcome otherwise.
+
+    ``TooManyRequests`` only for a client over its limit (which says nothing about the
+    email); an email over its own limit is silently sent nothing.
+    """
+    import secrets
+
+    normalized = login_email(email)
+    email_key = "email:" + _token_hash(normalized).hex()
+    client_key = "client:" + client
+    token = secrets.token_urlsafe(32)
+
+    def work(connection: Connection) -> None:
+        connection.execute(LOCK_RESET_LIMITS, {"keys": [email_key, client_key]})
+        counts = connection.execute(
+            COUNT_RESET_REQUESTS,
+            {"email_key": email_key, "client_key": client_key, "window": RESET_REQUEST_WINDOW},
+        ).one()
+        if counts.for_client >= RESET_REQUESTS_PER_CLIENT:
+            raise TooManyRequests("too many password reset requests; try again later")
+        connection.execute(RECORD_RESET_REQUEST, {"email_key": email_key, "client_key": client_key})
+        connection.execute(
+            ISSUE_RESET_LINK,
+            {
+                "email": normalized,
+                "allowed": counts.for_email < RESET_REQUESTS_PER_EMAIL,
+                "token_hash": _token_hash(token),
+                "lifetime": RESET_TOKEN_LIFETIME,
+                "link": reset_link(token),
+                "minutes": int(RESET_TOKEN_LIFETIME.total_seconds() // 60),
+            },
+        )
+
+    run_transaction(work)
+
+
+def reset_password(token: str, new_password: str) -> None:
+    """Set the password of the account the reset token belongs to and end its sessions;
+    ``CredentialRefused`` (the same one) for a used, expired or unknown token."""
+    _check_new_password(new_password, "newPassword")
+    password_hash = hash_password(new_password)
+
+    def work(connection: Connection) -> None:
+        used = connection.execute(SPEND_RESET_LINK, {"token_hash": _token_hash(token)}).first()
+        changed = (
+            used
+            and connection.execute(
+                SET_NEW_HASH, {"id": used.user_id, "password_hash": password_hash, "by_reset": True}
+            ).first()
+        )
+        if not changed:
+            raise CredentialRefused(INVALID_RESET_TOKEN, field="token")
+
+    run_transaction(work)
+
+
+def change_password(staff: Staff, current_password: str, new_password: str) -> Session:
+    """Set a signed-in staff member's password; a new session for this client, every other
+    one ended. A wrong current password counts as a failed sign-in (``CredentialRefused``,
+    then ``TooManyRequests`` like the login)."""
+    _check_new_password(new_password, "newPassword")
+    normalized = login_email(staff.email)
+    attempt = _reserve_attempt(normalized)
+    account = run_transaction(
+        lambda connection: connection.execute(ACCOUNT_FOR_CHANGE, {"id": staff.id}).first()
+    )
+    usable = account is not None and account.is_active and account.role in STAFF_ROLES
+    if not _password_matches(current_password, account.password_hash if usable else None):
+        if not usable:
+            run_transaction(lambda c: c.execute(RELEASE_ATTEMPT, {"id": attempt}))
+            raise Unauthorized("this account can no longer sign in")
+        raise CredentialRefused(WRONG_CURRENT_PASSWORD, field="currentPassword")
+    password_hash = hash_password(new_password)
+
+    def work(connection: Connection) -> Any:
+        connection.execute(RELEASE_ATTEMPT, {"id": attempt})
+        return connection.execute(
+            SET_NEW_HASH, {"id": staff.id, "password_hash": password_hash, "by_reset": False}
+        ).first()
+
+    changed = run_transaction(work)
+    if changed is None:
+        raise Unauthorized("this account can no longer sign in")
+    member = StaffMember(changed.id, changed.email, changed.name, account.role, None)
+    return Session(
+        access_token=_access_token(member),
+        refresh_token=issue_refresh_token(
+            refresh_secret(), user_id=member.id, token_version=changed.token_version
+        ),
+        user=member,
+    )
