@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from rft_common.core import settings
-from rft_common.users import export
+from rft_common.kit import csv_export as export
 from rft_tools.cfn_template import load_template
 from rft_tools.local.admin import LOCAL_ADMIN_JWT_SECRET, local_admin_environment
 from rft_tools.local.api import make_server

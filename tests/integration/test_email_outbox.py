@@ -270,7 +270,7 @@ def test_every_kind_renders_html_and_text():
 
 
 def test_rft_mail_list_prints_the_messages_newest_first(db, local_ses, capsys):
-    from rft_tools.cli import main
+    from rft_tools.cli.main import main
 
     queue("first@example.com")
     outbox.drain()

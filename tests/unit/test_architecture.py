@@ -39,11 +39,14 @@ INFRASTRUCTURE = {
 KERNEL = "customers"
 ACTING_STAFF = "staff.tokens"
 """Who is acting: every admin domain records the signed-in staff member it is given."""
+OUTBOX = "email.outbox"
+"""How any domain sends an email: a message written in the caller's own transaction."""
 PEER_INTERFACES: dict[str, set[str]] = {
     "users": {ACTING_STAFF},
     "privacy": {ACTING_STAFF},
     "renewals": {ACTING_STAFF},
-    "checkout": {ACTING_STAFF},
+    "checkout": {ACTING_STAFF, OUTBOX},
+    "staff": {OUTBOX},
 }
 """The one module of a peer domain that a domain may import, beyond the kernel."""
 EVENT_HANDLER = "aws_lambda_powertools.event_handler"

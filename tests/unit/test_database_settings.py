@@ -19,6 +19,8 @@ PROXY = "rft-proxy.proxy-abc.eu-west-2.rds.amazonaws.com"
 @pytest.fixture
 def aws_settings(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    # Secrets Manager itself (moto), not the Lambda extension a local stack may have set.
+    monkeypatch.delenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
     monkeypatch.setenv("DB_PROXY_ENDPOINT", PROXY)
     monkeypatch.setenv("DB_NAME", "rft")

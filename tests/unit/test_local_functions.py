@@ -190,11 +190,11 @@ def test_only_functions_with_the_wanted_events_are_resolved(base_dir):
         functions_with_events(template, base_dir, ("Api",))
 
 
-def test_adopting_an_environment_keeps_what_the_process_already_has(base_dir):
+def test_adopting_an_environment_keeps_what_the_process_already_has(base_dir, monkeypatch):
     worker = template_function(_template(), "Worker", base_dir)
-    os.environ["STAGE"] = "stack"
-    os.environ.pop("BATCH", None)
-    os.environ.pop("SECRET_ARN", None)
+    monkeypatch.setenv("STAGE", "stack")
+    monkeypatch.delenv("BATCH", raising=False)
+    monkeypatch.delenv("SECRET_ARN", raising=False)
 
     adopt_environment(worker, {"SECRET_ARN": "arn:local"})
 

@@ -10,7 +10,7 @@ from rft_common.db import locks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KEY = re.compile(r"pg_advisory_xact_lock(?:_shared)?\((\d+)\)")
-SEED = re.compile(r"hashtextextended\((?:'([^']*)' \|\| )?:\w+, (\d+)\)")
+SEED = re.compile(r"hashtextextended\((?:'([^']*)' \|\| )?:?\w+, (\d+)\)")
 
 
 def lock_statements() -> dict[str, str]:

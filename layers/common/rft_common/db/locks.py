@@ -33,5 +33,12 @@ LOCK_STAFF_SIGN_IN = (
 prefix) are counted one at a time, so parallel guesses cannot all slip under the
 failure limit."""
 
+LOCK_RESET_LIMITS = """
+    SELECT pg_advisory_xact_lock(hashtextextended('rft-password-reset:' || key, 0))
+    FROM unnest(CAST(:keys AS text[])) AS key ORDER BY key
+"""
+"""The forgot-password limits of an email and of a client (``staff.service``, seed 0 with
+a text prefix), taken in a fixed order, are counted one request at a time."""
+
 LOCK_BACKFILL_ENQUEUE = "SELECT pg_advisory_xact_lock(7046121805337001)"
 """One backfill enqueue at a time (``rft backfill enqueue``)."""

@@ -39,7 +39,7 @@ from rft_common.core.errors import (
 )
 from rft_common.core.settings import get_settings
 from rft_common.core.vocabulary import STAFF_ROLES
-from rft_common.db.locks import LOCK_STAFF_SIGN_IN
+from rft_common.db.locks import LOCK_RESET_LIMITS, LOCK_STAFF_SIGN_IN
 from rft_common.db.postgres import Connection, run_transaction
 from rft_common.staff.tokens import (
     ACCESS_TOKEN_SECONDS,
@@ -320,10 +320,6 @@ RESET_REQUESTS_PER_CLIENT = 20
 INVALID_RESET_TOKEN = "this reset link is not valid: it was used, has expired or is unknown"  # noqa: S105 - not a password
 WRONG_CURRENT_PASSWORD = "the current password is not right"  # noqa: S105 - not a password
 
-LOCK_RESET_LIMITS = """
-    SELECT pg_advisory_xact_lock(hashtextextended('rft-password-reset:' || key, 0))
-    FROM unnest(CAST(:keys AS text[])) AS key ORDER BY key
-"""
 COUNT_RESET_REQUESTS = """
     WITH forgotten AS (
         DELETE FROM staff_password_reset_requests

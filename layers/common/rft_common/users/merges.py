@@ -62,6 +62,7 @@ USER_REFERENCES_KEPT = {
     ("not_duplicate_pairs", "other_id"),
     ("duplicate_candidates", "user_id"),
     ("duplicate_candidates", "other_id"),
+    ("staff_password_resets", "user_id"),  # staff only, and staff are never merged
 }
 """Every foreign key to ``users.id`` is in one of these sets (a test checks the
 schema): a new table referencing users must decide whether a merge moves its rows."""
