@@ -82,7 +82,10 @@ def _add_sessions(url: str, count: int, capacity: int) -> list[int]:
     engine = create_engine(url)
     with engine.begin() as connection:
         course_id = connection.execute(
-            text("INSERT INTO courses (name, price) VALUES ('Bench course', 75) RETURNING id")
+            text(
+                "INSERT INTO courses (name, price, course_type) "
+                "VALUES ('Bench course', 75, 'EFAW') RETURNING id"
+            )
         ).scalar_one()
         ids = (
             connection.execute(

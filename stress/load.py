@@ -60,7 +60,10 @@ def _prepare(engine: Engine) -> None:
     with engine.begin() as connection:
         seed_legacy(connection, bookings=LEGACY_BOOKINGS, customers=LEGACY_CUSTOMERS)
         course = connection.execute(
-            text("INSERT INTO courses (name, price) VALUES ('Stress course', :price) RETURNING id"),
+            text(
+                "INSERT INTO courses (name, price, course_type) "
+                "VALUES ('Stress course', :price, 'EFAW') RETURNING id"
+            ),
             {"price": PRICE},
         ).scalar_one()
         connection.execute(

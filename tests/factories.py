@@ -18,13 +18,14 @@ def add_session(
     max_capacity: int = 12,
     status: str = "published",
     course_name: str = "Emergency First Aid at Work",
+    course_type: str = "EFAW",
 ) -> int:
     course_id = connection.execute(
         text(
-            "INSERT INTO courses (name, category, duration, price) "
-            "VALUES (:name, 'workplace', '1 day', :price) RETURNING id"
+            "INSERT INTO courses (name, category, duration, price, course_type) "
+            "VALUES (:name, 'workplace', '1 day', :price, :course_type) RETURNING id"
         ),
-        {"name": course_name, "price": price},
+        {"name": course_name, "price": price, "course_type": course_type},
     ).scalar_one()
     return connection.execute(
         text(

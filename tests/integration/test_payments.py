@@ -715,7 +715,7 @@ class TestAvailableSessions:
         self, db, checkout_function, lambda_context
     ):
         session_id = new_session(db, max_capacity=5)
-        new_session(db, max_capacity=1, course_name="First Aid at Work")
+        new_session(db, max_capacity=1, course_name="First Aid at Work", course_type="FAW")
         cancelled = new_session(db, status="cancelled")
         with db.begin() as connection:
             connection.execute(

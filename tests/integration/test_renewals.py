@@ -42,7 +42,10 @@ def taken_on_for_expiry(expires_on: date) -> date:
 
 def add_course(connection, name: str) -> int:
     return connection.execute(
-        text("INSERT INTO courses (name, price) VALUES (:name, 75) RETURNING id"), {"name": name}
+        text(
+            "INSERT INTO courses (name, price, course_type) VALUES (:name, 75, 'FAW') RETURNING id"
+        ),
+        {"name": name},
     ).scalar_one()
 
 

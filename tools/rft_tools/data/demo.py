@@ -10,16 +10,17 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 DEMO_COURSES = (
-    ("Emergency First Aid at Work", "workplace", "1 day", Decimal("75.00")),
-    ("First Aid at Work", "workplace", "3 days", Decimal("200.00")),
-    ("Paediatric First Aid", "paediatric", "2 days", Decimal("120.00")),
+    ("Emergency First Aid at Work", "workplace", "1 day", Decimal("75.00"), "EFAW"),
+    ("First Aid at Work", "workplace", "3 days", Decimal("200.00"), "FAW"),
+    ("Paediatric First Aid", "paediatric", "2 days", Decimal("120.00"), "PAEDIATRIC"),
 )
+"""Name, category, duration, price and the booking site's course code."""
 DEMO_VENUES = ("Sheffield", "Rotherham")
 
 FIND_COURSE = text("SELECT id FROM courses WHERE name = :name ORDER BY id LIMIT 1")
 ADD_COURSE = text(
-    "INSERT INTO courses (name, category, duration, price) "
-    "VALUES (:name, :category, :duration, :price) RETURNING id"
+    "INSERT INTO courses (name, category, duration, price, course_type) "
+    "VALUES (:name, :category, :duration, :price, :course_type) RETURNING id"
 )
 FIND_SESSION = text(
     "SELECT id FROM course_schedules WHERE course_id = :course_id AND venue = :venue "
@@ -44,11 +45,17 @@ def seed_demo(connection: Connection) -> list[dict[str, Any]]:
     exist; describe them."""
     first_start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
     session_ids = []
-    for index, (name, category, duration, price) in enumerate(DEMO_COURSES):
+    for index, (name, category, duration, price, course_type) in enumerate(DEMO_COURSES):
         course_id = connection.execute(FIND_COURSE, {"name": name}).scalar() or (
             connection.execute(
                 ADD_COURSE,
-                {"name": name, "category": category, "duration": duration, "price": price},
+                {
+                    "name": name,
+                    "category": category,
+                    "duration": duration,
+                    "price": price,
+                    "course_type": course_type,
+                },
             ).scalar_one()
         )
         for venue_index, venue in enumerate(DEMO_VENUES):

@@ -39,13 +39,14 @@ STAFF = (
     ("office@reactfasttraining.co.uk", "Office", "admin"),
 )
 COURSES = (
-    ("Emergency First Aid at Work", "workplace", "1 day", 75),
-    ("First Aid at Work", "workplace", "3 days", 225),
-    ("First Aid at Work Requalification", "workplace", "2 days", 160),
-    ("Paediatric First Aid", "paediatric", "2 days", 120),
-    ("Emergency Paediatric First Aid", "paediatric", "1 day", 75),
-    ("Mental Health First Aid", "wellbeing", "2 days", 150),
+    ("Emergency First Aid at Work", "workplace", "1 day", 75, "EFAW"),
+    ("First Aid at Work", "workplace", "3 days", 225, "FAW"),
+    ("First Aid at Work Requalification", "workplace", "2 days", 160, "FAW"),
+    ("Paediatric First Aid", "paediatric", "2 days", 120, "PAEDIATRIC"),
+    ("Emergency Paediatric First Aid", "paediatric", "1 day", 75, "EMERGENCY_PAEDIATRIC"),
+    ("Activity First Aid", "specialist", "2 days", 150, "ACTIVITY_FIRST_AID"),
 )
+"""Name, category, duration, price and the booking site's course code."""
 PROVIDERS = (
     "gmail.com", "outlook.com", "yahoo.co.uk", "hotmail.co.uk", "btinternet.com", "icloud.com",
 )  # fmt: skip
@@ -64,11 +65,12 @@ ADD_STAFF = text("""
     ON CONFLICT DO NOTHING
 """)
 ADD_COURSES = text("""
-    INSERT INTO courses (name, category, duration, price)
-    SELECT name, category, duration, price
+    INSERT INTO courses (name, category, duration, price, course_type)
+    SELECT name, category, duration, price, course_type
     FROM unnest(CAST(:names AS text[]), CAST(:categories AS text[]),
-                CAST(:durations AS text[]), CAST(:prices AS numeric[]))
-         AS course(name, category, duration, price)
+                CAST(:durations AS text[]), CAST(:prices AS numeric[]),
+                CAST(:course_types AS text[]))
+         AS course(name, category, duration, price, course_type)
     WHERE NOT EXISTS (SELECT 1 FROM courses AS c WHERE c.name = course.name)
 """)
 # u(i, k): a uniform number in [0, 1) for booking i and purpose k, fixed by the seed.
@@ -261,6 +263,7 @@ def seed_legacy(
             "categories": [course[1] for course in COURSES],
             "durations": [course[2] for course in COURSES],
             "prices": [course[3] for course in COURSES],
+            "course_types": [course[4] for course in COURSES],
         },
     )
     reference_offset = connection.execute(

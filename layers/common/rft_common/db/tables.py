@@ -57,6 +57,18 @@ BOOKING_STATUSES = ("pending", "confirmed", "cancelled", "completed", "no_show")
 PAYMENT_STATUSES = ("pending", "paid", "refunded", "failed")
 SESSION_STATUSES = ("published", "full", "cancelled")
 UNPLACED_REASONS = ("session_full", "already_booked", "session_cancelled")
+COURSE_TYPES = (
+    "EFAW",
+    "FAW",
+    "PAEDIATRIC",
+    "EMERGENCY_PAEDIATRIC",
+    "ACTIVITY_FIRST_AID",
+    "CPR_AED",
+    "ANNUAL_SKILLS_REFRESHER",
+    "OXYGEN_THERAPY",
+)
+"""The booking site's course codes (``src/config/courseTypes.config.ts``): any other
+crashes its calendar."""
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -141,6 +153,8 @@ courses = Table(
     Column("price", Numeric(10, 2), nullable=False),
     _created_at(),
     _updated_at(),
+    Column("course_type", String(40), nullable=False),
+    CheckConstraint(_in("course_type", COURSE_TYPES), name="course_type"),
 )
 
 course_schedules = Table(
