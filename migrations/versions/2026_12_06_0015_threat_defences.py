@@ -8,7 +8,7 @@
   the code the site itself falls back to, and is listed here for staff to correct.
 
 Revision ID: 0015_threat_defences
-Revises: 0013_session_seats
+Revises: 0014_email_outbox
 Create Date: 2026-12-06
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_threat_defences"
-down_revision: str | None = "0013_session_seats"
+down_revision: str | None = "0014_email_outbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

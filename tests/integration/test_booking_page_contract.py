@@ -13,9 +13,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from rft_common.db.tables import COURSE_TYPES
-from rft_tools import migrations
-from rft_tools.demo_data import seed_demo
-from rft_tools.legacy_data import COURSES as LEGACY_COURSES
+from rft_tools.data.demo import seed_demo
+from rft_tools.data.legacy import COURSES as LEGACY_COURSES
+from rft_tools.operations import migrations
 from tests.conftest import load_function, rest_event, scratch_database
 from tests.factories import add_session
 
