@@ -48,7 +48,7 @@ ALL_TABLES = (
     "user_counts, backfill_batches, backfill_unlinkable, admin_login_failures, "
     "admin_revoked_refresh_tokens, payment_checkouts, stripe_events, erasure_suppressions, "
     "user_email_aliases, user_merges, not_duplicate_pairs, duplicate_candidates, "
-    "duplicate_scan_queue"
+    "duplicate_scan_queue, booking_attendees, certificates"
 )
 
 

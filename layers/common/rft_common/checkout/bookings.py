@@ -1,6 +1,6 @@
 """Creating a booking: price from the session, no overbooking, idempotent retries.
 
-One transaction per booking, in this order (at most five statements):
+One transaction per booking, in this order (at most six statements):
 
 1. claim the ``Idempotency-Key`` (if given); a concurrent retry waits here and then
    replays the stored response;
@@ -8,7 +8,9 @@ One transaction per booking, in this order (at most five statements):
 3. find or create the customer (when ``customer_accounts`` is on);
 4. in one statement, re-read the session's seats and active bookings (a fresh
    snapshot, taken after the lock) and insert the booking only if it fits;
-5. store the response under the idempotency key.
+5. record its attendees (``customers.attendees``: the booker, and the participants
+   its checkout stored), finding or creating those with an email as customers;
+6. store the response under the idempotency key.
 
 Only successful bookings are remembered under a key: a failed attempt rolls back
 entirely, so a retry with the same key runs again.
@@ -42,6 +44,7 @@ from rft_common.checkout.pricing import booking_price, to_pence
 from rft_common.checkout.stripe_api import PaymentIntent
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
 from rft_common.core.vocabulary import ACTIVE_BOOKING_STATUSES
+from rft_common.customers.attendees import record_attendees
 from rft_common.customers.identity import CustomerDetails, find_or_create_customer
 from rft_common.db.postgres import Connection, run_transaction
 
@@ -348,6 +351,17 @@ def create_booking(
             field="numberOfParticipants",
         )
 
+    record_attendees(
+        connection,
+        booking_id=row.id,
+        places=request.number_of_participants,
+        booker_first_name=request.first_name,
+        booker_last_name=request.last_name,
+        booker_email=email,
+        booker_id=customer_id,
+        payment_intent_id=payment.id if paid else None,
+        link_customers=link_customer,
+    )
     body = _created_body(row, session.id)
     _remember_response(connection, idempotency_key, body)
     return BookingOutcome(
