@@ -152,7 +152,7 @@ def test_an_unpaid_single_booking_records_the_booker_alone(db, checkout_function
 @pytest.mark.parametrize(
     ("participants", "field"),
     [
-        (PARTICIPANTS + [{"firstName": "Eve", "lastName": "Fox"}], "bookingData"),
+        ([*PARTICIPANTS, {"firstName": "Eve", "lastName": "Fox"}], "bookingData"),
         (
             [{"firstName": "Ann", "lastName": "Lee", "email": "not an email"}],
             "bookingData.participantDetails.0.email",
