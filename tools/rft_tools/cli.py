@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "rft_tools.commands.gdpr",
     "rft_tools.commands.staff",
     "rft_tools.commands.duplicates",
+    "rft_tools.commands.certificates",
 )
 
 
