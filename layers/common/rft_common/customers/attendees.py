@@ -7,6 +7,8 @@ stored with the checkout (``payment_checkouts.participant_details``), in the ord
 form sent them. An attendee with an email is found or created as a customer by the
 identity rules (``FIND_OR_CREATE_CUSTOMERS``, all of them in the same statement); one
 without is recorded by name. A place nobody named (fewer entries than places) has no row.
+The checkout's copy is then cleared: the attendee rows are the one place the details
+(health data included) are kept.
 
 ``dietary_requirements`` and ``medical_conditions`` are health data: they live on the
 attendee row only and are never logged (nothing here logs a value).
@@ -41,7 +43,12 @@ RECORD_ATTENDEES = f"""
         WHERE position > 1 AND email IS NOT NULL AND CAST(:link_customers AS boolean)
         ORDER BY email, position
     ),
-    {FIND_OR_CREATE_CUSTOMERS}
+    {FIND_OR_CREATE_CUSTOMERS},
+    handed_over AS (
+        UPDATE payment_checkouts SET participant_details = NULL
+        WHERE payment_intent_id = CAST(:payment_intent_id AS text)
+          AND participant_details IS NOT NULL
+    )
     INSERT INTO booking_attendees (booking_id, position, first_name, last_name, email,
                                    user_id, dietary_requirements, medical_conditions)
     SELECT :booking_id, g.position, g.first_name, g.last_name, g.email,
