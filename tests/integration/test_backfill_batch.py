@@ -331,3 +331,36 @@ def test_bookings_outside_the_range_are_not_touched(db, session_id):
             text("SELECT id FROM bookings WHERE user_id IS NULL ORDER BY id")
         ).scalars()
         assert list(unlinked) == [ids[0], ids[4]]
+
+
+def test_history_gets_the_booker_as_the_one_attendee_and_then_certificates(
+    db, session_id, whole_batch
+):
+    from rft_common.certificates.service import issue_certificates
+
+    ids = add_bookings(
+        db,
+        session_id,
+        [
+            contact("sam.patel@example.com", "Sam Patel"),
+            contact("not an email", "Jo Bloggs Smith"),
+        ],
+        status="completed",
+    )
+
+    process_batch(whole_batch(ids))
+    process_batch(whole_batch(ids))  # a redelivery adds nothing
+    issued = issue_certificates().issued
+
+    with db.connect() as connection:
+        attendees = connection.execute(
+            text("SELECT * FROM booking_attendees ORDER BY booking_id")
+        ).all()
+        certificates = connection.execute(text("SELECT * FROM certificates")).all()
+        sam = scalar(db, "SELECT id FROM users WHERE email = 'sam.patel@example.com'")
+    assert [(a.position, a.first_name, a.last_name, a.email, a.user_id) for a in attendees] == [
+        (1, "Sam", "Patel", "sam.patel@example.com", sam),
+        (1, "Jo", "Bloggs Smith", None, None),
+    ]
+    assert issued == len(certificates) == 2
+    assert {c.user_id for c in certificates} == {sam, None}

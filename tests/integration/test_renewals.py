@@ -1,4 +1,7 @@
-"""GET /api/admin/renewals (and its CSV): certificates expiring soon, not yet renewed."""
+"""GET /api/admin/renewals (and its CSV): certificates expiring soon, not yet renewed.
+
+Bookings are written with their booker as the only attendee, then the certificates job
+issues what the completed ones earned, as it does in the stack."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import boto3
 import pytest
 from sqlalchemy import text
 
+from rft_common.certificates.service import issue_certificates
 from rft_common.core import settings
 from rft_common.renewals.service import CSV_HEADER
 from tests.admin_helpers import add_user, call, token_for
@@ -40,12 +44,13 @@ def taken_on_for_expiry(expires_on: date) -> date:
     return plus_years(expires_on, -VALIDITY_YEARS)
 
 
-def add_course(connection, name: str) -> int:
+def add_course(connection, name: str, course_type: str = "EFAW") -> int:
     return connection.execute(
         text(
-            "INSERT INTO courses (name, price, course_type) VALUES (:name, 75, 'FAW') RETURNING id"
+            "INSERT INTO courses (name, price, course_type) "
+            "VALUES (:name, 75, :course_type) RETURNING id"
         ),
-        {"name": name},
+        {"name": name, "course_type": course_type},
     ).scalar_one()
 
 
@@ -62,12 +67,15 @@ def add_session_ending(connection, course_id: int, last_day: date) -> int:
 
 
 def add_booking(connection, session_id: int, user_id: int, status: str) -> int:
+    """A booking of ``user_id`` for themselves: the booker is its one attendee."""
     return connection.execute(
         text(
-            "INSERT INTO bookings (booking_reference, course_schedule_id, user_id, status, "
-            "payment_status, payment_amount, contact_details) VALUES "
+            "WITH booking AS (INSERT INTO bookings (booking_reference, course_schedule_id, "
+            "user_id, status, payment_status, payment_amount, contact_details) VALUES "
             "('RFT-' || md5(random()::text), :session_id, :user_id, :status, 'paid', 75, "
-            "'{}') RETURNING id"
+            "'{}') RETURNING id) "
+            "INSERT INTO booking_attendees (booking_id, position, user_id) "
+            "SELECT id, 1, :user_id FROM booking RETURNING booking_id"
         ),
         {"session_id": session_id, "user_id": user_id, "status": status},
     ).scalar_one()
@@ -92,7 +100,7 @@ def test_known_expiries_are_listed_and_a_customer_who_rebooked_is_not(admin_user
     today = uk_today()
     with db.begin() as connection:
         efaw = add_course(connection, "Emergency First Aid at Work")
-        paediatric = add_course(connection, "Paediatric First Aid")
+        paediatric = add_course(connection, "Paediatric First Aid", "PAEDIATRIC")
 
         def certificate(user_id, course_id, expires_in_days, status="completed"):
             last_day = taken_on_for_expiry(today + timedelta(days=expires_in_days))
@@ -128,6 +136,7 @@ def test_known_expiries_are_listed_and_a_customer_who_rebooked_is_not(admin_user
         certificate(staff, efaw, 15)
         pending = add_user(connection, "pending@example.com", name="Pending Past")
         certificate(pending, efaw, 25, status="pending")
+    issue_certificates()
 
     rows = renewals(admin_users_function, withinDays="90")
 
@@ -139,6 +148,9 @@ def test_known_expiries_are_listed_and_a_customer_who_rebooked_is_not(admin_user
     ]
     first = rows[0]
     assert first == {
+        "certificate_id": first["certificate_id"],
+        "certificate_number": first["certificate_number"],
+        "course_type": "EFAW",
         "customer_id": due,
         "customer_name": "Due Soon",
         "email": "due@example.com",
@@ -147,6 +159,9 @@ def test_known_expiries_are_listed_and_a_customer_who_rebooked_is_not(admin_user
         "course_name": "Emergency First Aid at Work",
         "session_id": first["session_id"],
         "booking_id": first["booking_id"],
+        "booked_by_id": due,
+        "booked_by_name": "Due Soon",
+        "booked_by_email": "due@example.com",
         "taken_on": taken_on_for_expiry(today + timedelta(days=10)).isoformat(),
         "expires_on": (today + timedelta(days=10)).isoformat(),
         "may_contact": True,
@@ -185,7 +200,9 @@ def test_generated_bookings_match_the_rule_written_in_python(admin_users_functio
     statuses = ("completed", "confirmed", "cancelled", "no_show", "pending")
     bookings = []
     with db.begin() as connection:
-        courses = [add_course(connection, f"Course {n}") for n in range(3)]
+        courses = [
+            add_course(connection, f"Course {code}", code) for code in ("EFAW", "FAW", "PAEDIATRIC")
+        ]
         sessions = []
         for course_id in courses:
             for _ in range(25):
@@ -203,12 +220,15 @@ def test_generated_bookings_match_the_rule_written_in_python(admin_users_functio
                 status = generator.choice(statuses)
                 add_booking(connection, session_id, user_id, status)
                 bookings.append((user_id, course_id, start, end, status))
+    issue_certificates()
 
     rows = renewals(admin_users_function, withinDays="120")
 
     expected = reference_renewals(bookings, today, 120)
     assert len(expected) > 10
-    assert [(row["expires_on"], row["customer_id"], row["course_id"]) for row in rows] == expected
+    assert [row["expires_on"] for row in rows] == sorted(row["expires_on"] for row in rows)
+    got = [(row["expires_on"], row["customer_id"], row["course_id"]) for row in rows]
+    assert sorted(got) == expected
 
 
 def test_a_cursor_only_pages_the_window_it_was_issued_for(admin_users_function, db):
@@ -219,6 +239,7 @@ def test_a_cursor_only_pages_the_window_it_was_issued_for(admin_users_function, 
             user_id = add_user(connection, f"p{n}@example.com")
             session_id = add_session_ending(connection, course_id, taken_on_for_expiry(today))
             add_booking(connection, session_id, user_id, "completed")
+    issue_certificates()
     status, page, _ = call(admin_users_function, "GET", "/api/admin/renewals", query={"limit": "1"})
     assert status == 200 and page["next_cursor"] and page["total"] == 3
 
@@ -258,6 +279,7 @@ def test_the_csv_export_is_the_file_itself_like_the_users_export(admin_users_fun
                 user_id,
                 "completed",
             )
+    issue_certificates()
 
     status, content, raw = call(
         admin_users_function, "GET", "/api/admin/renewals/export", query={"withinDays": "90"}
@@ -270,11 +292,12 @@ def test_the_csv_export_is_the_file_itself_like_the_users_export(admin_users_fun
     records = list(csv.reader(io.StringIO(content.removeprefix("\ufeff"), newline="")))
     assert records[0] == list(CSV_HEADER)
     assert [record[0] for record in records[1:]] == ["'=Formula Person", "Ann Example"]
-    assert records[2][5:] == [
+    assert records[2][5:8] == [
         taken_on_for_expiry(today + timedelta(days=2)).isoformat(),
         (today + timedelta(days=2)).isoformat(),
         "Yes",
     ]
+    assert records[2][8].startswith("RFT-EFAW-") and records[2][9] == "Ann Example"
 
 
 @pytest.mark.usefixtures("export_bucket")
@@ -293,3 +316,84 @@ def test_scripts_asking_for_json_get_a_link_to_the_file_in_s3(admin_users_functi
     content = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     assert content == "\ufeff" + ",".join(CSV_HEADER) + "\r\n"
     assert body["rows"] == 0
+
+
+def test_being_booked_again_as_an_attendee_by_someone_else_is_a_renewal(admin_users_function, db):
+    today = uk_today()
+    with db.begin() as connection:
+        course_id = add_course(connection, "Emergency First Aid at Work")
+        first_aider = add_user(connection, "aider@example.com", name="First Aider")
+        manager = add_user(connection, "manager@example.com", name="Office Manager")
+        last_day = taken_on_for_expiry(today + timedelta(days=20))
+        add_booking(
+            connection,
+            add_session_ending(connection, course_id, last_day),
+            first_aider,
+            "completed",
+        )
+    issue_certificates()
+    assert [r["customer_id"] for r in renewals(admin_users_function)] == [first_aider]
+
+    with db.begin() as connection:
+        upcoming = add_session_ending(connection, course_id, today + timedelta(days=10))
+        booking = add_booking(connection, upcoming, manager, "confirmed")
+        connection.execute(
+            text(
+                "INSERT INTO booking_attendees (booking_id, position, user_id) VALUES (:b, 2, :u)"
+            ),
+            {"b": booking, "u": first_aider},
+        )
+
+    assert renewals(admin_users_function) == []
+
+
+def test_a_page_reads_the_certificates_expiry_index(db):
+    """On a realistic spread (4,000 certificates over three years), a page's plan starts
+    from ``ix_certificates_active_expires_on`` and probes attendees by user."""
+    with db.begin() as connection:
+        course_id = add_course(connection, "Emergency First Aid at Work")
+        connection.execute(
+            text(
+                "INSERT INTO users (email, name, role) SELECT 'u' || n || '@example.com', "
+                "'U ' || n, 'customer' FROM generate_series(1, 4000) AS n"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO course_schedules (course_id, start_datetime, end_datetime, venue) "
+                "SELECT :course, now() - n * interval '6 hours' - interval '7 hours', "
+                "now() - n * interval '6 hours', 'Sheffield' FROM generate_series(1, 4000) AS n"
+            ),
+            {"course": course_id},
+        )
+        connection.execute(
+            text(
+                "WITH b AS (INSERT INTO bookings (booking_reference, course_schedule_id, user_id, "
+                "status, payment_status, payment_amount, contact_details) "
+                "SELECT 'RFT-' || s.id, s.id, s.id, 'completed', 'paid', 75, '{}' "
+                "FROM course_schedules AS s RETURNING id, user_id) "
+                "INSERT INTO booking_attendees (booking_id, position, user_id) "
+                "SELECT id, 1, user_id FROM b"
+            )
+        )
+    issue_certificates()
+    with db.begin() as connection:
+        connection.execute(text("ANALYZE"))
+        from rft_common.renewals.service import PAGE
+
+        sql = PAGE.replace("CAST(:today AS date)", "NULL::date")
+        plan = "\n".join(
+            row[0]
+            for row in connection.execute(
+                text("EXPLAIN " + sql.replace(":limit_plus_one", "51")),
+                {
+                    "within_days": 365,
+                    "may_contact": None,
+                    "time_zone": "Europe/London",
+                    "after_expires_on": None,
+                    "after_id": None,
+                },
+            )
+        )
+    assert "ix_certificates_active_expires_on" in plan, plan
+    assert "ix_booking_attendees_user_id" in plan, plan

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "rft_tools.cli.commands.staff",
     "rft_tools.cli.commands.duplicates",
     "rft_tools.cli.commands.mail",
+    "rft_tools.cli.commands.certificates",
 )
 
 

@@ -360,7 +360,10 @@ def link_batch_sql(in_range: str) -> str:
     """Step 3 for the bookings ``in_range``: record the unlinkable, find or create the
     customers (``new_customers``: one per normalised email, dated from its first booking,
     each detail from its earliest booking that has it, as if booked one by one), link
-    the bookings; the counts."""
+    the bookings, record each booker as its booking's one known attendee (by name only
+    if unlinkable; none for an erased person's booking); the counts. A legacy group
+    booking's other places were never named: they get no attendee rows and so no
+    certificates. The certificates job then issues the history's certificates."""
     return f"""
     WITH candidates AS MATERIALIZED ({candidates_sql(in_range)}),
     unlinkable AS (
@@ -387,7 +390,19 @@ def link_batch_sql(in_range: str) -> str:
         FROM candidates, found_or_created
         WHERE bookings.id = candidates.id AND bookings.user_id IS NULL
           AND found_or_created.email = candidates.email
-        RETURNING bookings.id
+        RETURNING bookings.id, bookings.user_id
+    ),
+    attended AS (
+        INSERT INTO booking_attendees (booking_id, position, first_name, last_name, email,
+                                       user_id)
+        SELECT c.id, 1, left(split_part(c.name, ' ', 1), 100),
+               left(nullif(btrim(substr(c.name, length(split_part(c.name, ' ', 1)) + 1)), ''),
+                    100),
+               CASE WHEN c.reason IS NULL THEN c.email END, linked.user_id
+        FROM candidates AS c LEFT JOIN linked ON linked.id = c.id
+        WHERE c.reason IS DISTINCT FROM '{ERASED}'
+        ORDER BY c.id
+        ON CONFLICT (booking_id, position) DO NOTHING
     )
     SELECT (SELECT count(*) FROM unlinkable) AS unlinkable,
            (SELECT count(*) FROM upserted WHERE created) AS customers_created,

@@ -10,6 +10,8 @@ One transaction per booking, in this order (at most six statements):
    snapshot, taken after the lock) and insert the booking only if it fits;
 5. for a paid booking, queue the customer's email (``rft_common.email.outbox``: one
    statement, unique per booking, sent after the commit by the email sender);
+6. record its attendees (``customers.attendees``: the booker, and the participants
+   its checkout stored), finding or creating those with an email as customers;
 6. store the response under the idempotency key.
 
 Only successful bookings are remembered under a key: a failed attempt rolls back
@@ -44,6 +46,7 @@ from rft_common.checkout.pricing import booking_price, to_pence
 from rft_common.checkout.stripe_api import PaymentIntent
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
 from rft_common.core.vocabulary import ACTIVE_BOOKING_STATUSES
+from rft_common.customers.attendees import record_attendees
 from rft_common.customers.identity import CustomerDetails, find_or_create_customer
 from rft_common.db.locks import LOCK_PAYMENT_INTENT
 from rft_common.db.postgres import Connection, run_transaction
@@ -349,6 +352,17 @@ def create_booking(
             field="numberOfParticipants",
         )
 
+    record_attendees(
+        connection,
+        booking_id=row.id,
+        places=request.number_of_participants,
+        booker_first_name=request.first_name,
+        booker_last_name=request.last_name,
+        booker_email=email,
+        booker_id=customer_id,
+        payment_intent_id=payment.id if paid else None,
+        link_customers=link_customer,
+    )
     body = _created_body(row, session.id)
     if paid:  # the customer's confirmation, or the "staff will contact you" notice
         enqueue_booking_email(connection, row.id)

@@ -14,6 +14,12 @@ says so: the intent exists, ``succeeded``, is in GBP, and its metadata (written 
 when it was created) names the same session, participants and email. The amount is
 checked against the server's price inside the booking's transaction.
 
+**Participants.** The first call's ``bookingData.participantDetails`` (the places other
+than the booker's: names, optional email, health data) is stored with the checkout
+(``payment_checkouts.participant_details``), never in Stripe's metadata (size limits,
+and health data stays here). A call without it (the site's second) keeps what the first
+stored. Whichever path makes the booking reads it there (``customers.attendees``).
+
 **Metadata** carries what the webhook needs to create the booking if the browser
 never posts it: session, participants, a fingerprint of the normalised email and the
 contact details. Stripe allows 50 keys of up to 40 characters with values of up to
@@ -23,11 +29,20 @@ contact details. Stripe allows 50 keys of up to 40 characters with values of up 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from rft_common.checkout.pricing import booking_price, to_pence
 from rft_common.checkout.sessions import SESSION_FOR_CHECKOUT
@@ -90,9 +105,43 @@ class WithCustomerEmail(BaseModel):
         return normalize_email(self.email)
 
 
+HealthText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class Participant(BaseModel):
+    """One ``participantDetails`` entry: a place other than the booker's."""
+
+    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True, extra="ignore")
+
+    first_name: Name = Field(alias="firstName")
+    last_name: Name = Field(alias="lastName")
+    email: Annotated[str | None, StringConstraints(max_length=254)] = None
+    dietary_requirements: HealthText = Field(default=None, alias="dietaryRequirements")
+    medical_conditions: HealthText = Field(default=None, alias="medicalConditions")
+
+    @field_validator("email")
+    @classmethod
+    def _normalised_email_or_none(cls, value: str | None) -> str | None:
+        """Blank is no email; anything else must be an address, kept normalised."""
+        if value is None or not value.strip():
+            return None
+        return normalize_email(value)
+
+    def stored(self) -> dict[str, str | None]:
+        """As kept with the checkout (``customers.attendees`` reads these keys)."""
+        return {
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "email": self.email,
+            "dietaryRequirements": self.dietary_requirements or None,
+            "medicalConditions": self.medical_conditions or None,
+        }
+
+
 class CheckoutDetails(WithCustomerEmail):
     """``bookingData``: the site's form. Fields it sends that are not needed here
-    (``participantDetails``, ``agreedToTerms``, ...) are ignored."""
+    (``agreedToTerms``, ...) are ignored. ``participantDetails`` (first call only) is
+    ``None`` when absent, so that a call without it keeps what an earlier one stored."""
 
     model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True, extra="ignore")
 
@@ -106,6 +155,25 @@ class CheckoutDetails(WithCustomerEmail):
         str | None, StringConstraints(max_length=METADATA_VALUE_LIMIT)
     ] = Field(default=None, alias="specialRequirements")
     number_of_participants: int = Field(alias="numberOfParticipants", ge=1, le=12)
+    participant_details: list[Participant] | None = Field(
+        default=None, alias="participantDetails", max_length=11
+    )
+
+    @model_validator(mode="after")
+    def _no_more_participants_than_places(self) -> CheckoutDetails:
+        named = len(self.participant_details or ())
+        if named > self.number_of_participants - 1:
+            raise ValueError(
+                f"participantDetails names {named} people, but the booker takes one of the "
+                f"{self.number_of_participants} place(s)"
+            )
+        return self
+
+    def stored_participants(self) -> str | None:
+        """``participant_details`` as stored (JSON), or None if the call sent none."""
+        if self.participant_details is None:
+            return None
+        return json.dumps([participant.stored() for participant in self.participant_details])
 
 
 CHECKOUT_INTENT_EXAMPLE = {
@@ -180,8 +248,18 @@ LATEST_CHECKOUT = """
 """
 RECORD_CHECKOUT = """
     INSERT INTO payment_checkouts (checkout_key, generation, payment_intent_id,
-                                   course_schedule_id, number_of_attendees, amount_pence)
-    VALUES (:key, :generation, :intent_id, :session_id, :participants, :amount)
+                                   course_schedule_id, number_of_attendees, amount_pence,
+                                   participant_details)
+    VALUES (:key, :generation, :intent_id, :session_id, :participants, :amount,
+            coalesce(CAST(:participant_details AS jsonb),
+                     (SELECT participant_details FROM payment_checkouts
+                      WHERE checkout_key = CAST(:key AS varchar)
+                        AND generation = CAST(:generation AS integer) - 1)))
+"""
+"""A new generation keeps the participants the previous one stored unless given anew."""
+UPDATE_PARTICIPANTS = """
+    UPDATE payment_checkouts SET participant_details = CAST(:participant_details AS jsonb)
+    WHERE checkout_key = :key AND generation = :generation
 """
 
 
@@ -192,6 +270,7 @@ def checkout_intent(request: CheckoutIntentRequest) -> CheckoutIntent:
 
 def _checkout_intent(connection: Connection, request: CheckoutIntentRequest) -> CheckoutIntent:
     key = request.checkout_key()
+    participants = request.booking_data.stored_participants()
     connection.execute(LOCK_CHECKOUT, {"key": key})
     _check_bookable(connection, request)
     latest = connection.execute(
@@ -200,6 +279,15 @@ def _checkout_intent(connection: Connection, request: CheckoutIntentRequest) -> 
     if latest is not None and latest.fresh:
         intent = retrieve_payment_intent(latest.payment_intent_id)
         if intent is not None and intent.status in REUSABLE_INTENT_STATUSES:
+            if participants is not None:
+                connection.execute(
+                    UPDATE_PARTICIPANTS,
+                    {
+                        "key": key,
+                        "generation": latest.generation,
+                        "participant_details": participants,
+                    },
+                )
             return CheckoutIntent(intent=intent, reused=True)
     generation = 0 if latest is None else latest.generation + 1
     intent = create_payment_intent(
@@ -214,6 +302,7 @@ def _checkout_intent(connection: Connection, request: CheckoutIntentRequest) -> 
             "session_id": request.course_session_id,
             "participants": request.booking_data.number_of_participants,
             "amount": request.amount,
+            "participant_details": participants,
         },
     )
     return CheckoutIntent(intent=intent, reused=False)

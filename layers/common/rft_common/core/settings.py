@@ -50,7 +50,6 @@ class Settings:
     """Secrets Manager secret holding the webhook endpoint's signing secret (AWS)."""
     stripe_api_base: str | None
     """Another Stripe API server (localstripe); Stripe's own when unset."""
-    certificate_validity_years: int
     """How long a first-aid certificate is valid (renewals list); 3 in the UK."""
     retention_years: int
     """Customers with no booking for this long are erased by retention (accounting: 7)."""
@@ -97,7 +96,6 @@ def get_settings() -> Settings:
         stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
         stripe_webhook_secret_arn=env.get("STRIPE_WEBHOOK_SECRET_ARN") or None,
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
-        certificate_validity_years=int(env.get("CERTIFICATE_VALIDITY_YEARS", "3")),
         retention_years=int(env.get("RETENTION_YEARS", "7")),
         email_from=env.get("EMAIL_FROM")
         or "React Fast Training <bookings@reactfasttraining.co.uk>",

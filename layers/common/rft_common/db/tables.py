@@ -17,6 +17,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Computed,
+    Date,
     ForeignKey,
     Identity,
     Index,
@@ -155,6 +156,8 @@ courses = Table(
     _updated_at(),
     Column("course_type", String(40), nullable=False),
     CheckConstraint(_in("course_type", COURSE_TYPES), name="course_type"),
+    Column("certificate_validity_months", Integer, nullable=False, server_default=text("36")),
+    CheckConstraint("certificate_validity_months > 0", name="certificate_validity_months"),
 )
 
 course_schedules = Table(
@@ -443,17 +446,21 @@ payment_checkouts = Table(
     Column("number_of_attendees", Integer, nullable=False),
     Column("amount_pence", Integer, nullable=False),
     _created_at(),
+    Column("participant_details", JSONB),
 )
 """The PaymentIntent made for a checkout, so that a repeated checkout gets it back.
 
 ``checkout_key`` is a SHA-256 over session, normalised email, participants and amount:
-no contact detail is stored here. A checkout repeated within 24 hours reuses the
-newest generation's intent; later, or if that intent was cancelled, a new generation
-(and intent) is made. The generation is part of the Stripe Idempotency-Key.
+no contact detail is stored in it. ``participant_details`` (migration 0016) holds the
+site's ``participantDetails`` (the places other than the booker's: names, normalised
+email, health data) until a booking is made from the checkout. A checkout repeated
+within 24 hours reuses the newest generation's intent; later, or if that intent was
+cancelled, a new generation (and intent) is made. The generation is part of the Stripe
+Idempotency-Key.
 
-Personal data: none readable, but the key is derived from the email, so erasing a
-customer may delete their rows (found by recomputing keys, or simply every row older
-than 24 hours, which no checkout reuses). The intent's metadata at Stripe holds the
+Personal data: ``participant_details`` (with health data); the key is derived from the
+email, so erasing a customer may delete their rows (found by recomputing keys, or simply
+every row older than 24 hours, which no checkout reuses). The intent's metadata at Stripe holds the
 contact details the webhook books from.
 """
 
@@ -705,3 +712,53 @@ def alembic_url() -> URL:
         database=arguments["database"],
         query=query,
     )
+
+
+# --- attendees and certificates (migration 0016, README "Attendees and certificates") --
+
+booking_attendees = Table(
+    "booking_attendees",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("booking_id", Integer, ForeignKey("bookings.id"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("first_name", String(100)),
+    Column("last_name", String(100)),
+    Column("email", String(254)),
+    Column("user_id", Integer, ForeignKey("users.id"), index=True),
+    Column("dietary_requirements", Text),
+    Column("medical_conditions", Text),
+    _created_at(),
+    UniqueConstraint("booking_id", "position"),
+    CheckConstraint("position BETWEEN 1 AND 12", name="position"),
+)
+"""Who attends a booking: position 1 is the booker, 2.. the named participants.
+``email`` is normalised; ``user_id`` the customer it found or created (null without an
+email, or with ``customer_accounts`` off). The two last columns are health data."""
+
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("attendee_id", BigInteger, ForeignKey("booking_attendees.id"), nullable=False),
+    Column("booking_id", Integer, ForeignKey("bookings.id"), nullable=False, index=True),
+    Column("user_id", Integer, ForeignKey("users.id"), index=True),
+    Column("course_type", String(40), nullable=False),
+    Column("issued_on", Date, nullable=False),
+    Column("expires_on", Date, nullable=False),
+    Column("certificate_number", String(40), nullable=False, unique=True),
+    Column("status", String(10), nullable=False, server_default=text("'active'")),
+    Column("revoked_at", Timestamp),
+    _created_at(),
+    UniqueConstraint("attendee_id"),
+    CheckConstraint(_in("status", ("active", "expired", "revoked")), name="status"),
+)
+"""One certificate per attendee of a completed session (``certificates.service``).
+Number: ``RFT-<course type>-<issue year>-<attendee id, 8 digits>``."""
+
+Index(
+    "ix_certificates_active_expires_on",
+    certificates.c.expires_on,
+    certificates.c.id,
+    postgresql_where=certificates.c.status == "active",
+)

@@ -5,8 +5,10 @@ the rows themselves (``to_jsonb``), so a column added to ``users`` or ``bookings
 later is exported without a change here: the profile (every column except the
 password hash, which is reported only as ``has_password``), the consent flags, every
 booking with its ``contact_details`` as stored and its course and session, the
-payments of those bookings, and the audit entries about them. The export is itself
-audited (``data_export``), in the same transaction.
+payments of those bookings, the audit entries about them, their attendances (with the
+health data given for them) and certificates, and, for a booker, whom they booked onto
+their bookings (names and emails, not those people's health data). The export is
+itself audited (``data_export``), in the same transaction.
 
 **Erasure** (``erase_users``, one transaction, set-based, also used by retention):
 
@@ -17,9 +19,16 @@ audited (``data_export``), in the same transaction.
   with their email, which are linked to them first) gets ``REDACTED_CONTACT_DETAILS``;
   their older audit entries keep the field names and lose every value; the checkout
   records of their intents (``payment_checkouts``, keyed by a hash of their email) go;
+  their attendances (``booking_attendees``) lose name, email and health data;
 - kept: the user id, role, customer type, statistics and dates; each booking's id,
   reference, session, status, amounts, payment status, Stripe ids and dates; payments.
-  Revenue and the statistics are therefore exactly what they were;
+  Revenue and the statistics are therefore exactly what they were. Their certificates
+  are kept (number, course type, issue and expiry dates, status), tied only to the
+  scrubbed user: the company must be able to answer whether a certificate it issued is
+  genuine (an employer relies on it under the Health and Safety (First-Aid)
+  Regulations 1981; legitimate interests, UK GDPR Art. 6(1)(f)), and without a name
+  the record identifies no one. They leave the renewals list (erased users are not
+  listed);
 - suppressed: ``rft_suppression_hash`` of the erased email (salted SHA-256, migration
   0010) goes on ``erasure_suppressions``. The backfill then never links, or creates a
   customer from, a booking made before the erasure with that email (it records it as
@@ -116,6 +125,29 @@ EXPORT = f"""
                              || jsonb_build_object('total_spent', m.total_spent::text)
                              ORDER BY m.id)
             FROM users AS m WHERE m.merged_into = u.id), '[]'),
+        'attendances', coalesce((
+            SELECT jsonb_agg(
+                to_jsonb(a) || jsonb_build_object(
+                    'booking_reference', b.booking_reference, 'booked_by', b.user_id,
+                    'course_name', c.name, 'session_start', s.start_datetime,
+                    'session_end', s.end_datetime, 'venue', s.venue)
+                ORDER BY a.booking_id, a.position)
+            FROM booking_attendees AS a
+            JOIN bookings AS b ON b.id = a.booking_id
+            JOIN course_schedules AS s ON s.id = b.course_schedule_id
+            JOIN courses AS c ON c.id = s.course_id
+            WHERE a.user_id = u.id), '[]'),
+        'certificates', coalesce((
+            SELECT jsonb_agg(to_jsonb(cert) ORDER BY cert.issued_on, cert.id)
+            FROM certificates AS cert WHERE cert.user_id = u.id), '[]'),
+        'booked_attendees', coalesce((
+            SELECT jsonb_agg(
+                jsonb_build_object('booking_id', a.booking_id, 'position', a.position,
+                                   'first_name', a.first_name, 'last_name', a.last_name,
+                                   'email', a.email)
+                ORDER BY a.booking_id, a.position)
+            FROM booking_attendees AS a JOIN bookings AS b ON b.id = a.booking_id
+            WHERE b.user_id = u.id AND a.position > 1), '[]'),
         'merges', coalesce((
             SELECT jsonb_agg(to_jsonb(r) ORDER BY r.merged_at, r.id)
             FROM user_merges AS r WHERE u.id IN (r.survivor_id, r.duplicate_id)), '[]')
@@ -153,6 +185,16 @@ class DataExport(BaseModel):
     )
     merges: list[dict[str, Any]] = Field(
         description="The merges they took part in: who, when, moved bookings, values kept"
+    )
+    attendances: list[dict[str, Any]] = Field(
+        description="Every booking place they attended or will attend (whoever booked it), "
+        "with the dietary requirements and medical conditions given for them",
+    )
+    certificates: list[dict[str, Any]] = Field(
+        description="Their certificates: number, course type, dates, status"
+    )
+    booked_attendees: list[dict[str, Any]] = Field(
+        description="The other people they booked onto their bookings: names and emails",
     )
 
 
@@ -302,6 +344,15 @@ FORGET_CHECKOUTS = """
 """
 """Checkout records of their paid bookings: keyed by a hash of their email, and only
 there so that a repeated checkout gets its intent back."""
+SCRUB_ATTENDANCES = """
+    UPDATE booking_attendees
+    SET first_name = NULL, last_name = NULL, email = NULL, dietary_requirements = NULL,
+        medical_conditions = NULL
+    WHERE user_id = ANY(:user_ids)
+      AND num_nonnulls(first_name, last_name, email, dietary_requirements,
+                       medical_conditions) > 0
+"""
+"""Their places on bookings keep the booking and the link to the scrubbed user."""
 FORGET_ALIASES = """
     DELETE FROM user_email_aliases
     WHERE user_id = ANY(:user_ids) OR merged_user_id = ANY(:user_ids)
@@ -357,6 +408,7 @@ def erase_users(
     connection.execute(SCRUB_AS_ACTOR, parameters)
     connection.execute(FORGET_SIGN_INS, parameters)
     connection.execute(FORGET_CHECKOUTS, parameters)
+    connection.execute(SCRUB_ATTENDANCES, parameters)
     connection.execute(FORGET_ALIASES, parameters)
     connection.execute(FORGET_CANDIDATES, parameters)
     connection.execute(REDACT_MERGES, parameters)

@@ -38,15 +38,15 @@ WithinDays = Annotated[
 ]
 MayContact = Annotated[
     bool | None,
-    Query(alias="mayContact", description="Only customers who may (true) or may not be contacted"),
+    Query(alias="mayContact", description="Only attendees who may (true) or may not be contacted"),
 ]
 DESCRIPTION = (
-    "A certificate is taken when a booking is completed, or confirmed and its session "
-    "has ended, and is valid for 3 years (the CERTIFICATE_VALIDITY_YEARS setting) from "
-    "the session's last day. Lists, per customer and course, the latest certificate "
-    "expiring in the window, unless the customer has booked a later session of that "
-    "course (pending, confirmed or completed). `may_contact` is the customer's marketing "
-    "consent: only those may be sent a reminder."
+    "Certificates (one per attendee of a completed session, valid for the course's "
+    "validity, 3 years by default) expiring in the window, unless their holder has been "
+    "booked as an attendee onto a later session of the same course type (pending, "
+    "confirmed or completed), whoever booked it. Each row names the attendee and who "
+    "booked them. `may_contact` is the attendee's marketing consent: only those may be "
+    "sent a reminder."
 )
 
 

@@ -1,25 +1,23 @@
-"""Certificate renewals: whose first-aid certificate runs out soon, per course.
+"""Certificate renewals: whose certificate runs out soon, read from ``certificates``.
 
-A certificate is taken when a customer's booking on a session is ``completed``, or
-``confirmed`` and the session has ended. It is valid for
-``Settings.certificate_validity_years`` (3) from the session's last day, in the
-company's calendar (Europe/London); 29 February plus 3 years is 28 February.
+A row is an active certificate (``certificates.service``: one per attendee of a
+completed session) such that:
 
-A row is a customer and a course (the course is the "course type": the certificate
-is for it) such that:
+- it expires within the window, today to today + ``within_days`` inclusive (UK dates);
+- its holder has not been booked again **as an attendee** onto a later session of the
+  same course type (a booking pending, confirmed or completed; a cancelled booking or
+  a no-show is not a renewal), whoever made that booking;
+- its holder, if linked to a user, is a customer (not staff) and not erased. An
+  attendee recorded by name only (no email) is listed: the booker is whom to ask.
 
-- their latest certificate of that course expires within the window, today to
-  today + ``within_days`` inclusive;
-- they have not booked that course again since: no later session of the same course
-  with a booking of theirs that is pending, confirmed or completed (a cancelled
-  booking or a no-show is not a renewal);
-- they are a customer (not staff) and not erased.
+``may_contact`` is the holder's ``marketing_consent``: a reminder to book again is
+marketing, so only customers who agreed may be sent one (false for an attendee with no
+account). Everyone is listed, so that the office sees the whole picture.
 
-``may_contact`` is ``marketing_consent``: a reminder to book again is marketing, so
-only customers who agreed may be sent one. Everyone is listed, so that the office
-can see the whole picture; the flag says whom to contact.
-
-Bookings not linked to a customer are not listed: they have no customer to remind.
+Speed: rows are read in ``(expires_on, certificate id)`` order straight from the partial
+index ``ix_certificates_active_expires_on``, the page's keyset; the renewal check is an
+index probe per row (``ix_booking_attendees_user_id``). The total is counted up to
+``COUNT_LIMIT`` like the users list's (``total_is_exact`` false beyond).
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from rft_common.core.errors import InvalidRequest
-from rft_common.core.settings import get_settings
 from rft_common.core.vocabulary import BUSINESS_TIME_ZONE
 from rft_common.db.paging import (
     READ_ONLY_SNAPSHOT,
@@ -42,75 +39,69 @@ from rft_common.db.postgres import Connection, run_transaction
 
 DEFAULT_WITHIN_DAYS = 90
 MAX_WITHIN_DAYS = 3 * 366
+COUNT_LIMIT = 10_000
 
-RENEWALS_FROM = """
-    FROM (
-        SELECT DISTINCT ON (b.user_id, s.course_id)
-               b.user_id, s.course_id, b.id AS booking_id, s.id AS session_id,
-               s.start_datetime,
-               (s.end_datetime AT TIME ZONE p.time_zone)::date AS taken_on
-        FROM course_schedules AS s
-        JOIN bookings AS b ON b.course_schedule_id = s.id
-        CROSS JOIN parameters AS p
-        -- A day either side, for time zones; the exact window is applied below.
-        WHERE s.end_datetime >= p.first_taken - interval '1 day'
-          AND s.end_datetime < p.last_taken + interval '2 days'
-          AND b.user_id IS NOT NULL
-          AND (b.status = 'completed' OR (b.status = 'confirmed' AND s.end_datetime < now()))
-        ORDER BY b.user_id, s.course_id, s.end_datetime DESC, b.id DESC
-    ) AS t
-    CROSS JOIN parameters AS p
-    CROSS JOIN LATERAL (
-        SELECT (t.taken_on + make_interval(years => p.validity_years))::date AS expires_on
-    ) AS e
-    JOIN users AS u ON u.id = t.user_id
-    JOIN courses AS c ON c.id = t.course_id
-    WHERE e.expires_on BETWEEN p.today AND p.today + p.within_days
-      AND u.role = 'customer' AND u.erased_at IS NULL
-      AND (CAST(:may_contact AS boolean) IS NULL OR u.marketing_consent = :may_contact)
-      AND NOT EXISTS (
-          SELECT 1
-          FROM bookings AS later
-          JOIN course_schedules AS ls ON ls.id = later.course_schedule_id
-          WHERE later.user_id = t.user_id AND ls.course_id = t.course_id
-            AND ls.start_datetime > t.start_datetime
-            AND later.status IN ('pending', 'confirmed', 'completed')
-      )
-"""
 PARAMETERS = """
     WITH parameters AS (
-        SELECT today, within_days, validity_years, time_zone,
-               (today - make_interval(years => validity_years))::date AS first_taken,
-               (today + within_days - make_interval(years => validity_years))::date
-                   AS last_taken
-        FROM (
-            SELECT coalesce(CAST(:today AS date),
-                            (now() AT TIME ZONE CAST(:time_zone AS text))::date) AS today,
-                   CAST(:within_days AS integer) AS within_days,
-                   CAST(:validity_years AS integer) AS validity_years,
-                   CAST(:time_zone AS text) AS time_zone
+        SELECT today, today + CAST(:within_days AS integer) AS last_day
+        FROM (SELECT coalesce(CAST(:today AS date),
+                              (now() AT TIME ZONE CAST(:time_zone AS text))::date) AS today
         ) AS given
     )
 """
-ROW_COLUMNS = """
-    u.id AS customer_id, u.name AS customer_name, u.email, u.phone,
-    c.id AS course_id, c.name AS course_name, t.session_id, t.booking_id,
-    t.taken_on, e.expires_on, u.marketing_consent AS may_contact
+RENEWALS_FROM = """
+    FROM parameters AS p
+    JOIN certificates AS cert
+      ON cert.status = 'active' AND cert.expires_on BETWEEN p.today AND p.last_day
+    JOIN bookings AS b ON b.id = cert.booking_id
+    JOIN course_schedules AS s ON s.id = b.course_schedule_id
+    JOIN courses AS c ON c.id = s.course_id
+    JOIN booking_attendees AS a ON a.id = cert.attendee_id
+    LEFT JOIN users AS u ON u.id = cert.user_id
+    LEFT JOIN users AS booker ON booker.id = b.user_id
+    WHERE (u.id IS NULL OR u.role = 'customer' AND u.erased_at IS NULL)
+      AND (CAST(:may_contact AS boolean) IS NULL
+           OR coalesce(u.marketing_consent, false) = :may_contact)
+      AND NOT EXISTS (
+          SELECT 1
+          FROM booking_attendees AS again
+          JOIN bookings AS later ON later.id = again.booking_id
+          JOIN course_schedules AS ls ON ls.id = later.course_schedule_id
+          JOIN courses AS lc ON lc.id = ls.course_id
+          WHERE again.user_id = cert.user_id
+            AND ls.start_datetime > s.start_datetime
+            AND later.status IN ('pending', 'confirmed', 'completed')
+            AND lc.course_type = cert.course_type
+      )
 """
-ORDER = "e.expires_on, u.id, c.id"
+ROW_COLUMNS = """
+    cert.id AS certificate_id, cert.certificate_number, cert.course_type,
+    u.id AS customer_id,
+    coalesce(u.name, nullif(btrim(concat_ws(' ', a.first_name, a.last_name)), ''))
+        AS customer_name,
+    coalesce(u.email, a.email) AS email, u.phone,
+    c.id AS course_id, c.name AS course_name, s.id AS session_id, b.id AS booking_id,
+    booker.id AS booked_by_id, booker.name AS booked_by_name, booker.email AS booked_by_email,
+    cert.issued_on AS taken_on, cert.expires_on,
+    coalesce(u.marketing_consent, false) AS may_contact
+"""
+ORDER = "cert.expires_on, cert.id"
 PAGE = f"""
     {PARAMETERS}
     SELECT {ROW_COLUMNS}
     {RENEWALS_FROM}
       AND (CAST(:after_expires_on AS date) IS NULL
-           OR (e.expires_on, u.id, c.id)
-              > (CAST(:after_expires_on AS date), :after_customer_id, :after_course_id))
+           OR (cert.expires_on, cert.id)
+              > (CAST(:after_expires_on AS date), CAST(:after_id AS bigint)))
     ORDER BY {ORDER}
     LIMIT :limit_plus_one
 """
-TOTAL = f"{PARAMETERS} SELECT count(*) {RENEWALS_FROM}"
+TOTAL = f"""
+    {PARAMETERS}
+    SELECT count(*) FROM (SELECT 1 {RENEWALS_FROM} LIMIT {COUNT_LIMIT + 1}) AS bounded
+"""
 CSV_HEADER = (
-    "Customer",
+    "Attendee",
     "Email",
     "Phone",
     "Course",
@@ -118,12 +109,16 @@ CSV_HEADER = (
     "Taken On",
     "Expires On",
     "May Contact",
+    "Certificate Number",
+    "Booked By",
 )
 CSV_ROWS = f"""
     {PARAMETERS}
-    SELECT u.name, u.email, u.phone, c.name, u.id::text,
-           to_char(t.taken_on, 'YYYY-MM-DD'), to_char(e.expires_on, 'YYYY-MM-DD'),
-           CASE WHEN u.marketing_consent THEN 'Yes' ELSE 'No' END
+    SELECT coalesce(u.name, nullif(btrim(concat_ws(' ', a.first_name, a.last_name)), '')),
+           coalesce(u.email, a.email), u.phone, c.name, u.id::text,
+           to_char(cert.issued_on, 'YYYY-MM-DD'), to_char(cert.expires_on, 'YYYY-MM-DD'),
+           CASE WHEN u.marketing_consent THEN 'Yes' ELSE 'No' END,
+           cert.certificate_number, booker.name
     {RENEWALS_FROM}
     ORDER BY {ORDER}
 """
@@ -131,39 +126,40 @@ CSV_TEXT_CELLS = 4
 
 
 class Renewal(BaseModel):
-    """A customer whose certificate of a course expires within the window."""
+    """An attendee whose certificate of a course type expires within the window."""
 
-    customer_id: int
-    customer_name: str | None
-    email: str
+    certificate_id: int
+    certificate_number: str
+    course_type: str = Field(description="The booking site's code, e.g. EFAW")
+    customer_id: int | None = Field(description="The attendee's user; null if named only")
+    customer_name: str | None = Field(description="The attendee")
+    email: str | None
     phone: str | None
     course_id: int
     course_name: str
     session_id: int = Field(description="The session the certificate was taken on")
     booking_id: int
-    taken_on: date = Field(description="Last day of that session (UK date)")
-    expires_on: date = Field(description="taken_on plus the validity (3 years)")
+    booked_by_id: int | None = Field(description="Who made the booking (paid for it)")
+    booked_by_name: str | None
+    booked_by_email: str | None
+    taken_on: date = Field(description="The certificate's issue date (session's last day)")
+    expires_on: date = Field(description="taken_on plus the course's validity (3 years)")
     may_contact: bool = Field(
         description="The customer gave marketing consent: a renewal reminder may be sent"
     )
 
 
 class RenewalPage(BaseModel):
-    data: list[Renewal] = Field(description="Soonest expiry first; ties by customer, course")
-    total: int = Field(description="Rows in the whole window")
+    data: list[Renewal] = Field(description="Soonest expiry first; ties by certificate")
+    total: int = Field(description=f"Rows in the whole window, counted up to {COUNT_LIMIT:,}")
+    total_is_exact: bool = Field(description=f"false when more than {COUNT_LIMIT:,} rows")
     limit: int
     within_days: int
-    validity_years: int
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
 def _parameters(within_days: int, may_contact: bool | None, today: date | None) -> dict[str, Any]:
-    return {
-        "within_days": within_days,
-        "validity_years": get_settings().certificate_validity_years,
-        "may_contact": may_contact,
-        "today": today,
-    }
+    return {"within_days": within_days, "may_contact": may_contact, "today": today}
 
 
 def _bound(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -186,12 +182,12 @@ def list_renewals(
 ) -> RenewalPage:
     """A page of the renewals list and its total, in one read-only snapshot."""
     parameters = _parameters(within_days, may_contact, today)
-    after: list[Any] = [None, None, None]
+    after: list[Any] = [None, None]
     if cursor is not None:
         after = decode_cursor(cursor, _fingerprint(parameters))
         try:
-            after_day, customer_id, course_id = after
-            after = [date.fromisoformat(after_day), int(customer_id), int(course_id)]
+            after_day, certificate_id = after
+            after = [date.fromisoformat(after_day), int(certificate_id)]
         except (ValueError, TypeError):
             raise InvalidRequest("not a cursor issued by this API", field="cursor") from None
 
@@ -202,8 +198,7 @@ def list_renewals(
             _bound(parameters)
             | {
                 "after_expires_on": after[0],
-                "after_customer_id": after[1],
-                "after_course_id": after[2],
+                "after_id": after[1],
                 "limit_plus_one": limit + 1,
             },
         ).all()
@@ -211,17 +206,18 @@ def list_renewals(
         next_cursor = (
             encode_cursor(
                 _fingerprint(parameters),
-                [page[-1].expires_on.isoformat(), page[-1].customer_id, page[-1].course_id],
+                [page[-1].expires_on.isoformat(), page[-1].certificate_id],
             )
             if len(rows) > limit
             else None
         )
+        total = connection.execute(TOTAL, _bound(parameters)).scalar_one()
         return RenewalPage(
             data=[Renewal(**row._asdict()) for row in page],
-            total=connection.execute(TOTAL, _bound(parameters)).scalar_one(),
+            total=min(total, COUNT_LIMIT),
+            total_is_exact=total <= COUNT_LIMIT,
             limit=limit,
             within_days=within_days,
-            validity_years=parameters["validity_years"],
             next_cursor=next_cursor,
         )
 

@@ -11,7 +11,9 @@ also makes any concurrent write referencing either user wait), then:
 3. fills the survivor's blank profile fields from the duplicate and reports the
    fields where both hold different values (the survivor's are kept);
 4. marks the duplicate ``merged_into`` the survivor and makes its email an alias;
-5. records the merge (``user_merges``: who, every moved booking id, what was filled
+5. moves the duplicate's attendances (``booking_attendees``) and certificates to the
+   survivor;
+6. records the merge (``user_merges``: who, every moved booking id, what was filled
    and kept) and one audit row per user.
 
 A checkout or backfill batch for the duplicate's email that arrives mid-merge waits
@@ -19,7 +21,8 @@ on the duplicate's row lock and then links to the survivor (``customers``).
 
 Unmerge reverses a merge from its record: the bookings it moved, and every booking
 linked since through the alias (its contact email is the duplicate's), go back; the
-alias goes; filled fields are cleared unless someone has changed them since (those
+alias goes; attendances booked under the duplicate's email (and their certificates) go
+back; filled fields are cleared unless someone has changed them since (those
 are reported). Statistics follow through the triggers again.
 """
 
@@ -50,7 +53,11 @@ PREFERENCE_FIELDS = ("marketing_consent", "newsletter_subscribed")
 FILLABLE_FIELDS = frozenset({*PROFILE_FIELDS, "customer_type"})
 """Every column a merge may write on the survivor (and its unmerge clear again)."""
 
-USER_REFERENCES_MOVED = {("bookings", "user_id")}
+USER_REFERENCES_MOVED = {
+    ("bookings", "user_id"),
+    ("booking_attendees", "user_id"),
+    ("certificates", "user_id"),
+}
 USER_REFERENCES_KEPT = {
     ("users", "merged_into"),
     ("user_audit_log", "user_id"),
@@ -107,6 +114,16 @@ MOVE_BOOKINGS = """
     RETURNING id
 """
 BOOKINGS_OF = "SELECT id FROM bookings WHERE user_id = :user_id ORDER BY id"
+MOVE_ATTENDANCES = """
+    WITH moved AS (
+        UPDATE booking_attendees SET user_id = :to_user
+        WHERE user_id = :from_user AND (CAST(:email AS text) IS NULL OR email = :email)
+        RETURNING id
+    )
+    UPDATE certificates SET user_id = :to_user WHERE attendee_id IN (SELECT id FROM moved)
+"""
+"""A person's attendances and the certificates they earned, to another user: all of
+them on a merge (``email`` null), those booked under ``email`` on an unmerge."""
 REPLAYED_CUSTOMER = """
     UPDATE idempotency_keys
     SET response_body = jsonb_set(response_body, '{customerId}', to_jsonb(CAST(:user_id AS int)))
@@ -278,6 +295,9 @@ def merge_users(survivor_id: int, duplicate_id: int, *, actor: Staff) -> MergeRe
         _refuse_unmergeable(survivor, duplicate, connection)
         booking_ids = list(connection.execute(BOOKINGS_OF, {"user_id": duplicate_id}).scalars())
         moved = _move_bookings(connection, booking_ids, duplicate_id, survivor_id)
+        connection.execute(
+            MOVE_ATTENDANCES, {"from_user": duplicate_id, "to_user": survivor_id, "email": None}
+        )
         filled, conflicts = profile_outcome(survivor, duplicate)
         _write_fields(connection, survivor_id, {f: change["new"] for f, change in filled.items()})
         ids = {"survivor_id": survivor_id, "duplicate_id": duplicate_id}
@@ -361,6 +381,14 @@ def unmerge_users(survivor_id: int, duplicate_id: int, *, actor: Staff) -> Unmer
         )
         connection.execute(COUNTED, {"user_id": duplicate_id, "delta": 1})
         returned = _move_bookings(connection, to_return, survivor_id, duplicate_id)
+        connection.execute(
+            MOVE_ATTENDANCES,
+            {
+                "from_user": survivor_id,
+                "to_user": duplicate_id,
+                "email": duplicate.email_normalized,
+            },
+        )
         unchanged = {
             field: change
             for field, change in record.filled.items()

@@ -39,7 +39,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def _export(arguments: argparse.Namespace) -> int:
     from rft_common.core.errors import NotFound
-    from rft_common.privacy.service import Actor, export_user_data, user_id_for_email
+    from rft_common.customers.audit import Actor
+    from rft_common.privacy.service import export_user_data, user_id_for_email
 
     with app_database():
         try:

@@ -1,0 +1,89 @@
+"""Who attends a booking: the booker first, then the checkout's named participants.
+
+A booking's attendees are written once, in the booking's transaction, by one statement
+(``RECORD_ATTENDEES``): position 1 is the booker (the site's form makes the contact a
+participant), positions 2.. are the ``participantDetails`` the payment intent call
+stored with the checkout (``payment_checkouts.participant_details``), in the order the
+form sent them. An attendee with an email is found or created as a customer by the
+identity rules (``FIND_OR_CREATE_CUSTOMERS``, all of them in the same statement); one
+without is recorded by name. A place nobody named (fewer entries than places) has no row.
+The checkout's copy is then cleared: the attendee rows are the one place the details
+(health data included) are kept.
+
+``dietary_requirements`` and ``medical_conditions`` are health data: they live on the
+attendee row only and are never logged (nothing here logs a value).
+"""
+
+from __future__ import annotations
+
+from rft_common.customers.identity import FIND_OR_CREATE_CUSTOMERS
+from rft_common.db.postgres import Connection
+
+RECORD_ATTENDEES = f"""
+    WITH given AS (
+        SELECT 1 AS position, CAST(:first_name AS text) AS first_name,
+               CAST(:last_name AS text) AS last_name, CAST(:email AS text) AS email,
+               CAST(NULL AS text) AS dietary_requirements,
+               CAST(NULL AS text) AS medical_conditions
+        UNION ALL
+        SELECT 1 + p.n, p.item ->> 'firstName', p.item ->> 'lastName', p.item ->> 'email',
+               p.item ->> 'dietaryRequirements', p.item ->> 'medicalConditions'
+        FROM payment_checkouts AS checkout
+        CROSS JOIN LATERAL jsonb_array_elements(checkout.participant_details)
+            WITH ORDINALITY AS p(item, n)
+        WHERE checkout.payment_intent_id = CAST(:payment_intent_id AS text)
+          AND jsonb_typeof(checkout.participant_details) = 'array'
+    ),
+    new_customers AS (
+        SELECT DISTINCT ON (email) email,
+               nullif(btrim(concat_ws(' ', first_name, last_name)), '') AS name,
+               CAST(NULL AS text) AS phone, CAST(NULL AS text) AS company_name,
+               now() AS created_at
+        FROM given
+        WHERE position > 1 AND email IS NOT NULL AND CAST(:link_customers AS boolean)
+        ORDER BY email, position
+    ),
+    {FIND_OR_CREATE_CUSTOMERS},
+    handed_over AS (
+        UPDATE payment_checkouts SET participant_details = NULL
+        WHERE payment_intent_id = CAST(:payment_intent_id AS text)
+          AND participant_details IS NOT NULL
+    )
+    INSERT INTO booking_attendees (booking_id, position, first_name, last_name, email,
+                                   user_id, dietary_requirements, medical_conditions)
+    SELECT :booking_id, g.position, g.first_name, g.last_name, g.email,
+           CASE WHEN g.position = 1 THEN CAST(:booker_id AS integer) ELSE f.id END,
+           g.dietary_requirements, g.medical_conditions
+    FROM given AS g LEFT JOIN found_or_created AS f ON f.email = g.email
+    WHERE g.position <= :places
+    ON CONFLICT (booking_id, position) DO NOTHING
+"""
+
+
+def record_attendees(
+    connection: Connection,
+    *,
+    booking_id: int,
+    places: int,
+    booker_first_name: str,
+    booker_last_name: str,
+    booker_email: str,
+    booker_id: int | None,
+    payment_intent_id: str | None,
+    link_customers: bool,
+) -> None:
+    """Write a new booking's attendees (``booker_email`` normalised; ``booker_id`` the
+    customer the booking links to, if any)."""
+    connection.execute(
+        RECORD_ATTENDEES,
+        {
+            "booking_id": booking_id,
+            "places": places,
+            "first_name": booker_first_name,
+            "last_name": booker_last_name,
+            "email": booker_email,
+            "booker_id": booker_id,
+            "payment_intent_id": payment_intent_id,
+            "link_customers": link_customers,
+        },
+    )
