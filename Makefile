@@ -28,7 +28,7 @@ lint: install sam-tools
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
 
-# alembic check runs inside the suite (tests/integration/test_migrations.py), against
+# alembic check runs inside the suite (tests/db/test_migrations.py), against
 # the PostgreSQL the suite starts.
 test-python: install
 	$(BIN)/python -m pytest

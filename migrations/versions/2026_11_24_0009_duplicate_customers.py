@@ -60,7 +60,7 @@ RETURN (
 """
 """A phone number in E.164: UK numbers (national, with or without the 0, +44, 44,
 0044, +44 (0)) and numbers already international; NULL for anything else.
-``tests/integration/test_phone_normalisation.py`` holds it to ``phonenumbers``."""
+``tests/customers/test_phone_normalisation.py`` holds it to ``phonenumbers``."""
 
 NAME_KEY_FUNCTION = r"""
 CREATE FUNCTION rft_name_key(name text) RETURNS text

@@ -22,7 +22,7 @@ import pytest
 from rft_common.http.docs import api_document
 from rft_common.staff.tokens import issue_access_token, issue_refresh_token
 from rft_tools.local.admin import LOCAL_ADMIN_JWT_SECRET, LOCAL_ADMIN_REFRESH_SECRET
-from tests.integration.test_admin_auth import ROUTES as HANDLER_LEVEL_ROUTES
+from tests.staff.test_admin_auth import ROUTES as HANDLER_LEVEL_ROUTES
 
 USER_ID = 1
 """The first customer the package's stack made through checkout."""

@@ -81,7 +81,7 @@ NEEDS_A_SIGN_IN_COOKIE = {"POST /api/admin/auth/refresh"}
 NEEDS_A_SECRET = {"POST /api/admin/auth/change-password", "POST /api/admin/auth/reset-password"}
 """Succeed only with the staff member's current password or an emailed reset token, which
 fuzzing never holds (and a fuzzed password change would end the stack's other sessions);
-``tests/integration/test_staff_passwords.py`` walks both."""
+``tests/staff/test_staff_passwords.py`` walks both."""
 
 
 def test_every_operation_succeeds_at_least_once_so_fuzzing_got_past_auth_and_validation(report):

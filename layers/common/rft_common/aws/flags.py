@@ -32,7 +32,7 @@ POWERTOOLS_FEATURE_FLAGS = "aws_lambda_powertools.utilities.feature_flags"
 
 POWERTOOLS_VERSION = "3.37.0"
 """The Powertools release whose feature-flag package ``__init__`` this module bypasses
-(pyproject.toml pins it exactly; tests/unit/test_flags_powertools_pin.py fails on a
+(pyproject.toml pins it exactly; tests/aws/test_flags_powertools_pin.py fails on a
 release whose ``__init__`` or feature-flag modules import anything else)."""
 
 

@@ -1,7 +1,7 @@
 """The backfill worker's three timeouts, derived from each other in this one place.
 
 ``template.yaml`` cannot compute, so it states the numbers; a test
-(``tests/unit/test_backfill_timeouts.py``) checks them against these.
+(``tests/backfill/test_backfill_timeouts.py``) checks them against these.
 
 - ``SOCKET_TIMEOUT_SECONDS`` (``DB_SOCKET_TIMEOUT_SECONDS``): the longest one
   statement may take, lock waits included, before the worker gives up its

@@ -9,7 +9,7 @@ Before the snapshot (``warm_up``, the before-snapshot hook) each function does t
 work its first request would otherwise do: the steps registered with ``warm`` by the
 modules it imports and by its handler (libraries its requests import lazily, the
 resolver's validation models, the email validator). The cold *import* stays as light
-as before (tests/unit/test_handler_imports.py): warming happens in the hook, never at
+as before (tests/functions/test_handler_imports.py): warming happens in the hook, never at
 import time. No step opens a connection, reads a secret or a flag, or creates an id:
 the connection pools, secrets and the flag cache are made on the first request, after
 the restore.

@@ -2,7 +2,7 @@
 
 ``AdaptedConnection`` is pg8000's DB-API connection with four differences, each an
 override of a method of pg8000's (1.31.6, pinned exactly in pyproject.toml:
-tests/unit/test_pg8000_adaptations.py fails on a release that changes what they rely
+tests/db/test_pg8000_adaptations.py fails on a release that changes what they rely
 on). Only connections opened by ``rft_common.db.postgres.connect`` are of this class;
 pg8000's module functions and classes are untouched (alembic's and the tests' SQLAlchemy
 connections are plain pg8000).

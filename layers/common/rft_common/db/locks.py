@@ -3,7 +3,7 @@
 PostgreSQL has one space of advisory-lock keys per database, shared by every feature:
 two features that picked the same key would wait for each other for no reason. So each
 lock is written here, once, as the statement that takes it, and a new one is added here
-(tests/unit/db/test_locks.py checks that no two share a key or a seed, and that no other
+(tests/db/test_locks.py checks that no two share a key or a seed, and that no other
 module takes one). All are transaction-scoped (``pg_advisory_xact_lock``): they end with
 the transaction.
 """

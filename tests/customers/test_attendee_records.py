@@ -15,8 +15,8 @@ from rft_common.privacy.service import erase_users, export_user_data
 from rft_common.staff.tokens import Staff
 from rft_common.users.merges import merge_users, unmerge_users
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID
-from tests.integration.test_attendees import group_intent
-from tests.integration.test_payments import call, rows, succeeded_event
+from tests.checkout.test_payments import call, rows, succeeded_event
+from tests.customers.test_attendees import group_intent
 from tests.payment_helpers import webhook_event
 
 pytestmark = pytest.mark.usefixtures("db", "stripe_keys", "customer_accounts_on")

@@ -9,8 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import load_function
-from tests.integration.test_payments import (
+from tests.checkout.test_payments import (
     EMAIL,
     call,
     create_intent,
@@ -20,6 +19,7 @@ from tests.integration.test_payments import (
     rows,
     succeeded_event,
 )
+from tests.conftest import load_function
 from tests.payment_helpers import pay, webhook_event
 
 pytestmark = pytest.mark.usefixtures("db", "stripe_keys", "customer_accounts_on")

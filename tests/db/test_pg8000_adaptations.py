@@ -1,7 +1,7 @@
 """``rft_common.db.adaptations`` overrides pg8000 methods and calls its internals: these
 tests fail on a pg8000 release that changes any of them (the version pinned, every
 signature relied on), so a bump is a decision, not an accident. The round trips the
-overrides exist for are counted in tests/integration/test_round_trips.py."""
+overrides exist for are counted in tests/db/test_round_trips.py."""
 
 from __future__ import annotations
 

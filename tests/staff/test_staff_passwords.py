@@ -18,7 +18,7 @@ from rft_common.staff import service as staff
 from rft_tools.local.mail import sent_mail
 from tests.admin_helpers import add_user
 from tests.conftest import load_function
-from tests.integration.test_admin_sign_in import (
+from tests.staff.test_admin_sign_in import (
     EMAIL,
     FAST_ROUNDS,
     PASSWORD,

@@ -10,7 +10,7 @@ is checked afterwards. Forbidden at import time:
 - aws_xray_sdk (about 400 ms with botocore): tracing is Lambda's active tracing.
 - SQLAlchemy: no function loads it, at import or in its SnapStart warm-up (the
   checkout not even on its first booking:
-  tests/integration/test_checkout_without_sqlalchemy.py): every one runs SQL text
+  tests/checkout/test_checkout_without_sqlalchemy.py): every one runs SQL text
   through ``rft_common.db.postgres``; the layer does not ship it.
 - stripe (and its requests): only the routes that need them import them (they ship
   with those functions only, not in the layer); phonenumbers is a test library only.

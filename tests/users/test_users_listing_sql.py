@@ -1,6 +1,6 @@
 """The users list composes its SQL from fixed fragments: every value a request carries is a
 bound parameter, and every placeholder has its value, whatever the filters, sort and
-paging. (What the statements return is tested on PostgreSQL in tests/integration.)"""
+paging. (What the statements return is tested on PostgreSQL in test_admin_users_list.py.)"""
 
 from __future__ import annotations
 

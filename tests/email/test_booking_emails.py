@@ -14,9 +14,7 @@ from rft_common.checkout.stripe_api import PaymentIntent
 from rft_common.db.postgres import run_transaction
 from rft_common.email import outbox
 from rft_tools.local.mail import sent_mail
-from tests.conftest import load_function
-from tests.factories import booking_body
-from tests.integration.test_payments import (
+from tests.checkout.test_payments import (
     EMAIL,
     call,
     new_session,
@@ -25,6 +23,8 @@ from tests.integration.test_payments import (
     succeeded_event,
     webhook_event,
 )
+from tests.conftest import load_function
+from tests.factories import booking_body
 
 pytestmark = pytest.mark.usefixtures("db", "stripe_keys", "customer_accounts_on", "local_ses")
 

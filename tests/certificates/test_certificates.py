@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from rft_common.certificates.service import issue_certificates
 from rft_tools.cli.main import build_parser
-from tests.integration.test_attendees import group_intent
-from tests.integration.test_payments import call, rows, succeeded_event
+from tests.checkout.test_payments import call, rows, succeeded_event
+from tests.customers.test_attendees import group_intent
 from tests.payment_helpers import refund_event, webhook_event
 
 pytestmark = pytest.mark.usefixtures("db", "stripe_keys", "customer_accounts_on")

@@ -27,7 +27,7 @@ from tests.factories import (
     legacy_insert_booking,
     stats_mismatches,
 )
-from tests.integration.test_admin_users_export import export
+from tests.users.test_admin_users_export import export
 
 pytestmark = pytest.mark.usefixtures("admin_secret", "customer_accounts_on")
 
