@@ -378,6 +378,11 @@ def api_function(
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     @metrics.log_metrics
     def lambda_handler(event: dict, context: Any) -> dict:
+        # A router belongs to the last resolver that included it, and its ``context`` is
+        # that resolver's: claim ours for this request, in case another resolver of the
+        # process included them since (the OpenAPI rendering, the local stack, tests).
+        for router in routers:
+            router.api_resolver = app
         if admit is not None:
             try:
                 app.append_context(**admit(event))

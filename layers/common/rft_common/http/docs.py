@@ -81,15 +81,8 @@ def render_document() -> str:
     from aws_lambda_powertools.event_handler.openapi.models import Server
 
     resolver = APIGatewayRestResolver(enable_validation=True)
-    routers = _all_routers()
-    serving = [included.api_resolver for included in routers]
-    for included in routers:
+    for included in _all_routers():
         resolver.include_router(included)
-    # Including a router makes it this resolver's, request context included; give each
-    # back to the resolver serving it in this process (the local stack runs every
-    # function in one), so a route reading ``router.context`` sees its own request's.
-    for included, owner in zip(routers, serving, strict=True):
-        included.api_resolver = owner
     return resolver.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,
