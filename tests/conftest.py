@@ -190,14 +190,18 @@ def secrets_extension(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsExtens
     """Secrets from the Parameters and Secrets extension's HTTP protocol (a local server),
     as the functions read them in AWS."""
     from rft_common.aws import secrets
+    from rft_common.core.settings import get_settings
 
     extension = SecretsExtension()
     monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(extension.port))
     monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
+    get_settings.cache_clear()
     secrets.clear_cache()
     yield extension
     extension.stop()
     secrets.clear_cache()
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from rft_common.aws import secrets
 from rft_common.aws.secrets import SecretUnavailable, secret_json, secret_string
+from rft_common.core.settings import get_settings
 
 ARN = "arn:aws:secretsmanager:eu-west-2:123456789012:secret:rft/admin-jwt-AbCdEf"
 
@@ -64,6 +65,7 @@ def test_an_extension_that_is_not_running_makes_the_secret_unavailable(monkeypat
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(port))
+    get_settings.cache_clear()
     secrets.clear_cache()
 
     with pytest.raises(SecretUnavailable, match="not reachable"):
@@ -72,6 +74,7 @@ def test_an_extension_that_is_not_running_makes_the_secret_unavailable(monkeypat
 
 def test_without_the_extension_secrets_come_from_secrets_manager(monkeypatch):
     monkeypatch.delenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", raising=False)
+    get_settings.cache_clear()
     secrets.clear_cache()
     with mock_aws():
         arn = boto3.client("secretsmanager").create_secret(

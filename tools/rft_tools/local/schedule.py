@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rft_common.db import postgres
 from rft_tools.cfn_template import load_template
 from rft_tools.local.functions import TemplateFunction, adopt_environment, functions_with_events
 
@@ -92,6 +93,7 @@ def start_local_schedules(template_path: Path, environment: dict[str, str]) -> L
     functions = scheduled_functions(template, template_path.parent.resolve())
     interval = float(os.environ.get("RFT_LOCAL_SCHEDULE_SECONDS", DEFAULT_INTERVAL_SECONDS))
     os.environ["DB_POOL_SIZE"] = str(int(os.environ.get("DB_POOL_SIZE", "1")) + 1)
+    postgres.reset_pool()  # rebuilt with the larger size on first use
     for scheduled in functions:
         adopt_environment(scheduled.function, environment)
     scheduler = LocalScheduler(functions, interval)

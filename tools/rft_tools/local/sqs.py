@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rft_common.db import postgres
 from rft_tools.cfn_template import literal_int, load_template
 from rft_tools.local.functions import (
     FunctionDefinitionError,
@@ -369,6 +370,7 @@ def start_sqs_pollers(
         sources = [replace(source, maximum_concurrency=maximum_concurrency) for source in sources]
     connections = 1 + sum(source.maximum_concurrency for source in sources)
     os.environ["DB_POOL_SIZE"] = str(max(connections, int(os.environ.get("DB_POOL_SIZE", "1"))))
+    postgres.reset_pool()  # rebuilt with the larger size on first use
     pollers = []
     for source in sources:
         adopt_environment(source.function, environment)

@@ -21,11 +21,12 @@ from time import monotonic
 from typing import Any
 from urllib.parse import quote
 
+from rft_common.core.settings import get_settings
+
 SECRET_MAX_AGE_SECONDS = 60
 """How long this environment keeps a value before asking again. With the extension's
 own cache of 240 s (``SECRETS_MANAGER_TTL``), a rotated secret takes effect within
 five minutes."""
-EXTENSION_PORT_VARIABLE = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
 EXTENSION_TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # noqa: S105 - a header name
 EXTENSION_TIMEOUT_SECONDS = 3
 
@@ -43,8 +44,8 @@ def secret_string(arn: str) -> str:
         cached = _cache.get(arn)
     if cached is not None and monotonic() < cached[0]:
         return cached[1]
-    port = os.environ.get(EXTENSION_PORT_VARIABLE)
-    value = _from_extension(arn, int(port)) if port else _from_secrets_manager(arn)
+    port = get_settings().secrets_extension_port
+    value = _from_extension(arn, port) if port else _from_secrets_manager(arn)
     with _lock:
         _cache[arn] = (monotonic() + SECRET_MAX_AGE_SECONDS, value)
     return value
@@ -74,6 +75,7 @@ def _from_extension(arn: str, port: int) -> str:
             port,
             f"/secretsmanager/get?secretId={quote(arn, safe='')}",
             timeout=EXTENSION_TIMEOUT_SECONDS,
+            # The function's credentials, not configuration: Lambda sets (and renews) them.
             headers={EXTENSION_TOKEN_HEADER: os.environ.get("AWS_SESSION_TOKEN", "")},
         )
     except ExtensionUnreachable as error:

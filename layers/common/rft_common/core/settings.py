@@ -17,6 +17,17 @@ class Settings:
     db_proxy_endpoint: str | None
     """RDS Proxy host name; the secret's own host is used when absent."""
     db_name: str | None
+    db_socket_timeout_seconds: int
+    """The longest a statement may take, lock waits included, before its connection is
+    given up (``DB_SOCKET_TIMEOUT_SECONDS``); the backfill worker, whose batches may
+    queue behind each other on shared customers, and the scheduled scans allow more
+    than the API's 5 s."""
+    db_pool_size: int
+    """Connections per pool (``DB_POOL_SIZE``): 1 in Lambda, more for the local stack's
+    threads."""
+    secrets_extension_port: int | None
+    """The Parameters and Secrets Lambda extension's port; without it, Secrets Manager
+    is asked directly (boto3)."""
     flags_file: str | None
     """Local JSON flag store; when unset, flags come from the AppConfig agent."""
     appconfig_agent_url: str
@@ -75,6 +86,11 @@ def get_settings() -> Settings:
         db_secret_arn=env.get("DB_SECRET_ARN") or None,
         db_proxy_endpoint=env.get("DB_PROXY_ENDPOINT") or None,
         db_name=env.get("DB_NAME") or None,
+        db_socket_timeout_seconds=int(env.get("DB_SOCKET_TIMEOUT_SECONDS", "5")),
+        db_pool_size=int(env.get("DB_POOL_SIZE", "1")),
+        secrets_extension_port=int(env["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"])
+        if env.get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT")
+        else None,
         flags_file=env.get("RFT_FLAGS_FILE") or None,
         appconfig_agent_url=env.get("APPCONFIG_AGENT_URL")
         or f"http://localhost:{env.get('AWS_APPCONFIG_EXTENSION_HTTP_PORT') or 2772}",

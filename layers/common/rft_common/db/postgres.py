@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import queue
 import random
 import threading
@@ -62,17 +61,8 @@ POOL_WAIT_SECONDS = 10
 
 
 def socket_timeout_seconds() -> int:
-    """The longest a statement may take, lock waits included, before its connection is
-    given up (``DB_SOCKET_TIMEOUT_SECONDS``); the backfill worker, whose batches may
-    queue behind each other on shared customers, and the scheduled scans allow more
-    than the API's 5 s."""
-    return int(os.environ.get("DB_SOCKET_TIMEOUT_SECONDS", "5"))
-
-
-def pool_size() -> int:
-    """Connections per pool (``DB_POOL_SIZE``): 1 in Lambda, more for the local stack's
-    threads."""
-    return int(os.environ.get("DB_POOL_SIZE", "1"))
+    """The longest a statement may take (``Settings.db_socket_timeout_seconds``)."""
+    return get_settings().db_socket_timeout_seconds
 
 
 def parse_database_url(url: str) -> dict[str, Any]:
@@ -387,13 +377,15 @@ def get_pool() -> Pool:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = Pool(pool_size(), connection_arguments())
+            _pool = Pool(get_settings().db_pool_size, connection_arguments())
         return _pool
 
 
 def reset_pool() -> None:
-    """Forget the pool (tests and the CLI switch databases)."""
+    """Forget the pool and the settings it was made with (tests and the CLI switch
+    databases, pool sizes and timeouts)."""
     global _pool
+    get_settings.cache_clear()
     with _pool_lock:
         if _pool is not None:
             _pool.close()
