@@ -46,7 +46,7 @@ from rft_common.checkout.pricing import booking_price, to_pence
 from rft_common.checkout.stripe_api import PaymentIntent
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
 from rft_common.core.vocabulary import ACTIVE_BOOKING_STATUSES
-from rft_common.customers.attendees import record_attendees
+from rft_common.customers.attendees import record_participants
 from rft_common.customers.identity import CustomerDetails, find_or_create_customer
 from rft_common.db.locks import LOCK_PAYMENT_INTENT
 from rft_common.db.postgres import Connection, run_transaction
@@ -217,6 +217,10 @@ INSERT_IF_IT_FITS = """
         WHERE refusal IS NULL OR CAST(:record_unplaced AS boolean)
         RETURNING id, booking_reference, user_id, status, payment_status, payment_amount,
                   number_of_attendees, created_at, unplaced_reason
+    ), booker_attends AS (
+        INSERT INTO booking_attendees (booking_id, position, first_name, last_name, email,
+                                       user_id)
+        SELECT id, 1, :first_name, :last_name, :email, user_id FROM new_booking
     ), seats AS (
         UPDATE course_schedules
         SET current_capacity = (SELECT seats_taken FROM session_state) + :attendees,
@@ -341,6 +345,8 @@ def create_booking(
             "attendees": request.number_of_participants,
             "max_capacity": session.max_capacity,
             "contact_details": json.dumps(request.contact_details()),
+            "first_name": request.first_name,
+            "last_name": request.last_name,
         },
     ).one()
     if row.id is None and row.refusal == "already_booked":
@@ -352,17 +358,14 @@ def create_booking(
             field="numberOfParticipants",
         )
 
-    record_attendees(
-        connection,
-        booking_id=row.id,
-        places=request.number_of_participants,
-        booker_first_name=request.first_name,
-        booker_last_name=request.last_name,
-        booker_email=email,
-        booker_id=customer_id,
-        payment_intent_id=payment.id if paid else None,
-        link_customers=link_customer,
-    )
+    if paid:  # only a paid checkout stored participants (the booker is recorded above)
+        record_participants(
+            connection,
+            booking_id=row.id,
+            places=request.number_of_participants,
+            payment_intent_id=payment.id,
+            link_customers=link_customer,
+        )
     body = _created_body(row, session.id)
     if paid:  # the customer's confirmation, or the "staff will contact you" notice
         enqueue_booking_email(connection, row.id)

@@ -1,14 +1,15 @@
 """Who attends a booking: the booker first, then the checkout's named participants.
 
-A booking's attendees are written once, in the booking's transaction, by one statement
-(``RECORD_ATTENDEES``): position 1 is the booker (the site's form makes the contact a
-participant), positions 2.. are the ``participantDetails`` the payment intent call
-stored with the checkout (``payment_checkouts.participant_details``), in the order the
-form sent them. An attendee with an email is found or created as a customer by the
-identity rules (``FIND_OR_CREATE_CUSTOMERS``, all of them in the same statement); one
-without is recorded by name. A place nobody named (fewer entries than places) has no row.
-The checkout's copy is then cleared: the attendee rows are the one place the details
-(health data included) are kept.
+A booking's attendees are written in the booking's transaction: position 1 is the
+booker (the site's form makes the contact a participant), written by the booking's own
+insert (``checkout.bookings``); positions 2.. are the ``participantDetails`` the payment
+intent call stored with the checkout (``payment_checkouts.participant_details``), in the
+order the form sent them, written by one statement (``RECORD_PARTICIPANTS``) for a paid
+booking only: only a paid checkout has stored any. A participant with an email is found
+or created as a customer by the identity rules (``FIND_OR_CREATE_CUSTOMERS``, all of them
+in the same statement); one without is recorded by name. A place nobody named (fewer
+entries than places) has no row. The checkout's copy is then cleared: the attendee rows
+are the one place the details (health data included) are kept.
 
 ``dietary_requirements`` and ``medical_conditions`` are health data: they live on the
 attendee row only and are never logged (nothing here logs a value).
@@ -19,15 +20,12 @@ from __future__ import annotations
 from rft_common.customers.identity import FIND_OR_CREATE_CUSTOMERS
 from rft_common.db.postgres import Connection
 
-RECORD_ATTENDEES = f"""
+RECORD_PARTICIPANTS = f"""
     WITH given AS (
-        SELECT 1 AS position, CAST(:first_name AS text) AS first_name,
-               CAST(:last_name AS text) AS last_name, CAST(:email AS text) AS email,
-               CAST(NULL AS text) AS dietary_requirements,
-               CAST(NULL AS text) AS medical_conditions
-        UNION ALL
-        SELECT 1 + p.n, p.item ->> 'firstName', p.item ->> 'lastName', p.item ->> 'email',
-               p.item ->> 'dietaryRequirements', p.item ->> 'medicalConditions'
+        SELECT 1 + p.n AS position, p.item ->> 'firstName' AS first_name,
+               p.item ->> 'lastName' AS last_name, p.item ->> 'email' AS email,
+               p.item ->> 'dietaryRequirements' AS dietary_requirements,
+               p.item ->> 'medicalConditions' AS medical_conditions
         FROM payment_checkouts AS checkout
         CROSS JOIN LATERAL jsonb_array_elements(checkout.participant_details)
             WITH ORDINALITY AS p(item, n)
@@ -40,7 +38,7 @@ RECORD_ATTENDEES = f"""
                CAST(NULL AS text) AS phone, CAST(NULL AS text) AS company_name,
                now() AS created_at
         FROM given
-        WHERE position > 1 AND email IS NOT NULL AND CAST(:link_customers AS boolean)
+        WHERE email IS NOT NULL AND CAST(:link_customers AS boolean)
         ORDER BY email, position
     ),
     {FIND_OR_CREATE_CUSTOMERS},
@@ -51,8 +49,7 @@ RECORD_ATTENDEES = f"""
     )
     INSERT INTO booking_attendees (booking_id, position, first_name, last_name, email,
                                    user_id, dietary_requirements, medical_conditions)
-    SELECT :booking_id, g.position, g.first_name, g.last_name, g.email,
-           CASE WHEN g.position = 1 THEN CAST(:booker_id AS integer) ELSE f.id END,
+    SELECT :booking_id, g.position, g.first_name, g.last_name, g.email, f.id,
            g.dietary_requirements, g.medical_conditions
     FROM given AS g LEFT JOIN found_or_created AS f ON f.email = g.email
     WHERE g.position <= :places
@@ -60,29 +57,22 @@ RECORD_ATTENDEES = f"""
 """
 
 
-def record_attendees(
+def record_participants(
     connection: Connection,
     *,
     booking_id: int,
     places: int,
-    booker_first_name: str,
-    booker_last_name: str,
-    booker_email: str,
-    booker_id: int | None,
-    payment_intent_id: str | None,
+    payment_intent_id: str,
     link_customers: bool,
 ) -> None:
-    """Write a new booking's attendees (``booker_email`` normalised; ``booker_id`` the
-    customer the booking links to, if any)."""
+    """Write a paid booking's named participants (positions 2..), stored with the
+    checkout of ``payment_intent_id``, finding or creating those with an email as
+    customers when ``link_customers``."""
     connection.execute(
-        RECORD_ATTENDEES,
+        RECORD_PARTICIPANTS,
         {
             "booking_id": booking_id,
             "places": places,
-            "first_name": booker_first_name,
-            "last_name": booker_last_name,
-            "email": booker_email,
-            "booker_id": booker_id,
             "payment_intent_id": payment_intent_id,
             "link_customers": link_customers,
         },
