@@ -90,8 +90,15 @@ def main() -> None:
             # cold_start reports top-level keys of its own (cold_start_ms, layer_mb, ...).
             results |= found if section == "cold_start" else {section: found}
             seconds[section] = round(time.perf_counter() - started, 1)
-    results["section_seconds"] = seconds
     destination = QUICK_RESULTS if arguments.quick else RESULTS
+    if not arguments.quick and set(sections) != SECTIONS.keys() and RESULTS.exists():
+        # A full run of some sections updates them in the last full results, keeping the
+        # others; each section's date says when it was measured.
+        previous = json.loads(RESULTS.read_text())
+        results = previous | results | {"section_seconds": previous.get("section_seconds", {})}
+    dates = results.get("section_dates", {})
+    results["section_dates"] = dates | {section: results["date"] for section in seconds}
+    results["section_seconds"] = results.get("section_seconds", {}) | seconds
     destination.write_text(json.dumps(results, indent=2) + "\n")
     print(report.table(results))
     if not arguments.quick:
