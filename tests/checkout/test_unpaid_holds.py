@@ -24,7 +24,7 @@ from tests.checkout.test_payments import (
     rows,
 )
 from tests.conftest import load_function, rest_event
-from tests.factories import booking_body
+from tests.factories import booking_body, stats_mismatches
 from tests.payment_helpers import pay
 
 pytestmark = pytest.mark.usefixtures("db", "stripe_keys", "customer_accounts_on")
@@ -128,6 +128,7 @@ def test_paid_checkouts_racing_unpaid_bookings_for_the_last_seats_never_oversell
     assert unpaid_accepted <= 3
     with db.connect() as connection:
         assert oversold_sessions(connection, [session_id]) == []
+        assert stats_mismatches(connection) == []
         committed = connection.execute(
             text("SELECT seats_committed, seats_taken FROM session_seats WHERE id = :id"),
             {"id": session_id},
@@ -164,6 +165,8 @@ def test_a_strangers_unpaid_booking_neither_blocks_nor_rewrites_the_paying_custo
     assert tuple(customer) == ("Sam Patel", "07700 900123", None, "individual", "paid_booking")
     (superseded,) = rows(db, "SELECT status FROM bookings WHERE id = :id", id=squatted["bookingId"])
     assert superseded.status == "cancelled"
+    with db.connect() as connection:
+        assert stats_mismatches(connection) == []
 
     # A later stranger's unpaid booking (another session) changes nothing.
     squat(
