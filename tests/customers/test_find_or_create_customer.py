@@ -109,3 +109,54 @@ def test_a_staff_member_and_a_merged_alias_are_answered_unchanged(db):
     )
     assert row_version(db, staff_id) == before[staff_id]
     assert row_version(db, alias_id)[1:] == before[alias_id][1:]  # never filled
+
+
+def details(db, user_id: int) -> tuple:
+    with db.connect() as connection:
+        return tuple(
+            connection.execute(
+                text(
+                    "SELECT name, phone, company_name, customer_type, details_source "
+                    "FROM users WHERE id = :id"
+                ),
+                {"id": user_id},
+            ).one()
+        )
+
+
+STRANGER = {"name": "Mallory Planted", "phone": "07000 666666", "company_name": "Squat Ltd"}
+
+
+def test_a_paid_bookings_details_replace_an_unpaid_ones(db):
+    user_id, _ = find_or_create(email="jo@example.com", paid=False, **STRANGER)
+    assert details(db, user_id) == (
+        "Mallory Planted", "07000 666666", "Squat Ltd", "corporate", "unpaid_booking"
+    )  # fmt: skip
+
+    find_or_create(email="jo@example.com", name="Jo Bloggs", paid=True)
+
+    assert details(db, user_id) == ("Jo Bloggs", None, None, "individual", "paid_booking")
+
+
+@pytest.mark.parametrize("source", ["paid_booking", "admin"])
+def test_an_unpaid_booking_neither_overwrites_nor_fills_confirmed_details(db, source):
+    user_id, _ = find_or_create(email="jo@example.com", name="Jo Bloggs", paid=True)
+    with db.begin() as connection:
+        connection.execute(
+            text("UPDATE users SET details_source = :source WHERE id = :id"),
+            {"source": source, "id": user_id},
+        )
+
+    find_or_create(email="jo@example.com", paid=False, **STRANGER)
+    find_or_create(email="jo@example.com", name="Someone Else", phone="07111 111111", paid=True)
+
+    assert details(db, user_id) == ("Jo Bloggs", "07111 111111", None, "individual", source)
+
+
+def test_rows_of_no_known_source_are_only_filled_as_before(db):
+    with db.begin() as connection:
+        user_id = add_user(connection, "legacy@example.com", name="Old Name")
+
+    find_or_create(email="legacy@example.com", name="New Name", phone="07222 222222", paid=True)
+
+    assert details(db, user_id)[:2] == ("Old Name", "07222 222222")

@@ -79,6 +79,13 @@ def test_an_edit_changes_only_the_fields_sent_and_returns_the_detail(
     )
     assert profile["updated_at"] > profile["created_at"]
     assert set(profile) == set(detail_of(admin_users_function, user_id))
+    assert row.details_source == "admin"  # no booking replaces an admin's details
+
+
+def test_an_edit_of_other_fields_leaves_the_details_source(admin_users_function, db, user_id):
+    patch(admin_users_function, user_id, {"city": "Leeds"})
+
+    assert stored(db, user_id).details_source is None
 
 
 def test_every_change_is_audited_with_who_and_the_old_and_new_values(

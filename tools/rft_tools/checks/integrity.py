@@ -24,7 +24,8 @@ STATS_RECOMPUTATION = text("""
 OVERSOLD_SESSIONS = text("""
     SELECT s.id, s.max_capacity, sum(b.number_of_attendees) AS seats_sold
     FROM course_schedules AS s JOIN bookings AS b ON b.course_schedule_id = s.id
-    WHERE b.status <> 'cancelled' AND b.unplaced_reason IS NULL AND s.id = ANY(:session_ids)
+    WHERE b.status <> 'cancelled' AND b.unplaced_reason IS NULL AND b.hold_expires_at IS NULL
+      AND s.id = ANY(:session_ids)
     GROUP BY s.id HAVING sum(b.number_of_attendees) > s.max_capacity
 """)
 DUPLICATE_CUSTOMERS = text("""

@@ -379,7 +379,8 @@ def link_batch_sql(in_range: str) -> str:
                (array_agg(name ORDER BY id) FILTER (WHERE name IS NOT NULL))[1] AS name,
                (array_agg(phone ORDER BY id) FILTER (WHERE phone IS NOT NULL))[1] AS phone,
                (array_agg(company_name ORDER BY id) FILTER (WHERE company_name IS NOT NULL))[1]
-                   AS company_name
+                   AS company_name,
+               CAST(NULL AS text) AS details_source
         FROM candidates
         WHERE reason IS NULL
         GROUP BY email

@@ -23,6 +23,13 @@ session lock orders the browser's post and Stripe's webhook for one intent, so t
 second finds the first's booking. The webhook (``record_unplaced``) never drops a
 payment: a paid booking with no seat is stored ``pending`` + ``paid`` with an
 ``unplaced_reason``, takes no seat and waits for staff.
+
+Money beats a squatter (issue 23): the public checkout's unpaid booking (201,
+``pending``, as the legacy API answered) holds its seats for ``UNPAID_HOLD_MINUTES``
+only (``hold_expires_at``), and a paid booking counts committed seats alone, so no unpaid
+booking stands between a payment and a seat; it cancels the same email's unpaid holds on
+the session (superseded), so a stranger's squat in someone's email never refuses their
+paid booking as "already booked".
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from rft_common.checkout.intents import WithCustomerEmail, confirmed_payment
 from rft_common.checkout.pricing import booking_price, to_pence
 from rft_common.checkout.stripe_api import PaymentIntent
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
-from rft_common.core.vocabulary import ACTIVE_BOOKING_STATUSES
+from rft_common.core.vocabulary import ACTIVE_BOOKING_STATUSES, UNPAID_HOLD_MINUTES
 from rft_common.customers.attendees import record_participants
 from rft_common.customers.identity import CustomerDetails, find_or_create_customer
 from rft_common.db.locks import LOCK_PAYMENT_INTENT
@@ -176,34 +183,53 @@ LOCK_SESSION = """
 """Locks the session's row alone: ``session_seats`` reads its course in a subquery."""
 # Runs after LOCK_SESSION, so its snapshot includes every committed booking of the
 # session. Seats are summed from the bookings themselves rather than trusted from
-# course_schedules.current_capacity, which the legacy app may not maintain: the count of
-# session_seats.seats_taken, here in the one scan that also finds this email's active
-# booking (reading the view would plan and scan the session's bookings twice: measured,
-# +0.13 ms of server time per booking, 1.31 -> 1.47 ms for this and LOCK_SESSION).
-# A booking that does not fit is refused (no row), or, with :record_unplaced (a paid
-# booking from Stripe's webhook), stored pending with the reason and no seat.
+# course_schedules.current_capacity, which the legacy app may not maintain: the counts of
+# session_seats (seats_taken, seats_committed), here in the one scan that also finds this
+# email's active booking (reading the view would plan and scan the session's bookings
+# twice: measured, +0.13 ms of server time per booking, 1.31 -> 1.47 ms for this and
+# LOCK_SESSION). A paid booking is measured against the committed seats alone: an unpaid
+# hold (hold_expires_at) never stands between money and a seat, and the same email's
+# pending unpaid holds on the session are cancelled, superseded by the paid booking (a
+# stranger's squat in the payer's email included). An unpaid booking is measured against
+# every live hold, and, unless staff record it (:hold_minutes null), holds its seats for
+# :hold_minutes only. A booking that does not fit is refused (no row), or, with
+# :record_unplaced (a paid booking from Stripe's webhook), stored pending with the reason
+# and no seat.
 INSERT_IF_IT_FITS = """
     WITH session_state AS (
         SELECT coalesce(sum(number_of_attendees)
-                        FILTER (WHERE rft_booking_holds_place(status, unplaced_reason)),
-                        0) AS seats_taken,
+                        FILTER (WHERE rft_booking_holds_place(status, unplaced_reason,
+                                                              hold_expires_at)),
+                        0) AS seats_held,
+               coalesce(sum(number_of_attendees)
+                        FILTER (WHERE rft_booking_holds_place(status, unplaced_reason,
+                                                              hold_expires_at)
+                                  AND hold_expires_at IS NULL),
+                        0) AS seats_committed,
                coalesce(bool_or(status = ANY(:active_statuses)
-                                AND rft_booking_holds_place(status, unplaced_reason)
+                                AND rft_booking_holds_place(status, unplaced_reason,
+                                                            hold_expires_at)
+                                AND (hold_expires_at IS NULL OR NOT CAST(:paid AS boolean))
                                 AND lower(btrim(contact_details ->> 'email')) = :email),
                         false) AS already_booked
         FROM bookings WHERE course_schedule_id = :session_id
+    ), counted AS (
+        SELECT already_booked,
+               CASE WHEN CAST(:paid AS boolean) THEN seats_committed ELSE seats_held END
+                   AS seats_taken
+        FROM session_state
     ), decision AS (
         SELECT seats_taken, already_booked,
                coalesce(CAST(:forced_refusal AS text),
                         CASE WHEN already_booked THEN 'already_booked'
                              WHEN seats_taken + :attendees > :max_capacity THEN 'session_full'
                         END) AS refusal
-        FROM session_state
+        FROM counted
     ), new_booking AS (
         INSERT INTO bookings (
             booking_reference, course_schedule_id, user_id, status, payment_status,
             payment_amount, payment_method, stripe_payment_intent_id, number_of_attendees,
-            contact_details, payment_verified_at, unplaced_reason)
+            contact_details, payment_verified_at, unplaced_reason, hold_expires_at)
         SELECT :reference, :session_id, :user_id,
                CASE WHEN refusal IS NULL THEN :status ELSE 'pending' END,
                CASE WHEN EXISTS (SELECT 1 FROM stripe_events AS e
@@ -212,24 +238,31 @@ INSERT_IF_IT_FITS = """
                     THEN 'refunded' ELSE :payment_status END,
                :amount, :payment_method, :payment_intent_id, :attendees,
                CAST(:contact_details AS json),
-               CASE WHEN CAST(:payment_verified AS boolean) THEN now() END, refusal
+               CASE WHEN CAST(:paid AS boolean) THEN now() END, refusal,
+               now() + make_interval(mins => CAST(:hold_minutes AS integer))
         FROM decision
         WHERE refusal IS NULL OR CAST(:record_unplaced AS boolean)
         RETURNING id, booking_reference, user_id, status, payment_status, payment_amount,
-                  number_of_attendees, created_at, unplaced_reason
+                  number_of_attendees, created_at, unplaced_reason, hold_expires_at
     ), booker_attends AS (
         INSERT INTO booking_attendees (booking_id, position, first_name, last_name, email,
                                        user_id)
         SELECT id, 1, :first_name, :last_name, :email, user_id FROM new_booking
+    ), superseded AS (
+        UPDATE bookings SET status = 'cancelled', updated_at = now()
+        WHERE course_schedule_id = :session_id AND CAST(:paid AS boolean)
+          AND status = 'pending' AND payment_status = 'pending'
+          AND hold_expires_at IS NOT NULL
+          AND lower(btrim(contact_details ->> 'email')) = :email
+          AND EXISTS (SELECT 1 FROM new_booking WHERE unplaced_reason IS NULL)
     ), seats AS (
         UPDATE course_schedules
-        SET current_capacity = (SELECT seats_taken FROM session_state) + :attendees,
-            status = CASE WHEN (SELECT seats_taken FROM session_state) + :attendees
+        SET current_capacity = (SELECT seats_held FROM session_state) + :attendees,
+            status = CASE WHEN (SELECT seats_held FROM session_state) + :attendees
                                >= max_capacity THEN 'full' ELSE status END,
             updated_at = now()
         WHERE id = :session_id
-          AND EXISTS (SELECT 1 FROM new_booking
-                      WHERE rft_booking_holds_place(status, unplaced_reason))
+          AND EXISTS (SELECT 1 FROM new_booking WHERE unplaced_reason IS NULL)
     )
     SELECT d.seats_taken, d.already_booked, d.refusal, b.*
     FROM decision AS d LEFT JOIN new_booking AS b ON true
@@ -268,12 +301,16 @@ def create_booking(
     idempotency_key: str | None = None,
     payment: PaymentIntent | None = None,
     record_unplaced: bool = False,
+    staff_recorded: bool = False,
 ) -> BookingOutcome:
     """Create one booking inside the caller's transaction; raise a ``DomainError`` if not.
 
     ``payment``: the succeeded PaymentIntent behind the booking (``confirmed``/``paid``);
     a booking already holding it is replayed if it is this checkout's, else refused.
     ``record_unplaced``: store a paid booking that gets no seat instead of refusing it.
+    ``staff_recorded``: an unpaid booking staff mean to keep (an invoice customer): it
+    holds its seats until cancelled; the public checkout's unpaid booking holds them for
+    ``UNPAID_HOLD_MINUTES`` only.
     """
     if idempotency_key is not None:
         replay = _claim_or_replay(
@@ -322,6 +359,7 @@ def create_booking(
                 name=f"{request.first_name} {request.last_name}",
                 phone=request.phone,
                 company_name=request.company,
+                paid=payment is not None,
             ),
         )
 
@@ -339,7 +377,8 @@ def create_booking(
             "amount": expected,
             "payment_method": "card" if paid else None,
             "payment_intent_id": payment.id if paid else None,
-            "payment_verified": paid,
+            "paid": paid,
+            "hold_minutes": None if paid or staff_recorded else UNPAID_HOLD_MINUTES,
             "record_unplaced": paid and record_unplaced,
             "forced_refusal": "session_cancelled" if session.status == "cancelled" else None,
             "attendees": request.number_of_participants,

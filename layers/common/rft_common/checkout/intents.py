@@ -323,7 +323,7 @@ def _check_bookable(connection: Connection, request: CheckoutIntentRequest) -> N
             field="courseSessionId",
         )
     participants = request.booking_data.number_of_participants
-    seats_left = max(session.max_capacity - session.seats_taken, 0)
+    seats_left = max(session.max_capacity - session.seats_committed, 0)
     if participants > seats_left:
         raise Conflict(
             f"not enough seats: {seats_left} left, {participants} requested",

@@ -24,14 +24,16 @@ AVAILABLE_SESSIONS = """
       AND (CAST(:course AS text) IS NULL OR c.course_type = upper(CAST(:course AS text)))
     ORDER BY s.start_datetime, s.id
 """
-"""``session_seats`` is migration 0013's: the seats and the price as the payment intent and
-the booking read them. ``courses.course_type`` is checked by the database against the site's
-codes (migration 0015)."""
+"""``session_seats`` is migration 0013's (0018's): the seats and the price as the payment
+intent and the booking read them; the list counts live unpaid holds as taken (0018).
+``courses.course_type`` is checked by the database against the site's codes (0015)."""
 SESSION_FOR_CHECKOUT = """
-    SELECT id, status, start_datetime <= now() AS started, max_capacity, price, seats_taken
+    SELECT id, status, start_datetime <= now() AS started, max_capacity, price, seats_committed
     FROM session_seats
     WHERE id = :session_id
 """
+"""The payment intent's check: a paid checkout counts committed seats only (migration 0018),
+so live unpaid holds never refuse it, as they never refuse the paid booking."""
 
 VENUE_CODES = frozenset({"SHEFFIELD", "LEEDS", "BARNSLEY", "DONCASTER", "ROTHERHAM"})
 """The booking site's venue codes (``VenueCode`` in ``src/types/booking.types.ts``)."""

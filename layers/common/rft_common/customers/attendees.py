@@ -36,7 +36,7 @@ RECORD_PARTICIPANTS = f"""
         SELECT DISTINCT ON (email) email,
                nullif(btrim(concat_ws(' ', first_name, last_name)), '') AS name,
                CAST(NULL AS text) AS phone, CAST(NULL AS text) AS company_name,
-               now() AS created_at
+               CAST(NULL AS text) AS details_source, now() AS created_at
         FROM given
         WHERE email IS NOT NULL AND CAST(:link_customers AS boolean)
         ORDER BY email, position

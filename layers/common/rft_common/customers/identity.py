@@ -5,7 +5,11 @@ Identity rules, shared by the booking path and the backfill:
 - one user per normalised email (``users.email_normalized`` is unique);
 - an existing user's role never changes;
 - a customer's blank name/phone/company are filled from a booking, non-blank values
-  are never overwritten;
+  are never overwritten, with one exception: details from a booking nobody paid for are
+  provisional (``users.details_source = 'unpaid_booking'``), and the customer's first
+  paid booking replaces them all (then ``paid_booking``); an admin's edit makes them
+  ``admin``. Details from a paid booking or an admin are never replaced by a booking;
+  ``details_source`` null (legacy rows, the backfill, participants) fills blanks only;
 - a staff member (admin, instructor) who books with their own email is linked
   unchanged;
 - an email that is an alias (the email of a customer merged into another) links to
@@ -26,38 +30,62 @@ from rft_common.db.postgres import Connection
 
 FILLABLE_FIELDS = ("name", "phone", "company_name")
 
-FIND_OR_CREATE_CUSTOMERS = """
+REPLACES_PROVISIONAL = (
+    "users.details_source = 'unpaid_booking' AND excluded.details_source = 'paid_booking'"
+)
+"""A paid booking's details replace those an unpaid booking gave (``details_source``)."""
+MAY_FILL = (
+    "(excluded.details_source IS DISTINCT FROM 'unpaid_booking'"
+    " OR coalesce(users.details_source, 'unpaid_booking') = 'unpaid_booking')"
+)
+"""An unpaid booking never adds to details that came from a paid booking or an admin."""
+FOUND_CUSTOMER = "users.role = 'customer' AND users.merged_into IS NULL"
+
+FIND_OR_CREATE_CUSTOMERS = f"""
     upserted AS (
-        INSERT INTO users (email, role, customer_type, name, phone, company_name, created_at)
+        INSERT INTO users (email, role, customer_type, name, phone, company_name,
+                           details_source, created_at)
         SELECT email, 'customer',
                CASE WHEN company_name IS NULL THEN 'individual' ELSE 'corporate' END,
-               name, phone, company_name, created_at
+               name, phone, company_name, details_source, created_at
         FROM new_customers
         ORDER BY email
         ON CONFLICT (email_normalized) DO UPDATE SET
-            name = CASE WHEN users.role = 'customer' AND users.merged_into IS NULL
-                              AND coalesce(btrim(users.name), '') = ''
-                              AND coalesce(btrim(excluded.name), '') <> ''
+            name = CASE WHEN {FOUND_CUSTOMER} AND coalesce(btrim(excluded.name), '') <> ''
+                              AND ({REPLACES_PROVISIONAL}
+                                   OR coalesce(btrim(users.name), '') = '' AND {MAY_FILL})
                         THEN excluded.name ELSE users.name END,
-            phone = CASE WHEN users.role = 'customer' AND users.merged_into IS NULL
-                               AND coalesce(btrim(users.phone), '') = ''
-                               AND coalesce(btrim(excluded.phone), '') <> ''
+            phone = CASE WHEN {FOUND_CUSTOMER} AND {REPLACES_PROVISIONAL}
+                         THEN excluded.phone
+                         WHEN {FOUND_CUSTOMER} AND {MAY_FILL}
+                              AND coalesce(btrim(users.phone), '') = ''
+                              AND coalesce(btrim(excluded.phone), '') <> ''
                          THEN excluded.phone ELSE users.phone END,
-            company_name = CASE WHEN users.role = 'customer' AND users.merged_into IS NULL
-                                      AND coalesce(btrim(users.company_name), '') = ''
-                                      AND coalesce(btrim(excluded.company_name), '') <> ''
-                                THEN excluded.company_name ELSE users.company_name END
+            company_name = CASE WHEN {FOUND_CUSTOMER} AND {REPLACES_PROVISIONAL}
+                                THEN excluded.company_name
+                                WHEN {FOUND_CUSTOMER} AND {MAY_FILL}
+                                     AND coalesce(btrim(users.company_name), '') = ''
+                                     AND coalesce(btrim(excluded.company_name), '') <> ''
+                                THEN excluded.company_name ELSE users.company_name END,
+            customer_type = CASE WHEN {FOUND_CUSTOMER} AND {REPLACES_PROVISIONAL}
+                                 THEN excluded.customer_type ELSE users.customer_type END,
+            details_source = CASE WHEN {FOUND_CUSTOMER}
+                                       AND excluded.details_source = 'paid_booking'
+                                       AND users.details_source IS DISTINCT FROM 'admin'
+                                  THEN 'paid_booking' ELSE users.details_source END
         WHERE users.merged_into IS NOT NULL
            OR NOT EXISTS (
                SELECT FROM users AS seen WHERE seen.email_normalized = excluded.email_normalized
            )
            OR users.role = 'customer' AND (
-                  coalesce(btrim(users.name), '') = ''
-                  AND coalesce(btrim(excluded.name), '') <> ''
-               OR coalesce(btrim(users.phone), '') = ''
-                  AND coalesce(btrim(excluded.phone), '') <> ''
-               OR coalesce(btrim(users.company_name), '') = ''
-                  AND coalesce(btrim(excluded.company_name), '') <> '')
+                  {REPLACES_PROVISIONAL}
+               OR {MAY_FILL} AND (
+                      coalesce(btrim(users.name), '') = ''
+                      AND coalesce(btrim(excluded.name), '') <> ''
+                   OR coalesce(btrim(users.phone), '') = ''
+                      AND coalesce(btrim(excluded.phone), '') <> ''
+                   OR coalesce(btrim(users.company_name), '') = ''
+                      AND coalesce(btrim(excluded.company_name), '') <> ''))
         RETURNING users.email_normalized AS email,
                   coalesce(users.merged_into, users.id) AS id,
                   xmax = 0 AS created
@@ -74,8 +102,9 @@ FIND_OR_CREATE_CUSTOMERS = """
     )"""
 """The identity rules: two CTEs to follow ``WITH new_customers AS (...)``, a CTE of the
 customers to find or create, one row per normalised email (a fixed point of
-``lower(btrim(email))``): ``email, name, phone, company_name, created_at``, blank details
-NULL. They define ``upserted`` (the rows the upsert wrote: ``email, id, created``) and
+``lower(btrim(email))``): ``email, name, phone, company_name, details_source, created_at``,
+blank details NULL (``details_source``: ``unpaid_booking``, ``paid_booking`` or NULL).
+They define ``upserted`` (the rows the upsert wrote: ``email, id, created``) and
 ``found_or_created`` (``email, id, created`` of every customer given; ``id`` is the
 survivor for a merged one).
 
@@ -100,7 +129,7 @@ FIND_OR_CREATE_ONE = f"""
     WITH new_customers AS (
         SELECT CAST(:email AS text) AS email, CAST(:name AS text) AS name,
                CAST(:phone AS text) AS phone, CAST(:company_name AS text) AS company_name,
-               now() AS created_at
+               CAST(:details_source AS text) AS details_source, now() AS created_at
     ),
     {FIND_OR_CREATE_CUSTOMERS}
     SELECT id, created FROM found_or_created
@@ -115,6 +144,9 @@ class CustomerDetails:
     name: str | None = None
     phone: str | None = None
     company_name: str | None = None
+    paid: bool | None = None
+    """True: from a paid booking; False: from an unpaid one (provisional details);
+    None: neither (details fill blanks only)."""
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -126,5 +158,9 @@ def _blank_to_none(value: str | None) -> str | None:
 def find_or_create_customer(connection: Connection, customer: CustomerDetails) -> tuple[int, bool]:
     """The booking path's single-customer upsert: ``(user_id, created)``."""
     parameters = {field: _blank_to_none(getattr(customer, field)) for field in FILLABLE_FIELDS}
-    row = connection.execute(FIND_OR_CREATE_ONE, parameters | {"email": customer.email}).one()
+    source = {True: "paid_booking", False: "unpaid_booking", None: None}[customer.paid]
+    row = connection.execute(
+        FIND_OR_CREATE_ONE,
+        parameters | {"email": customer.email, "details_source": source},
+    ).one()
     return row.id, row.created

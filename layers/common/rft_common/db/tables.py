@@ -54,6 +54,7 @@ Money = Numeric(12, 2)
 
 USER_ROLES = ("customer", "admin", "instructor")
 CUSTOMER_TYPES = ("individual", "corporate")
+DETAILS_SOURCES = ("unpaid_booking", "paid_booking", "admin")
 BOOKING_STATUSES = ("pending", "confirmed", "cancelled", "completed", "no_show")
 PAYMENT_STATUSES = ("pending", "paid", "refunded", "failed")
 SESSION_STATUSES = ("published", "full", "cancelled")
@@ -121,6 +122,7 @@ users = Table(
     _updated_at(),
     Column("erased_at", Timestamp),
     Column("merged_into", Integer, ForeignKey("users.id")),
+    Column("details_source", String(20)),
     Column(
         "search_document",
         Text,
@@ -136,11 +138,18 @@ users = Table(
         f"customer_type IS NULL OR {_in('customer_type', CUSTOMER_TYPES)}",
         name="customer_type",
     ),
+    CheckConstraint(
+        f"details_source IS NULL OR {_in('details_source', DETAILS_SOURCES)}",
+        name="details_source",
+    ),
 )
 """Staff logins (legacy) and, since the customer system, customers too.
 
 ``merged_into``: set on a duplicate merged into another customer (migration 0009);
 the row keeps its email, which find-or-create resolves to the survivor.
+``details_source``: where name, phone and company came from (migration 0018):
+``unpaid_booking`` is provisional (a paid booking replaces it), ``paid_booking`` and
+``admin`` are not; null for older rows.
 ``search_document``: what the admin search matches, lowercased (migration 0011).
 """
 
@@ -202,6 +211,7 @@ bookings = Table(
     _updated_at(),
     Column("payment_verified_at", Timestamp),
     Column("unplaced_reason", String(30)),
+    Column("hold_expires_at", Timestamp),
     UniqueConstraint("booking_reference", name="bookings_booking_reference_key"),
     CheckConstraint(_in("status", BOOKING_STATUSES), name="status"),
     CheckConstraint(_in("payment_status", PAYMENT_STATUSES), name="payment_status"),

@@ -31,6 +31,7 @@ from rft_common.core.errors import Conflict, InvalidRequest, MergedAway, NotFoun
 from rft_common.core.formatting import money
 from rft_common.core.vocabulary import STAFF_ROLES
 from rft_common.customers.audit import Actor, audit
+from rft_common.customers.identity import FILLABLE_FIELDS
 from rft_common.db.paging import (
     DEFAULT_PAGE_SIZE,
     READ_ONLY_SNAPSHOT,
@@ -446,6 +447,8 @@ def _write(connection: Connection, user_id: int, changes: dict[str, Any]) -> Non
 
     # The columns are UserUpdate's field names (it refuses any other): never request text.
     assignments = ", ".join(f"{column} = :{column}" for column in changes)
+    if changes.keys() & set(FILLABLE_FIELDS):  # an admin's details: no booking replaces them
+        assignments += ", details_source = 'admin'"
     statement = f"UPDATE users SET {assignments}, updated_at = now() WHERE id = :user_id"
     # A savepoint, so that a taken email can be named before the transaction ends.
     connection.execute("SAVEPOINT user_edit")
