@@ -87,7 +87,9 @@ def run(host: str, port: int) -> None:
         _seed_demo(url)
         aws, aws_endpoint = start_moto_server()
         stack.callback(aws.stop)
-        stripe_url = stack.enter_context(localstripe(LOCAL_DIR / "localstripe.log"))
+        stripe_url = stack.enter_context(
+            localstripe(LOCAL_DIR / "localstripe.log", LOCAL_DIR / "localstripe.pickle")
+        )
         environment = local_environment(url, aws_endpoint) | local_stripe_environment(stripe_url)
         environment |= _create_local_resources(environment)
         # SQS event sources (the backfill worker), polled like Lambda does
