@@ -9,9 +9,11 @@ and SIGTERM stop everything this process started, the embedded database included
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import socket
 from contextlib import ExitStack
 from types import FrameType
 
@@ -78,7 +80,23 @@ def _create_local_resources(environment: dict[str, str]) -> dict[str, str]:
     return created
 
 
+def _refuse_a_taken_port(host: str, port: int) -> None:
+    """Fail in one line before starting anything, rather than after, in a traceback."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the API server does
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise SystemExit(
+                    f"rft run: port {port} on {host} is already in use; stop what holds it, "
+                    f"or pick another: PORT={port + 1} make run"
+                ) from None
+            raise
+
+
 def run(host: str, port: int) -> None:
+    _refuse_a_taken_port(host, port)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     with ExitStack() as stack:
