@@ -101,7 +101,7 @@ def run(host: str, port: int) -> None:
     signal.signal(signal.SIGINT, _stop)
     with ExitStack() as stack:
         url = stack.enter_context(local_database())
-        migrations.upgrade(url)
+        migrations.upgrade(url, configure_logging=False)  # the functions' logs print once
         _seed_demo(url)
         aws, aws_endpoint = start_moto_server()
         stack.callback(aws.stop)
