@@ -19,10 +19,11 @@ from types import FrameType
 
 from sqlalchemy import create_engine
 
+from rft_common.db.postgres import transaction_at
 from rft_tools.cfn_template import load_template
 from rft_tools.checks.flag_document import flags_file
 from rft_tools.data.demo import seed_demo
-from rft_tools.local.admin import local_admin_environment
+from rft_tools.local.admin import local_admin_environment, local_staff, local_staff_email
 from rft_tools.local.api import make_server
 from rft_tools.local.aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
 from rft_tools.local.db import local_database
@@ -49,6 +50,18 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def _add_local_staff(url: str) -> None:
+    """The staff members ``rft dev token`` acts as."""
+    with transaction_at(url) as connection:
+        staff = local_staff(connection)
+    print(
+        "local staff (rft dev token acts as them): "
+        + ", ".join(
+            f"{local_staff_email(role)} id {user_id}" for role, user_id in sorted(staff.items())
+        )
+    )
 
 
 def _seed_demo(url: str) -> None:
@@ -103,6 +116,7 @@ def run(host: str, port: int) -> None:
         url = stack.enter_context(local_database())
         migrations.upgrade(url, configure_logging=False)  # the functions' logs print once
         _seed_demo(url)
+        _add_local_staff(url)
         aws, aws_endpoint = start_moto_server()
         stack.callback(aws.stop)
         stripe_url = stack.enter_context(
