@@ -151,6 +151,7 @@ def _status(arguments: argparse.Namespace) -> int:
     def read(connection: Any) -> BackfillStatus:
         status = read_status(connection)
         connection.rollback()
+        status.paused = _paused_by_flag()
         if queue_url is not None:
             from botocore.exceptions import BotoCoreError, ClientError
 
@@ -210,8 +211,22 @@ def _describe(status: dict[str, Any]) -> str:
             f"rate                {status['rate_per_second']:,} bookings/s"
             + (f", ETA {eta:,.0f} s" if eta is not None else "")
         )
-    lines.append(f"state               {'running' if status['running'] else 'idle'}")
+    lines.append(f"state               {status['state']}")
     return "\n".join(lines)
+
+
+def _paused_by_flag() -> bool:
+    """Whether the flag document these commands use (``RFT_FLAGS_FILE`` or the local
+    stack's) has the ``backfill`` flag off; an unreadable one pauses nothing here."""
+    from rft_common.aws.flags import BACKFILL
+    from rft_tools.checks import flag_document
+
+    try:
+        document = flag_document.load(flag_document.flags_file())
+        flag_document.validate(document)
+    except flag_document.FlagDocumentError:
+        return False
+    return not document[BACKFILL]["default"]
 
 
 def _schema(_: argparse.Namespace) -> None:
