@@ -350,6 +350,13 @@ def test_status_check_fails_while_linkable_bookings_remain_and_passes_after(
     assert "enqueued 3 batches (8 bookings, batch size 3)" in printed
 
 
+def test_a_dry_run_of_one_batch_says_batch(db, session_id, capsys):
+    add_bookings(db, session_id, distinct_people(1))
+
+    assert main(["backfill", "enqueue", "--dry-run"]) == 0
+    assert "would enqueue 1 batch (1 booking, batch size" in capsys.readouterr().out
+
+
 def test_status_says_paused_while_the_backfill_flag_holds_queued_batches(
     db, queue, session_id, set_flags, capsys
 ):

@@ -121,14 +121,16 @@ def _enqueue(arguments: argparse.Namespace) -> int:
     size = f"batch size {arguments.batch_size}"
     if result.dry_run:
         print(
-            f"dry run: would enqueue {result.batches} batches ({result.bookings} bookings, {size})"
+            f"dry run: would enqueue {_count(result.batches, 'batch', 'batches')} "
+            f"({_count(result.bookings, 'booking')}, {size})"
         )
         return 0
     if result.resent:
-        print(f"sent again {result.resent} batches recorded as queued")
+        print(f"sent again {_count(result.resent, 'batch', 'batches')} recorded as queued")
     if result.batches:
         print(
-            f"enqueued {result.batches} batches ({result.bookings} bookings, {size}) to {queue_url}"
+            f"enqueued {_count(result.batches, 'batch', 'batches')} "
+            f"({_count(result.bookings, 'booking')}, {size}) to {queue_url}"
         )
     else:
         print("nothing new to enqueue: unlinked bookings are queued already or unlinkable")
@@ -139,6 +141,10 @@ def _enqueue(arguments: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
 
 
 def _status(arguments: argparse.Namespace) -> int:
