@@ -8,8 +8,10 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 SAM_VENV := .sam-venv
 BIN := $(VENV)/bin
-# sam build needs the Lambda runtime's python3.13 on PATH; pyenv provides it here.
+# sam build needs the Lambda runtime's python3.13 on PATH (the libraries ship as its
+# bytecode): pyenv's (these versions), the system's, or uv's own; `make build` finds it.
 SAM_PYENV_VERSION ?= 3.11.7:3.13.0
+RUNTIME_BIN := $(TOOLS)/runtime-bin
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -45,7 +47,11 @@ stress: install
 	$(BIN)/python -m stress $(STRESS_ARGS)
 
 build: sam-tools
-	PYENV_VERSION=$(SAM_PYENV_VERSION) $(SAM_VENV)/bin/sam build --template-file template.yaml
+	@runtime="$$(PYENV_VERSION=$(SAM_PYENV_VERSION) $(UV) python find --no-project 3.13 2>/dev/null)" \
+	|| { echo "make build needs Python 3.13, Lambda's runtime: UV_PYTHON_DOWNLOADS=manual $(UV) python install 3.13 (or pyenv, or your package manager)" >&2; exit 1; }; \
+	mkdir -p $(RUNTIME_BIN) && ln -sf "$$runtime" $(RUNTIME_BIN)/python3.13 && \
+	PATH="$(abspath $(RUNTIME_BIN)):$$PATH" PYENV_VERSION=$(SAM_PYENV_VERSION) \
+	$(SAM_VENV)/bin/sam build --template-file template.yaml
 
 install: $(VENV)/.synced
 

@@ -350,6 +350,28 @@ def test_status_check_fails_while_linkable_bookings_remain_and_passes_after(
     assert "enqueued 3 batches (8 bookings, batch size 3)" in printed
 
 
+def test_a_dry_run_of_one_batch_says_batch(db, session_id, capsys):
+    add_bookings(db, session_id, distinct_people(1))
+
+    assert main(["backfill", "enqueue", "--dry-run"]) == 0
+    assert "would enqueue 1 batch (1 booking, batch size" in capsys.readouterr().out
+
+
+def test_status_says_paused_while_the_backfill_flag_holds_queued_batches(
+    db, queue, session_id, set_flags, capsys
+):
+    add_bookings(db, session_id, distinct_people(4))
+    set_flags({"backfill": {"default": False}})
+    assert main(["backfill", "enqueue", "--batch-size", "2"]) == 0
+    capsys.readouterr()
+
+    assert main(["backfill", "status"]) == 0
+    assert "state               paused (flag backfill off)" in capsys.readouterr().out
+    assert main(["backfill", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["paused"], status["state"]) == (True, "paused (flag backfill off)")
+
+
 def test_a_seeded_legacy_database_ends_linked_with_exact_statistics(db, queue, poller):
     with db.begin() as connection:
         seed_legacy(connection, bookings=3000, customers=1000)

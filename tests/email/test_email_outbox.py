@@ -294,3 +294,23 @@ def test_rft_mail_list_prints_the_messages_newest_first(db, local_ses, capsys):
     assert [mail["to"] for mail in listed] == [["second@example.com"], ["first@example.com"]]
     assert set(listed[0]) >= {"to", "from", "subject", "text", "html", "headers", "links"}
     assert "To: first@example.com" in printed and "second@example.com" not in printed
+
+
+def test_the_sender_with_nothing_due_logs_and_publishes_nothing(lambda_context, capsys):
+    import logging
+
+    from rft_common.core.observability import logger
+    from tests.conftest import load_function
+
+    records: list[logging.LogRecord] = []
+    collect = logging.Handler()
+    collect.emit = records.append
+    logging.getLogger(logger.name).addHandler(collect)
+    try:
+        result = load_function("email_sender").lambda_handler({}, lambda_context)
+    finally:
+        logging.getLogger(logger.name).removeHandler(collect)
+
+    assert result == {"sent": 0, "failed": 0, "dead": 0, "suppressed": 0}
+    assert records == []
+    assert capsys.readouterr().out == ""  # no metrics document either

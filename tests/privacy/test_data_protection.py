@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -261,6 +262,19 @@ def test_operators_export_by_email_from_the_command_line(db, people, capsys):
     assert document["audit_entries"][-1]["action"] == "data_export"
     assert document["audit_entries"][-1]["actor"].startswith("rft-cli:")
     assert main(["gdpr", "export", "--email", "nobody@example.com"]) == 1
+
+
+def test_an_export_to_a_file_is_readable_by_its_owner_only(db, people, tmp_path):
+    output = tmp_path / "sam.json"
+    output.write_text("an older file, once readable by all\n")
+    output.chmod(0o644)
+
+    assert (
+        main(["gdpr", "export", "--email", "sam.patel@example.com", "--output", str(output)]) == 0
+    )
+
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    assert json.loads(output.read_text())["user"]["id"] == people["sam"]
 
 
 # --- erasure --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ when it stops."""
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import replace
 
@@ -91,3 +92,22 @@ def test_ctrl_c_stops_watching_quietly():
         raise KeyboardInterrupt
 
     assert watch(lambda: RUNNING, console, sleep=interrupted) is RUNNING
+
+
+def test_a_paused_backfill_says_so():
+    assert "paused (flag backfill off), as of" in rendered(replace(RUNNING, paused=True))
+
+
+def test_watch_prints_a_plain_line_per_reading_when_not_on_a_terminal():
+    frames = iter([RUNNING, DONE])
+    console = Console(file=io.StringIO(), force_terminal=False, width=80)
+
+    watch(lambda: next(frames), console, sleep=lambda _: None)
+
+    lines = console.file.getvalue().splitlines()
+    assert lines == [
+        "2026-11-24T16:00:00+00:00 74.7% 735,000 / 984,000 bookings, 12,450 bookings/s, "
+        "ETA 0:00:20, 380 batches done, 120 queued, running",
+        "2026-11-24T16:00:00+00:00 100.0% 984,000 / 984,000 bookings, rate -, ETA -, "
+        "500 batches done, 0 queued, done",
+    ]

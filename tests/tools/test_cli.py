@@ -49,3 +49,12 @@ def test_seed_demo_adds_sessions_again_once_the_earlier_ones_have_started(db, ca
     assert {session["course_id"] for session in second} == {
         session["course_id"] for session in first
     }
+
+
+def test_help_is_plain_text_without_restructuredtext_markup(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+
+    help_text = capsys.readouterr().out
+    assert "rft: the operators' and developers' command line." in help_text
+    assert "``" not in help_text

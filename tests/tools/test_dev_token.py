@@ -6,6 +6,7 @@ import time
 
 import jwt
 import pytest
+from sqlalchemy import text
 
 from rft_tools.cli.main import main
 from rft_tools.local.admin import LOCAL_ADMIN_JWT_SECRET
@@ -37,17 +38,23 @@ def test_it_prints_a_token_in_the_login_format_signed_with_the_local_secret(caps
     assert 115 <= claims["exp"] - time.time() <= 120
 
 
-def test_a_sub_is_added_only_when_asked_for(capsys):
+def test_a_sub_is_added_only_when_asked_for(db, capsys):
     main(["dev", "token", "--role", "admin", "--sub", "alex"])
 
     token = capsys.readouterr().out.strip()
     assert jwt.decode(token, options={"verify_signature": False})["sub"] == "alex"
 
 
-def test_the_stack_accepts_its_admin_token(capsys, monkeypatch):
+def test_the_stack_accepts_its_admin_token_acting_as_its_staff_member_not_user_1(
+    db, capsys, monkeypatch
+):
     from rft_common.core import settings
     from rft_common.staff.tokens import authenticate_admin
 
+    with db.begin() as connection:  # user 1, as the quick start makes it: a customer
+        connection.execute(
+            text("INSERT INTO users (email, role) VALUES ('c@example.com', 'customer')")
+        )
     main(["dev", "token", "--role", "admin"])
     monkeypatch.setenv("ADMIN_JWT_SECRET", LOCAL_ADMIN_JWT_SECRET)
     settings.get_settings.cache_clear()
@@ -56,7 +63,27 @@ def test_the_stack_accepts_its_admin_token(capsys, monkeypatch):
     finally:
         settings.get_settings.cache_clear()
 
-    assert (admin.id, admin.role) == (1, "admin")
+    with db.begin() as connection:
+        user = connection.execute(
+            text("SELECT email, role FROM users WHERE id = :id"), {"id": admin.id}
+        ).one()
+    assert admin.role == "admin"
+    assert tuple(user) == ("local-admin@example.com", "admin")
+
+
+def test_each_staff_role_has_its_own_member_and_a_customer_token_needs_an_id(db, capsys):
+    main(["dev", "token", "--role", "admin"])
+    main(["dev", "token", "--role", "admin"])
+    main(["dev", "token", "--role", "instructor"])
+    claims = [
+        jwt.decode(token, options={"verify_signature": False})
+        for token in capsys.readouterr().out.split()
+    ]
+
+    assert claims[0]["id"] == claims[1]["id"] != claims[2]["id"]
+    assert claims[2]["email"] == "local-instructor@example.com"
+    assert main(["dev", "token", "--role", "customer"]) == 2
+    assert "needs --id" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -77,7 +104,7 @@ def test_it_refuses_when_another_secret_is_configured(capsys, monkeypatch, varia
     assert f"refusing: {variable} is set" in output.err
 
 
-def test_it_signs_when_the_configured_secret_is_the_local_one(capsys, monkeypatch):
+def test_it_signs_when_the_configured_secret_is_the_local_one(db, capsys, monkeypatch):
     monkeypatch.setenv("ADMIN_JWT_SECRET", LOCAL_ADMIN_JWT_SECRET)
 
     assert main(["dev", "token", "--role", "admin"]) == 0

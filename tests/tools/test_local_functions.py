@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -217,3 +219,40 @@ def test_every_function_of_the_project_template_resolves():
     assert all(function.handler_file.is_file() for function in functions)
     common = PROJECT_ROOT / "layers" / "common"
     assert all(function.layer_dirs == (common,) for function in functions)
+
+
+LOGGING_WORKER = """\
+from rft_common.core.observability import logger
+
+
+def lambda_handler(event, context):
+    logger.info("worked")
+"""
+
+
+def test_a_function_logs_under_its_own_service_name_and_only_during_its_call(
+    base_dir: Path,
+) -> None:
+    from rft_common.core.observability import logger
+
+    _write(base_dir / "functions" / "worker" / "app.py", LOGGING_WORKER)
+    template = _template(
+        **{"BATCH: 25": "BATCH: 25\n          POWERTOOLS_SERVICE_NAME: rft-worker"}
+    )
+    handler = template_function(template, "Worker", base_dir).load_handler()
+    services: dict[str, str] = {}
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            formatted = json.loads(logger.registered_formatter.format(record))
+            services[formatted["message"]] = formatted["service"]
+
+    collect = Collect()
+    logging.getLogger(logger.name).addHandler(collect)
+    try:
+        handler({}, None)
+        logger.info("outside")
+    finally:
+        logging.getLogger(logger.name).removeHandler(collect)
+    assert services["worked"] == "rft-worker"
+    assert services["outside"] != "rft-worker"

@@ -99,6 +99,22 @@ def test_a_short_password_or_a_bad_email_is_refused(
         assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
 
 
+def test_empty_input_is_refused_saying_what_is_missing(db, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    exit_code = main(
+        ["staff", "create", "--email", "e@example.com", "--name", "E", "--role", "admin"]
+    )
+
+    assert exit_code == 2
+    assert "no password given" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["staff", "create", "--email", "e@example.com", "--name", " ", "--role", "admin"])
+    assert exit_.value.code == 2
+    assert "argument --name: is empty" in capsys.readouterr().err
+    with db.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+
+
 def test_customers_cannot_be_created_here(db, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["staff", "create", "--email", "c@example.com", "--name", "C", "--role", "customer"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
@@ -176,6 +177,24 @@ def test_customers_wait_for_the_scheduled_scan(db, lambda_context):
     assert result == {"scanned": 30, "stillQueued": 0}
     assert sorted(pairs(db, scan=False).values()) == [["email_typo_domain", "same_name"]] * 15
     assert list_duplicates(limit=1).pending_scan == 0
+
+
+def test_a_scan_with_nothing_queued_logs_and_publishes_nothing(db, lambda_context, capsys):
+    from rft_common.core.observability import logger
+    from tests.conftest import load_function
+
+    records: list[logging.LogRecord] = []
+    collect = logging.Handler()
+    collect.emit = records.append
+    logging.getLogger(logger.name).addHandler(collect)
+    try:
+        result = load_function("duplicate_scan").lambda_handler({}, lambda_context)
+    finally:
+        logging.getLogger(logger.name).removeHandler(collect)
+
+    assert result == {"scanned": 0, "stillQueued": 0}
+    assert records == []
+    assert capsys.readouterr().out == ""  # no metrics document either
 
 
 def test_rft_duplicates_scan_drains_the_queue(db, capsys):

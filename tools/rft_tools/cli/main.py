@@ -26,7 +26,8 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rft", description=__doc__.splitlines()[0])
+    description = __doc__.splitlines()[0].replace("``", "")  # plain text, not reST
+    parser = argparse.ArgumentParser(prog="rft", description=description)
     subcommands = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subcommands)

@@ -7,6 +7,11 @@ the template's ``AdminExportBucket``, ``AdminJwtSecretArn`` and
 only ever sign tokens for a stack on this machine (``rft dev token``, the local login).
 In AWS the secrets come from Secrets Manager, and the functions never read
 ``ADMIN_JWT_SECRET`` / ``ADMIN_REFRESH_SECRET`` when the ``..._ARN`` is set.
+
+``local_staff`` gives the stack one staff member per staff role
+(``local-admin@example.com``, ``local-instructor@example.com``), without a password:
+``rft dev token`` acts as them, so the audit trail names a staff member, never a
+customer.
 """
 
 from __future__ import annotations
@@ -15,9 +20,37 @@ import contextlib
 import os
 from typing import Any
 
+from rft_common.core.vocabulary import STAFF_ROLES
+from rft_common.db.postgres import Connection
+
 LOCAL_ADMIN_JWT_SECRET = "rft-local-stack-only-admin-jwt-secret-never-used-in-aws-0123456789"  # noqa: S105
 LOCAL_ADMIN_REFRESH_SECRET = "rft-local-stack-only-admin-refresh-secret-never-used-in-aws-987654"  # noqa: S105
 LOCAL_EXPORT_BUCKET = "rft-admin-exports-local"
+
+ADD_LOCAL_STAFF = """
+    INSERT INTO users (email, name, role)
+    SELECT 'local-' || role || '@example.com', 'Local ' || role, role
+    FROM unnest(CAST(:roles AS text[])) AS role
+    ON CONFLICT (email_normalized) DO NOTHING
+"""
+FIND_LOCAL_STAFF = """
+    SELECT users.role, users.id
+    FROM unnest(CAST(:roles AS text[])) AS wanted (role)
+    JOIN users ON users.email = 'local-' || wanted.role || '@example.com'
+        AND users.role = wanted.role
+"""
+
+
+def local_staff_email(role: str) -> str:
+    return f"local-{role}@example.com"
+
+
+def local_staff(connection: Connection) -> dict[str, int]:
+    """The local staff members' ids by role, created if missing."""
+    roles = list(STAFF_ROLES)
+    connection.execute(ADD_LOCAL_STAFF, {"roles": roles})
+    rows = connection.execute(FIND_LOCAL_STAFF, {"roles": roles}).all()
+    return {row.role: row.id for row in rows}
 
 
 def local_admin_environment(template: dict[str, Any]) -> dict[str, str]:

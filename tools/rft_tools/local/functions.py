@@ -13,6 +13,7 @@ A ``TemplateFunction`` then loads its handler as one execution environment.
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import os
 import sys
@@ -86,7 +87,9 @@ class TemplateFunction:
         Lambda execution environment imports the code afresh.
 
         Several functions ship an ``app.py``, so the module is named
-        ``lambda_<LogicalId>[_<environment_name>]``.
+        ``lambda_<LogicalId>[_<environment_name>]``. The functions share this process and
+        so the layer's one Logger: each call logs under its own function's
+        ``POWERTOOLS_SERVICE_NAME``, as it would in its own Lambda.
         """
         name = "_".join(part for part in ("lambda", self.function_id, environment_name) if part)
         module = self._import(name)
@@ -97,7 +100,23 @@ class TemplateFunction:
                 f"{self.function_id}: {self.handler_module}.py has no function "
                 f"{self.handler_function!r} (Handler)"
             )
-        return handler
+        return self._logging_as_its_service(handler)
+
+    def _logging_as_its_service(self, handler: Handler) -> Handler:
+        service = self.environment.get("POWERTOOLS_SERVICE_NAME")
+        if not service:
+            return handler
+        from rft_common.core.observability import logger
+
+        def as_its_service(event: dict[str, Any], context: LambdaContext) -> Any:
+            logger.thread_safe_append_keys(service=service)
+            return handler(event, context)
+
+        def invoke(event: dict[str, Any], context: LambdaContext) -> Any:
+            # a context of its own: the service key does not outlive the call
+            return contextvars.copy_context().run(as_its_service, event, context)
+
+        return invoke
 
     def _import(self, name: str) -> ModuleType:
         """Import the handler file as module ``name``.

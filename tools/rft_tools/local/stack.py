@@ -9,18 +9,21 @@ and SIGTERM stop everything this process started, the embedded database included
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import socket
 from contextlib import ExitStack
 from types import FrameType
 
 from sqlalchemy import create_engine
 
+from rft_common.db.postgres import transaction_at
 from rft_tools.cfn_template import load_template
 from rft_tools.checks.flag_document import flags_file
 from rft_tools.data.demo import seed_demo
-from rft_tools.local.admin import local_admin_environment
+from rft_tools.local.admin import local_admin_environment, local_staff, local_staff_email
 from rft_tools.local.api import make_server
 from rft_tools.local.aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
 from rft_tools.local.db import local_database
@@ -47,6 +50,18 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def _add_local_staff(url: str) -> None:
+    """The staff members ``rft dev token`` acts as."""
+    with transaction_at(url) as connection:
+        staff = local_staff(connection)
+    print(
+        "local staff (rft dev token acts as them): "
+        + ", ".join(
+            f"{local_staff_email(role)} id {user_id}" for role, user_id in sorted(staff.items())
+        )
+    )
 
 
 def _seed_demo(url: str) -> None:
@@ -78,16 +93,35 @@ def _create_local_resources(environment: dict[str, str]) -> dict[str, str]:
     return created
 
 
+def _refuse_a_taken_port(host: str, port: int) -> None:
+    """Fail in one line before starting anything, rather than after, in a traceback."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the API server does
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise SystemExit(
+                    f"rft run: port {port} on {host} is already in use; stop what holds it, "
+                    f"or pick another: PORT={port + 1} make run"
+                ) from None
+            raise
+
+
 def run(host: str, port: int) -> None:
+    _refuse_a_taken_port(host, port)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     with ExitStack() as stack:
         url = stack.enter_context(local_database())
-        migrations.upgrade(url)
+        migrations.upgrade(url, configure_logging=False)  # the functions' logs print once
         _seed_demo(url)
+        _add_local_staff(url)
         aws, aws_endpoint = start_moto_server()
         stack.callback(aws.stop)
-        stripe_url = stack.enter_context(localstripe(LOCAL_DIR / "localstripe.log"))
+        stripe_url = stack.enter_context(
+            localstripe(LOCAL_DIR / "localstripe.log", LOCAL_DIR / "localstripe.pickle")
+        )
         environment = local_environment(url, aws_endpoint) | local_stripe_environment(stripe_url)
         environment |= _create_local_resources(environment)
         # SQS event sources (the backfill worker), polled like Lambda does

@@ -1,10 +1,12 @@
 """localstripe, a Stripe-compatible server, for the local stack and the tests.
 
-Started as a child process on a free loopback port with an empty store
-(``--from-scratch``), and stopped with the stack. The SDK reaches it through
-``STRIPE_API_BASE``; any ``sk_test_`` key works. localstripe ignores Idempotency-Keys,
-has no ``charge.refunded`` event and answers 500 to ``confirm`` with a payment method
-(attach the method with ``modify`` first): see README "Checkout and payments".
+Started as a child process (``local.localstripe_server``) on a free port of 127.0.0.1
+with an empty store, pickled to a file of the caller's (mode 0600; the stack's is under
+``.local/``, the tests' in a temporary directory), and stopped with the stack.
+The SDK reaches it through ``STRIPE_API_BASE``; any ``sk_test_`` key works.
+localstripe ignores Idempotency-Keys, has no ``charge.refunded`` event and answers 500
+to ``confirm`` with a payment method (attach the method with ``modify``
+first): see README "Checkout and payments".
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 LOCAL_STRIPE_SECRET_KEY = "sk_test_rft_local_stack_only"  # noqa: S105 - localstripe accepts any
@@ -48,12 +51,31 @@ def _wait_until_serving(url: str, process: subprocess.Popen, timeout_s: float = 
 
 
 @contextmanager
-def localstripe(log: Path | None = None) -> Iterator[str]:
-    """A fresh localstripe for the duration of the block; yields its base URL."""
+def localstripe(log: Path | None = None, store: Path | None = None) -> Iterator[str]:
+    """A fresh localstripe for the duration of the block; yields its base URL.
+
+    Its store is pickled to ``store``, or to a temporary directory removed afterwards.
+    """
+    with ExitStack() as cleanup:
+        if store is None:
+            store = Path(cleanup.enter_context(tempfile.TemporaryDirectory())) / "store.pickle"
+        yield cleanup.enter_context(_serving(log, store))
+
+
+@contextmanager
+def _serving(log: Path | None, store: Path) -> Iterator[str]:
     port = _free_port()
     output = log.open("w") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+        [
+            sys.executable,
+            "-m",
+            "rft_tools.local.localstripe_server",
+            "--port",
+            str(port),
+            "--store",
+            str(store),
+        ],
         stdout=output,
         stderr=subprocess.STDOUT,
     )

@@ -215,14 +215,22 @@ class BackfillStatus:
     rate_per_second: float | None
     eta_seconds: float | None
     queue: QueueDepth | None = None
+    paused: bool = False
+    """The ``backfill`` flag is off: the workers put every message back untouched."""
     as_of: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def running(self) -> bool:
         return self.batches_queued > 0 or bool(self.queue and self.queue.in_flight)
 
+    @property
+    def state(self) -> str:
+        if self.running:
+            return "paused (flag backfill off)" if self.paused else "running"
+        return "done" if not self.remaining_linkable else "idle"
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"running": self.running}
+        return asdict(self) | {"running": self.running, "state": self.state}
 
 
 def read_status(connection: Connection) -> BackfillStatus:

@@ -1,5 +1,6 @@
 """``rft backfill status --watch``: a progress bar with rate and ETA, redrawn until the
-backfill is done (no batch queued or in flight) or Ctrl-C.
+backfill is done (no batch queued or in flight) or Ctrl-C. When the output is not a
+terminal (CI, a piped log) it prints one plain line per reading instead.
 
 The rate and ETA are ``read_status``'s (bookings linked over the last minute, from
 ``backfill_batches``), not estimated from the redraws, so they are right from the
@@ -54,8 +55,18 @@ def progress_view(status: BackfillStatus) -> RenderableType:
             "dead-letter",
             f"{queue.dead_letter_visible}",
         )
-    state = "running" if status.running else "done" if not status.remaining_linkable else "idle"
-    return Group(bar, details, Text(f"{state}, as of {status.as_of}", style="dim"))
+    return Group(bar, details, Text(f"{status.state}, as of {status.as_of}", style="dim"))
+
+
+def progress_line(status: BackfillStatus) -> str:
+    """One reading as a line of plain text, for output that is not a terminal."""
+    linkable = status.bookings_total - sum(status.unlinkable.values())
+    rate = f"{status.rate_per_second:,.0f} bookings/s" if status.rate_per_second else "rate -"
+    return (
+        f"{status.as_of} {status.progress_percent:.1f}% {status.bookings_linked:,} / "
+        f"{linkable:,} bookings, {rate}, ETA {_eta(status.eta_seconds)}, "
+        f"{status.batches_done:,} batches done, {status.batches_queued:,} queued, {status.state}"
+    )
 
 
 def watch(
@@ -72,6 +83,8 @@ def watch(
     from rich.live import Live
 
     status = read()
+    if not console.is_terminal:
+        return _print_lines(status, read, console, interval_s, sleep)
     with Live(progress_view(status), console=console, auto_refresh=False) as live:
         try:
             while status.running:
@@ -80,4 +93,22 @@ def watch(
                 live.update(progress_view(status), refresh=True)
         except KeyboardInterrupt:
             pass
+    return status
+
+
+def _print_lines(
+    status: BackfillStatus,
+    read: Callable[[], BackfillStatus],
+    console: Console,
+    interval_s: float,
+    sleep: Callable[[float], Any],
+) -> BackfillStatus:
+    try:
+        console.out(progress_line(status), highlight=False)
+        while status.running:
+            sleep(interval_s)
+            status = read()
+            console.out(progress_line(status), highlight=False)
+    except KeyboardInterrupt:
+        pass
     return status

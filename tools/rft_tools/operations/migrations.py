@@ -36,9 +36,13 @@ def _database(url: str) -> Iterator[None]:
         get_settings.cache_clear()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", *, configure_logging: bool = True) -> None:
+    """``configure_logging=False`` leaves logging as it is: alembic.ini's console handler on
+    the root logger would print every record of a logger created earlier a second time."""
+    config = alembic_config()
+    config.attributes["configure_logging"] = configure_logging
     with _database(url):
-        command.upgrade(alembic_config(), revision)
+        command.upgrade(config, revision)
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -121,14 +121,16 @@ def _enqueue(arguments: argparse.Namespace) -> int:
     size = f"batch size {arguments.batch_size}"
     if result.dry_run:
         print(
-            f"dry run: would enqueue {result.batches} batches ({result.bookings} bookings, {size})"
+            f"dry run: would enqueue {_count(result.batches, 'batch', 'batches')} "
+            f"({_count(result.bookings, 'booking')}, {size})"
         )
         return 0
     if result.resent:
-        print(f"sent again {result.resent} batches recorded as queued")
+        print(f"sent again {_count(result.resent, 'batch', 'batches')} recorded as queued")
     if result.batches:
         print(
-            f"enqueued {result.batches} batches ({result.bookings} bookings, {size}) to {queue_url}"
+            f"enqueued {_count(result.batches, 'batch', 'batches')} "
+            f"({_count(result.bookings, 'booking')}, {size}) to {queue_url}"
         )
     else:
         print("nothing new to enqueue: unlinked bookings are queued already or unlinkable")
@@ -141,6 +143,10 @@ def _enqueue(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
+
+
 def _status(arguments: argparse.Namespace) -> int:
     from rft_common.aws.queues import sqs_client
     from rft_tools.operations.backfill import BackfillStatus, queue_depth, read_status
@@ -151,6 +157,7 @@ def _status(arguments: argparse.Namespace) -> int:
     def read(connection: Any) -> BackfillStatus:
         status = read_status(connection)
         connection.rollback()
+        status.paused = _paused_by_flag()
         if queue_url is not None:
             from botocore.exceptions import BotoCoreError, ClientError
 
@@ -210,8 +217,22 @@ def _describe(status: dict[str, Any]) -> str:
             f"rate                {status['rate_per_second']:,} bookings/s"
             + (f", ETA {eta:,.0f} s" if eta is not None else "")
         )
-    lines.append(f"state               {'running' if status['running'] else 'idle'}")
+    lines.append(f"state               {status['state']}")
     return "\n".join(lines)
+
+
+def _paused_by_flag() -> bool:
+    """Whether the flag document these commands use (``RFT_FLAGS_FILE`` or the local
+    stack's) has the ``backfill`` flag off; an unreadable one pauses nothing here."""
+    from rft_common.aws.flags import BACKFILL
+    from rft_tools.checks import flag_document
+
+    try:
+        document = flag_document.load(flag_document.flags_file())
+        flag_document.validate(document)
+    except flag_document.FlagDocumentError:
+        return False
+    return not document[BACKFILL]["default"]
 
 
 def _schema(_: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,15 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     retention.set_defaults(handler=_retention)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600), an existing file too:
+    a person's data must not become readable by everyone on the machine."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
 def _export(arguments: argparse.Namespace) -> int:
     from rft_common.core.errors import NotFound
     from rft_common.customers.audit import Actor
@@ -51,7 +61,7 @@ def _export(arguments: argparse.Namespace) -> int:
         document = export_user_data(user_id, actor=Actor(f"rft-cli:{getpass.getuser()}"))
     text = document.model_dump_json(indent=2)
     if arguments.output:
-        arguments.output.write_text(text + "\n", encoding="utf-8")
+        write_private(arguments.output, text + "\n")
         print(f"exported user {user_id} to {arguments.output}", file=sys.stderr)
     else:
         print(text)

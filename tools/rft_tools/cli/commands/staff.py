@@ -27,10 +27,16 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     create = verbs.add_parser(
         "create", help="create a staff member who can sign in (or reset their password)"
     )
-    create.add_argument("--email", required=True)
-    create.add_argument("--name", required=True)
+    create.add_argument("--email", required=True, type=_given)
+    create.add_argument("--name", required=True, type=_given)
     create.add_argument("--role", required=True, choices=STAFF_ROLES)
     create.set_defaults(handler=_create)
+
+
+def _given(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty")
+    return value
 
 
 def _read_password() -> str | None:
@@ -48,6 +54,13 @@ def _create(arguments: argparse.Namespace) -> int:
     password = _read_password()
     if password is None:
         print("rft staff create: the passwords differ", file=sys.stderr)
+        return 2
+    if not password:
+        print(
+            "rft staff create: no password given: type it when asked, or pipe it as the "
+            "first line of standard input",
+            file=sys.stderr,
+        )
         return 2
     with local_database() as url:
         try:
