@@ -387,7 +387,20 @@ def api_function(
             try:
                 app.append_context(**admit(event))
             except DomainError as refusal:
-                return proxy_result(domain_error_response(refusal))
-        return app.resolve(event, context)
+                return never_stored(proxy_result(domain_error_response(refusal)))
+        return never_stored(app.resolve(event, context))
 
     return app, lambda_handler
+
+
+NO_STORE = "no-store"
+"""Tokens, client secrets and customers' details must stay out of browser and proxy
+caches: every answer says so unless its route chose to be cached (the sessions list)."""
+
+
+def never_stored(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with ``Cache-Control: no-store`` unless it already names a policy."""
+    headers = result.setdefault("multiValueHeaders", {})
+    if not any(name.lower() == "cache-control" for name in headers):
+        headers["Cache-Control"] = [NO_STORE]
+    return result
