@@ -155,3 +155,32 @@ def test_text_postgresql_cannot_store_is_422_naming_the_field(
         ), field
     with db.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM bookings")).scalar_one() == 0
+
+
+HUGE_NUMBER = "9" * 5000
+"""Longer than Python converts to an int (``sys.get_int_max_str_digits``): json.loads raised."""
+
+
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_a_number_too_long_to_convert_is_422_naming_its_field(create_booking, lambda_context, sign):
+    body = json.dumps(booking_body(1)).replace(
+        '"numberOfParticipants": 1', f'"numberOfParticipants": {sign}{HUGE_NUMBER}'
+    )
+
+    status, answer = post(create_booking, lambda_context, rest_event("POST", "/api/bookings", body))
+
+    assert status == 422
+    assert [error["field"] for error in answer["errors"]] == ["numberOfParticipants"]
+
+
+@pytest.mark.usefixtures("admin_secret", "export_bucket")
+def test_a_number_too_long_to_convert_is_422_on_admin_routes_too(admin_users_function):
+    status, answer, _ = call(
+        admin_users_function,
+        "POST",
+        "/api/admin/users/1/merge",
+        body=f'{{"duplicate_id": {HUGE_NUMBER}}}',
+    )
+
+    assert status == 422
+    assert [error["field"] for error in answer["errors"]] == ["duplicate_id"]

@@ -184,3 +184,20 @@ def test_bodies_that_are_not_a_json_object_are_422(
 
     assert status == 422
     assert body["errors"][0]["field"] == "body"
+
+
+@pytest.mark.usefixtures("stripe_keys")
+@pytest.mark.parametrize(
+    "intent_id", ["", "   ", "pi_1/../../customers", "cus_123", "pi_x?expand=y"]
+)
+def test_an_empty_or_malformed_payment_intent_id_is_422_naming_it_and_books_nothing(
+    db, create_booking, lambda_context, session_id, intent_id
+):
+    body = booking_body(session_id, paymentIntentId=intent_id)
+
+    status, answer = post(create_booking, lambda_context, body)
+
+    assert status == 422, answer
+    assert [error["field"] for error in answer["errors"]] == ["paymentIntentId"]
+    with db.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM bookings")).scalar_one() == 0

@@ -318,3 +318,21 @@ def test_an_admin_cannot_deactivate_themselves(admin_users_function, db):
 
     assert (status, body["errors"][0]["field"]) == (422, "is_active")
     assert stored(db, own_id).is_active is True
+
+
+def test_an_erased_customer_cannot_be_refilled_by_an_edit(admin_users_function, db):
+    with db.begin() as connection:
+        erased = add_user(connection, "erased-0@erased.invalid", name="[erased]")
+        connection.execute(
+            text("UPDATE users SET erased_at = now() WHERE id = :id"), {"id": erased}
+        )
+    before = stored(db, erased)
+
+    status, body, _ = patch(
+        admin_users_function, erased, {"name": "Sam Patel", "email": "sam@example.com"}
+    )
+
+    assert status == 409
+    assert "erased" in body["message"]
+    assert stored(db, erased) == before
+    assert audit_rows(db) == []

@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
+from rft_common.aws.fingerprints import email_log_fingerprint
 from rft_common.checkout.bookings import BookingCreated, BookingRequest, place_booking
-from rft_common.core.emails import email_fingerprint
 from rft_common.core.observability import logger, metrics
 from rft_common.db.postgres import run_transaction
 from rft_common.http.api import ERROR_RESPONSES, ErrorResponse
@@ -69,7 +69,7 @@ def post_booking(
         extra={
             "booking_id": body["bookingId"],
             "customer_id": body["customerId"],
-            "email_fingerprint": email_fingerprint(booking.normalized_email),
+            "email_fingerprint": email_log_fingerprint(booking.normalized_email),
             "customer_accounts": outcome.link_customer,
         },
     )

@@ -78,6 +78,11 @@ CHECKOUT_EXAMPLE = {
 """The booking site's checkout body for two places on demo session 1 (£75 each)."""
 
 
+PAYMENT_INTENT_ID_PATTERN = r"^pi_[A-Za-z0-9_]+$"
+"""A Stripe PaymentIntent id; anything else (empty, another object's id, a path) never
+reaches Stripe, whose answers to those were a 502 or a list where an intent was due."""
+
+
 class BookingRequest(WithCustomerEmail):
     """The booking site's checkout body, unchanged from the legacy API."""
 
@@ -88,7 +93,9 @@ class BookingRequest(WithCustomerEmail):
     )
 
     course_session_id: int = Field(alias="courseSessionId", gt=0, le=2**31 - 1)
-    payment_intent_id: Annotated[str | None, StringConstraints(max_length=255)] = Field(
+    payment_intent_id: Annotated[
+        str | None, StringConstraints(max_length=255, pattern=PAYMENT_INTENT_ID_PATTERN)
+    ] = Field(
         default=None,
         alias="paymentIntentId",
         description="The checkout's PaymentIntent. The server retrieves it from Stripe: the "

@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BaseModel, Field, ValidationError
 
+from rft_common.aws.fingerprints import email_log_fingerprint
 from rft_common.checkout.intents import CheckoutIntentRequest, checkout_intent
 from rft_common.checkout.sessions import AvailableSession, available_sessions
-from rft_common.core.emails import email_fingerprint
 from rft_common.core.errors import DomainError
 from rft_common.core.observability import logger
 from rft_common.http.api import (
@@ -186,7 +186,7 @@ def post_checkout_intent(
             "payment_intent_id": intent.id,
             "course_session_id": request.course_session_id,
             "amount_pence": intent.amount,
-            "email_fingerprint": email_fingerprint(request.booking_data.normalized_email),
+            "email_fingerprint": email_log_fingerprint(request.booking_data.normalized_email),
         },
     )
     return Response(

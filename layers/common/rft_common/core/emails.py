@@ -43,7 +43,9 @@ def normalized_email_sql(raw: str) -> str:
 
 
 def email_fingerprint(normalized_email: str) -> str:
-    """A stable pseudonym of an email for logs and metrics (never log the address)."""
+    """A stable, unkeyed digest of an email: what an intent's metadata carries to match a
+    payment to its booking (the metadata holds the address anyway). Never log it: logs
+    carry ``rft_common.aws.fingerprints.email_log_fingerprint``."""
     return hashlib.sha256(normalized_email.encode()).hexdigest()[:16]
 
 

@@ -76,6 +76,10 @@ class Settings:
     """The password reset link, ``{AdminOrigin}`` and ``{token}`` filled in."""
     company_phone: str
     company_email: str
+    log_fingerprint_key: str | None
+    """The key of the logs' email fingerprints itself (local stack and tests)."""
+    log_fingerprint_key_arn: str | None
+    """Secrets Manager secret holding that key (AWS; ``rft_common.aws.fingerprints``)."""
 
 
 @cache
@@ -122,4 +126,6 @@ def get_settings() -> Settings:
         or "{AdminOrigin}/admin/reset-password?token={token}",
         company_phone=env.get("COMPANY_PHONE") or "07447 485644",
         company_email=env.get("COMPANY_EMAIL") or "info@reactfasttraining.co.uk",
+        log_fingerprint_key=env.get("LOG_FINGERPRINT_KEY") or None,
+        log_fingerprint_key_arn=env.get("LOG_FINGERPRINT_KEY_ARN") or None,
     )

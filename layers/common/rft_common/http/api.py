@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import sys
 import traceback
 from collections.abc import Callable
 from http import HTTPStatus
@@ -197,7 +198,7 @@ def parse_json_body(body: str) -> Any:
     not a crash (``RecursionError``, 500), and a string PostgreSQL could not store is
     422 naming it (``unstorable_at``)."""
     try:
-        parsed = json.loads(body)
+        parsed = json.loads(body, parse_int=_integer)
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply", body, 0) from None
     path = unstorable_at(parsed)
@@ -206,6 +207,15 @@ def parse_json_body(body: str) -> Any:
             [{"type": "value_error", "loc": ("body", *path), "msg": UNSTORABLE, "input": {}}]
         )
     return parsed
+
+
+def _integer(literal: str) -> int | float:
+    """A JSON integer; one too long for Python to convert (``sys.get_int_max_str_digits``)
+    is beyond every field's range anyway: infinity, which each numeric field refuses as
+    not finite, naming itself (``int()`` would raise, a 500)."""
+    if len(literal.lstrip("-")) > sys.get_int_max_str_digits():
+        return float("-inf") if literal.startswith("-") else float("inf")
+    return int(literal)
 
 
 def unsupported_media_type() -> Response[ErrorResponse]:
@@ -387,7 +397,20 @@ def api_function(
             try:
                 app.append_context(**admit(event))
             except DomainError as refusal:
-                return proxy_result(domain_error_response(refusal))
-        return app.resolve(event, context)
+                return never_stored(proxy_result(domain_error_response(refusal)))
+        return never_stored(app.resolve(event, context))
 
     return app, lambda_handler
+
+
+NO_STORE = "no-store"
+"""Tokens, client secrets and customers' details must stay out of browser and proxy
+caches: every answer says so unless its route chose to be cached (the sessions list)."""
+
+
+def never_stored(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with ``Cache-Control: no-store`` unless it already names a policy."""
+    headers = result.setdefault("multiValueHeaders", {})
+    if not any(name.lower() == "cache-control" for name in headers):
+        headers["Cache-Control"] = [NO_STORE]
+    return result

@@ -408,6 +408,9 @@ def update_user(user_id: int, update: UserUpdate, *, actor: Staff) -> UserDetail
             raise Conflict(
                 f"user {user_id} was merged into user {current.merged_into}; edit that user"
             )
+        if current.erased_at is not None:
+            # Erasure is for good: an edit must not put a person back into the record.
+            raise Conflict(f"user {user_id} was erased (data protection) and cannot be edited")
         changes = {
             column: value
             for column, value in requested.items()
