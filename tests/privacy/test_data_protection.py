@@ -41,7 +41,7 @@ from tests.backfill_helpers import contact, insert_legacy_bookings
 from tests.conftest import PROJECT_ROOT, FakeLambdaContext, load_function, rest_event
 from tests.factories import add_session, add_staff_user, booking_body, stats_mismatches
 
-pytestmark = pytest.mark.usefixtures("admin_secret", "customer_accounts_on")
+pytestmark = pytest.mark.usefixtures("signed_in_admin", "customer_accounts_on")
 
 SAM = {
     "email": "Sam.Patel@Example.com",

@@ -55,6 +55,7 @@ def _token(arguments: argparse.Namespace) -> int:
             user_id=arguments.id,
             email=arguments.email,
             role=arguments.role,
+            token_version=0,  # a local user whose password, role and state never changed
             ttl_seconds=arguments.ttl,
             **({"sub": arguments.sub} if arguments.sub else {}),
         )
