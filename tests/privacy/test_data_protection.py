@@ -444,6 +444,17 @@ def test_an_erasure_without_a_proper_reason_is_refused(admin_users_function, peo
     assert answer["errors"]
 
 
+def test_an_admin_cannot_erase_their_own_account_even_forced(db, admin_users_function):
+    status, body = erase(admin_users_function, ADMIN_ID, force=True)
+
+    assert (status, body["message"]) == (
+        409,
+        "you cannot erase your own account; ask another admin",
+    )
+    status, _, _ = call(admin_users_function, "GET", "/api/admin/users")
+    assert status == 200
+
+
 def test_staff_are_refused_unless_forced(db, admin_users_function):
     with db.begin() as connection:
         staff_id = add_staff_user(connection, "trainer@reactfast.co.uk", role="instructor")
