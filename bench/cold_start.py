@@ -158,7 +158,23 @@ def _stripe_event(run: int) -> dict[str, Any]:
     return event | {"body": payload}
 
 
-def first_requests(session_id: int) -> dict[str, Any]:
+BENCH_ADMIN_EMAIL = "bench@reactfasttraining.co.uk"
+
+
+def _add_admin(database_url: str) -> int:
+    """The admin the admin requests act as: the gate and /me look them up (active, an
+    admin, at token version 0), so their first request is a served one, not a 401."""
+    from rft_common.db.postgres import transaction_at
+
+    with transaction_at(database_url) as connection:
+        return connection.execute(
+            "INSERT INTO users (email, name, role, password_hash) "
+            "VALUES (:email, 'Bench Admin', 'admin', 'bcrypt$unusable') RETURNING id",
+            {"email": BENCH_ADMIN_EMAIL},
+        ).scalar_one()
+
+
+def first_requests(session_id: int, admin_id: int) -> dict[str, Any]:
     """The first request of each function: ``{name: callable(run) -> event}``.
 
     Every request does what a customer's or operator's would: the checkout books a
@@ -171,7 +187,11 @@ def first_requests(session_id: int) -> dict[str, Any]:
     from rft_common.staff.tokens import issue_access_token
 
     token = issue_access_token(
-        BENCH_ADMIN_SECRET, user_id=1, email="bench@reactfasttraining.co.uk", role="admin"
+        BENCH_ADMIN_SECRET,
+        user_id=admin_id,
+        email=BENCH_ADMIN_EMAIL,
+        role="admin",
+        token_version=0,
     )
     return {
         "create_booking": lambda run: _event(session_id, f"cold-{run}@example.com"),
@@ -405,7 +425,7 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
     runs = 3 if quick else 7
     sizes = build_sizes()
     python = runtime_python()
-    requests = first_requests(session_id)
+    requests = first_requests(session_id, _add_admin(database_url))
     found = {
         name: measure(
             python,

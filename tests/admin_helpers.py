@@ -8,13 +8,31 @@ from typing import Any
 
 from sqlalchemy import text
 
+from rft_common.db.postgres import run_transaction
 from rft_common.staff.tokens import issue_access_token
 from tests.conftest import FakeLambdaContext, rest_event
 
 TEST_ADMIN_SECRET = "test-only-admin-jwt-secret-long-enough-for-hs512-0123456789abcdef"
 TEST_REFRESH_SECRET = "test-only-admin-refresh-secret-of-another-value-0123456789abcdef"
-ADMIN_ID = 42
+ADMIN_ID = 900_000_042
+"""Beyond the ids the tests' own rows take from the sequence."""
 ADMIN_EMAIL = "alex.admin@reactfasttraining.co.uk"
+SIGNED_IN_ADMIN = """
+    INSERT INTO users (id, email, name, role, password_hash)
+    VALUES (:id, :email, 'Alex Admin', 'admin', 'bcrypt$hash')
+    ON CONFLICT (id) DO NOTHING
+"""
+
+
+def add_signed_in_admin() -> int:
+    """The default token's account, active and at token version 0: the admin gate looks the
+    acting admin up on every request (the ``signed_in_admin`` fixture)."""
+    run_transaction(
+        lambda connection: connection.execute(
+            SIGNED_IN_ADMIN, {"id": ADMIN_ID, "email": ADMIN_EMAIL}
+        )
+    )
+    return ADMIN_ID
 
 
 def token_for(
@@ -24,12 +42,19 @@ def token_for(
     email: str = ADMIN_EMAIL,
     ttl_seconds: int = 600,
     secret: str = TEST_ADMIN_SECRET,
+    token_version: int = 0,
     **claims: Any,
 ) -> str:
-    """An access token exactly as the admin login issues it: ``{id, email, role}``,
+    """An access token exactly as the admin login issues it: ``{id, email, role, ver}``,
     issuer and audience, no ``sub``."""
     return issue_access_token(
-        secret, user_id=user_id, email=email, role=role, ttl_seconds=ttl_seconds, **claims
+        secret,
+        user_id=user_id,
+        email=email,
+        role=role,
+        token_version=token_version,
+        ttl_seconds=ttl_seconds,
+        **claims,
     )
 
 

@@ -368,6 +368,16 @@ def admin_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     settings.get_settings.cache_clear()
 
 
+@pytest.fixture
+def signed_in_admin(db: Engine, admin_secret: str) -> int:
+    """The account behind ``tests.admin_helpers.token_for()``'s default token, stored (the
+    admin gate checks on every request that it is still an active admin at the token's
+    version); its id. Lists of users see its row."""
+    from tests.admin_helpers import add_signed_in_admin
+
+    return add_signed_in_admin()
+
+
 @pytest.fixture(scope="session")
 def admin_users_function() -> ModuleType:
     return load_function("admin_users")

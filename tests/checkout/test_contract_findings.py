@@ -71,7 +71,7 @@ def test_a_base64_json_body_is_still_read(create_booking, lambda_context):
     assert (status, body["errors"][0]["field"]) == (404, "courseSessionId")
 
 
-@pytest.mark.usefixtures("admin_secret", "export_bucket")
+@pytest.mark.usefixtures("signed_in_admin", "export_bucket")
 @pytest.mark.parametrize("user_id", ["\x07\u00dd", "\U000eee49", "1\x00"], ids=repr)
 def test_a_user_id_with_characters_no_route_takes_is_404_not_500(admin_users_function, user_id):
     status, body, _ = call(
@@ -82,7 +82,7 @@ def test_a_user_id_with_characters_no_route_takes_is_404_not_500(admin_users_fun
     assert body == {"message": "nothing exists at this path", "errors": []}
 
 
-@pytest.mark.usefixtures("admin_secret", "export_bucket")
+@pytest.mark.usefixtures("signed_in_admin", "export_bucket")
 def test_an_offset_beyond_what_postgresql_takes_is_422_naming_offset(admin_users_function):
     status, body, _ = call(
         admin_users_function,

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from rft_tools.checks.contract import ContractReport, check_contract
+from rft_tools.checks.contract import NOT_FUZZED, ContractReport, check_contract
 from tests.conftest import EMAIL, PROJECT_ROOT, UK_PHONE
 from tests.payment_helpers import signature, stripe_event
 
@@ -58,7 +58,7 @@ def documented_operations(api: str) -> set[str]:
 
 
 def test_every_operation_in_the_document_is_fuzzed(stack, report):
-    assert set(report.cases) == documented_operations(stack.api)
+    assert set(report.cases) == documented_operations(stack.api) - {f"POST {NOT_FUZZED}"}
     assert min(report.cases.values()) >= 5, report.cases
 
 

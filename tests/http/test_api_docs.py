@@ -59,7 +59,11 @@ def test_the_document_describes_every_route_of_every_function(document):
     }
 
 
-STAFF_ROUTES = ("/api/admin/auth/me", "/api/admin/auth/change-password")
+STAFF_ROUTES = (
+    "/api/admin/auth/me",
+    "/api/admin/auth/change-password",
+    "/api/admin/auth/logout-everywhere",
+)
 
 
 def test_admin_routes_require_the_bearer_scheme_and_no_other_route_does(document):

@@ -42,7 +42,7 @@ from tests.backfill_helpers import contact, insert_legacy_bookings
 from tests.conftest import PROJECT_ROOT, FakeLambdaContext, load_function, rest_event
 from tests.factories import add_session, add_staff_user, booking_body, stats_mismatches
 
-pytestmark = pytest.mark.usefixtures("admin_secret", "customer_accounts_on")
+pytestmark = pytest.mark.usefixtures("signed_in_admin", "customer_accounts_on")
 
 SAM = {
     "email": "Sam.Patel@Example.com",
@@ -456,6 +456,17 @@ def test_an_erasure_without_a_proper_reason_is_refused(admin_users_function, peo
 
     assert status == 422
     assert answer["errors"]
+
+
+def test_an_admin_cannot_erase_their_own_account_even_forced(db, admin_users_function):
+    status, body = erase(admin_users_function, ADMIN_ID, force=True)
+
+    assert (status, body["message"]) == (
+        409,
+        "you cannot erase your own account; ask another admin",
+    )
+    status, _, _ = call(admin_users_function, "GET", "/api/admin/users")
+    assert status == 200
 
 
 def test_staff_are_refused_unless_forced(db, admin_users_function):

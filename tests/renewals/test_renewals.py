@@ -22,7 +22,7 @@ from rft_common.renewals.service import CSV_HEADER
 from tests.admin_helpers import add_user, call, token_for
 from tests.factories import add_staff_user
 
-pytestmark = pytest.mark.usefixtures("admin_secret")
+pytestmark = pytest.mark.usefixtures("signed_in_admin")
 
 LONDON = ZoneInfo("Europe/London")
 VALIDITY_YEARS = 3

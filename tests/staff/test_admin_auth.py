@@ -29,7 +29,7 @@ from tests.admin_helpers import (
 )
 from tests.factories import add_session, legacy_insert_booking
 
-pytestmark = pytest.mark.usefixtures("db", "admin_secret", "export_bucket")
+pytestmark = pytest.mark.usefixtures("db", "signed_in_admin", "export_bucket")
 
 ROUTES = [
     ("GET", "/api/admin/users", None),
@@ -60,6 +60,7 @@ def _claims(**changes: object) -> dict:
         "id": ADMIN_ID,
         "email": ADMIN_EMAIL,
         "role": "admin",
+        "ver": 0,
         "iss": "reactfasttraining.co.uk",
         "aud": "admin",
         "exp": int(time.time()) + 600,

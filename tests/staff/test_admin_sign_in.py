@@ -474,6 +474,7 @@ def test_a_password_change_or_deactivation_revokes_every_session(
     assert statuses == [401, 401]
 
 
+@pytest.mark.usefixtures("signed_in_admin")
 def test_a_deactivation_through_the_admin_api_revokes_the_instructors_sessions(
     auth_function, admin_users_function, db
 ):

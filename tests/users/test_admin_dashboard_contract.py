@@ -23,10 +23,10 @@ from decimal import Decimal
 
 import pytest
 
-from tests.admin_helpers import add_user, call, token_for
+from tests.admin_helpers import ADMIN_ID, add_user, call, token_for
 from tests.factories import add_session, add_staff_user, legacy_insert_booking
 
-pytestmark = pytest.mark.usefixtures("admin_secret", "export_bucket")
+pytestmark = pytest.mark.usefixtures("signed_in_admin", "export_bucket")
 
 MONEY = re.compile(r"\d+\.\d{2}")
 LIST_ROW_TYPES: dict[str, tuple[type, ...]] = {
@@ -103,8 +103,8 @@ def test_the_list_page_gets_data_total_limit_offset_with_rows_of_the_types_it_re
     )
 
     assert status == 200
-    assert (page["total"], page["limit"], page["offset"]) == (3, 50, 0)
-    assert len(page["data"]) == 3
+    assert (page["total"], page["limit"], page["offset"]) == (4, 50, 0)  # and the admin
+    assert len(page["data"]) == 4
     for row in page["data"]:
         assert set(LIST_ROW_TYPES) <= set(row)
         for field, types in LIST_ROW_TYPES.items():
@@ -143,6 +143,7 @@ def test_the_list_pages_filters_arrive_as_it_encodes_them(admin_users_function, 
     assert {row["id"] for row in without_bookings["data"]} == {
         people["newcomer"],
         people["instructor"],
+        ADMIN_ID,
     }
 
 

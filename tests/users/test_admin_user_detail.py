@@ -14,7 +14,7 @@ from sqlalchemy import text
 from tests.admin_helpers import add_user, call
 from tests.factories import add_session, legacy_insert_booking
 
-pytestmark = pytest.mark.usefixtures("admin_secret")
+pytestmark = pytest.mark.usefixtures("signed_in_admin")
 
 STATISTICS = (
     "total_bookings",

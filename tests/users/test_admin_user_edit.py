@@ -21,11 +21,19 @@ from rft_common.staff.tokens import Staff
 from rft_common.users.profiles import UserUpdate, update_user
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, add_user, call, token_for
 
-pytestmark = pytest.mark.usefixtures("admin_secret")
+pytestmark = pytest.mark.usefixtures("signed_in_admin")
 
 
-def admin(number: int) -> Staff:
-    return Staff(id=number, email=f"admin{number}@reactfasttraining.co.uk", role="admin")
+def add_admins(db, count: int) -> list[Staff]:
+    """Stored admins (the edit checks its admin is still one), as their tokens name them."""
+    emails = [f"admin{number}@reactfasttraining.co.uk" for number in range(1, count + 1)]
+    with db.begin() as connection:
+        return [
+            Staff(
+                id=add_user(connection, email, name=email, role="admin"), email=email, role="admin"
+            )
+            for email in emails
+        ]
 
 
 @pytest.fixture
@@ -207,24 +215,26 @@ def test_an_unknown_user_is_404(admin_users_function, db):
 
 
 def test_the_audit_names_the_admin_whose_token_made_the_edit(admin_users_function, db, user_id):
-    york = token_for(user_id=7, email="ash@reactfasttraining.co.uk")
-    hull = token_for(user_id=8, email="bo@reactfasttraining.co.uk")
+    ash, bo = add_admins(db, 2)
+    york = token_for(user_id=ash.id, email=ash.email)
+    hull = token_for(user_id=bo.id, email=bo.email)
     patch(admin_users_function, user_id, {"city": "York"}, token=york)
     patch(admin_users_function, user_id, {"city": "Hull"}, token=hull)
 
     assert [(row.actor_id, row.actor, row.changes["city"]) for row in audit_rows(db)] == [
-        (7, "ash@reactfasttraining.co.uk", {"old": "Sheffield", "new": "York"}),
-        (8, "bo@reactfasttraining.co.uk", {"old": "York", "new": "Hull"}),
+        (ash.id, ash.email, {"old": "Sheffield", "new": "York"}),
+        (bo.id, bo.email, {"old": "York", "new": "Hull"}),
     ]
 
 
 def test_concurrent_edits_of_one_user_are_each_audited_against_what_they_replaced(db, user_id):
     cities = [f"City {number}" for number in range(12)]
+    admins = add_admins(db, len(cities))
     start = threading.Barrier(len(cities))
 
     def edit(city: str) -> None:
         start.wait()
-        update_user(user_id, UserUpdate(city=city), actor=admin(cities.index(city) + 1))
+        update_user(user_id, UserUpdate(city=city), actor=admins[cities.index(city)])
 
     with ThreadPoolExecutor(len(cities)) as pool:
         list(pool.map(edit, cities))
@@ -240,12 +250,13 @@ def test_two_users_taking_one_email_at_once_one_wins_one_gets_409(db):
     with db.begin() as connection:
         first = add_user(connection, "first@example.com")
         second = add_user(connection, "second@example.com")
+    [editor] = add_admins(db, 1)
     start = threading.Barrier(2)
 
     def take(user: int) -> str:
         start.wait()
         try:
-            update_user(user, UserUpdate(email="wanted@example.com"), actor=admin(1))
+            update_user(user, UserUpdate(email="wanted@example.com"), actor=editor)
         except Conflict as conflict:
             return conflict.message
         return "ok"

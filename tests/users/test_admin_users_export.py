@@ -25,11 +25,11 @@ from rft_common.kit import csv_export
 from rft_common.kit.csv_export import PART_BYTES
 from rft_common.users.export import CSV_HEADER
 from rft_tools.operations import migrations
-from tests.admin_helpers import add_user, call, token_for
+from tests.admin_helpers import ADMIN_EMAIL, add_signed_in_admin, add_user, call, token_for
 from tests.conftest import scratch_database
 from tests.factories import add_session, generate_customers, legacy_insert_booking
 
-pytestmark = pytest.mark.usefixtures("admin_secret", "export_bucket")
+pytestmark = pytest.mark.usefixtures("signed_in_admin", "export_bucket")
 
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 
@@ -97,8 +97,10 @@ def test_the_csv_has_the_dashboards_columns_in_the_lists_order(admin_users_funct
 
     headers, content = export(admin_users_function)
 
+    today = datetime.now(ZoneInfo("Europe/London")).date().isoformat()
     assert records(content) == [
         list(CSV_HEADER),
+        ["Alex Admin", ADMIN_EMAIL, "", "admin", "", "", "", "", "No", "0", "0.00", today, ""],
         [
             "Sam Patel", "sam@example.com", "07700 900123", "customer", "corporate", "Acme Ltd",
             "Sheffield", "S1 2HE", "Yes", "1", "75.00", "2025-07-01", "2025-08-01",
@@ -108,7 +110,6 @@ def test_the_csv_has_the_dashboards_columns_in_the_lists_order(admin_users_funct
             "2025-01-01", "",
         ],
     ]  # fmt: skip
-    today = datetime.now(ZoneInfo("Europe/London")).date().isoformat()
     assert headers["content-type"] == "text/csv; charset=utf-8"
     assert headers["content-disposition"] == f"attachment; filename=users-{today}.csv"
 
@@ -137,7 +138,7 @@ def test_scripts_asking_for_json_still_get_a_download_link(admin_users_function,
 
     assert status == 200
     assert set(body) == {"downloadUrl", "expiresAt", "fileName", "rows"}
-    assert body["rows"] == 1
+    assert body["rows"] == 2  # and the signed-in admin
     assert "X-Amz-Signature=" in body["downloadUrl"]
     content, _ = stored_object(body["downloadUrl"])
     assert records(content)[1][:2] == ["Sam Patel", "sam@example.com"]
@@ -158,7 +159,7 @@ def test_a_file_too_big_for_a_response_is_a_303_to_its_s3_copy(
 
     assert status == 303
     content, _ = stored_object(headers_of(raw)["location"])
-    assert len(records(content)) == 31
+    assert len(records(content)) == 32  # the header, 30 users and the signed-in admin
     assert len(raw["body"]) < 2_000
 
 
@@ -274,6 +275,7 @@ def app_on_scale_database(scale_database, monkeypatch) -> Iterator[str]:
     monkeypatch.setenv("DATABASE_URL", scale_database)
     settings.get_settings.cache_clear()
     postgres.reset_pool()
+    add_signed_in_admin()
     yield scale_database
     settings.get_settings.cache_clear()
     postgres.reset_pool()
@@ -290,7 +292,7 @@ def test_a_large_export_streams_to_s3_in_parts_and_the_response_is_a_redirect(
     assert len(raw["body"]) < 2_000
     content, etag = stored_object(headers_of(raw)["location"])
     rows = records(content)
-    assert len(rows) - 1 == SCALE_CUSTOMERS
+    assert len(rows) - 1 == SCALE_CUSTOMERS + 1  # and the signed-in admin
     assert len(content.encode()) > LAMBDA_RESPONSE_LIMIT
     parts = int(json.loads(etag).rpartition("-")[2])  # a multipart ETag ends in -<parts>
     assert parts >= 2

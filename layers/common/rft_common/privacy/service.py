@@ -467,6 +467,9 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
             raise NotFound(f"user {user_id} does not exist")
         if user.erased_at is not None:
             raise Conflict(f"user {user_id} was already erased on {user.erased_at:%Y-%m-%d}")
+        if user.id == actor.user_id:
+            # Erasing ends the account: no staff member ends their own (issue 23).
+            raise Conflict("you cannot erase your own account; ask another admin")
         if user.merged_into is not None:
             raise Conflict(
                 f"user {user_id} was merged into user {user.merged_into}: erase user "

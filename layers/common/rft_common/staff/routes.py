@@ -1,5 +1,5 @@
 """Staff sign-in for the admin dashboard: /api/admin/auth/login, /me, /refresh, /logout,
-/change-password, /forgot-password, /reset-password.
+/change-password, /forgot-password, /reset-password, /logout-everywhere.
 
 The shapes are the dashboard's (``admin-auth.service.ts``, ``AdminAuthContext.tsx``):
 camelCase bodies, the refresh token only ever in the ``refreshToken`` cookie
@@ -395,4 +395,28 @@ def reset_password(reset: Annotated[ResetPasswordRequest, Body()]) -> Response[A
     staff.reset_password(reset.token, reset.new_password)
     logger.info("staff password reset")
     body = SignedOut(success=True, message="Password changed; sign in with the new password")
+    return _json(body, cookies=[_expired_cookie()])
+
+
+@router.post(
+    "/api/admin/auth/logout-everywhere",
+    summary="Sign out on every device: end all of this staff member's sessions at once",
+    description="Every access and refresh token issued to the caller so far stops working "
+    "(the admin gate compares each token's `ver` with the account's).",
+    tags=TAGS,
+    security=[{STAFF_BEARER_SCHEME: []}],
+    responses={
+        200: {
+            "description": "Signed out everywhere",
+            "content": {"application/json": {"model": SignedOut}},
+        },
+        401: _error("No valid access token, or a session already ended"),
+        **NO_INPUT_ERRORS,
+    },
+)
+def logout_everywhere() -> Response[Any]:
+    signed_in = authenticate_staff(router.current_event.headers.get("authorization"))
+    staff.current_staff(signed_in)
+    staff.end_all_sessions(signed_in)
+    body = SignedOut(success=True, message="Signed out everywhere")
     return _json(body, cookies=[_expired_cookie()])

@@ -206,7 +206,7 @@ def sign_in(email: str, password: str) -> Session:
         last_login=signed_in.last_login_at,
     )
     return Session(
-        access_token=_access_token(member),
+        access_token=_access_token(member, signed_in.token_version),
         refresh_token=issue_refresh_token(
             refresh_secret(), user_id=member.id, token_version=signed_in.token_version
         ),
@@ -214,9 +214,13 @@ def sign_in(email: str, password: str) -> Session:
     )
 
 
-def _access_token(member: StaffMember) -> str:
+def _access_token(member: StaffMember, token_version: int) -> str:
     return issue_access_token(
-        access_secret(), user_id=member.id, email=member.email, role=member.role
+        access_secret(),
+        user_id=member.id,
+        email=member.email,
+        role=member.role,
+        token_version=token_version,
     )
 
 
@@ -238,7 +242,7 @@ def refresh_access(refresh_token: str | None) -> str:
             raise Unauthorized("this session has ended; sign in again")
         return StaffMember(row.id, row.email, _display_name(row), row.role, row.last_login_at)
 
-    return _access_token(run_transaction(check))
+    return _access_token(run_transaction(check), claims.token_version)
 
 
 def sign_out(refresh_token: str | None) -> None:
@@ -258,9 +262,19 @@ def sign_out(refresh_token: str | None) -> None:
     run_transaction(revoke)
 
 
+END_SESSIONS = "UPDATE users SET token_version = token_version + 1 WHERE id = :id"
+
+
+def end_all_sessions(staff: Staff) -> None:
+    """Sign ``staff`` out everywhere: every access and refresh token issued so far stops."""
+    run_transaction(lambda connection: connection.execute(END_SESSIONS, {"id": staff.id}))
+
+
 def current_staff(staff: Staff) -> tuple[StaffMember, list[str]]:
     """The signed-in staff member as stored now, and their permissions."""
     row = run_transaction(lambda connection: _active_staff(connection, staff.id))
+    if row.token_version != staff.token_version:
+        raise Unauthorized("this session has ended; sign in again")
     member = StaffMember(row.id, row.email, _display_name(row), row.role, row.last_login_at)
     return member, PERMISSIONS[member.role]
 
@@ -491,7 +505,7 @@ def change_password(staff: Staff, current_password: str, new_password: str) -> S
         raise Unauthorized("this account can no longer sign in")
     member = StaffMember(changed.id, changed.email, changed.name, account.role, None)
     return Session(
-        access_token=_access_token(member),
+        access_token=_access_token(member, changed.token_version),
         refresh_token=issue_refresh_token(
             refresh_secret(), user_id=member.id, token_version=changed.token_version
         ),

@@ -9,8 +9,11 @@ issued the same). An **access token** is sent as ``Authorization: Bearer <token>
 - ``iss`` and ``aud`` the configured issuer and audience
   (``reactfasttraining.co.uk`` and ``admin`` unless ``ADMIN_JWT_ISSUER`` /
   ``ADMIN_JWT_AUDIENCE`` say otherwise);
-- claims ``id`` (the staff member's user id), ``email`` and ``role``; no ``sub`` is
-  needed (one may be present, as may ``jti``, ``iat`` and ``ver``).
+- claims ``id`` (the staff member's user id), ``email``, ``role`` and ``ver`` (the
+  user's ``token_version`` when it was issued); no ``sub`` is needed (one may be
+  present, as may ``jti`` and ``iat``). The admin gate (``staff.gate``) compares ``ver``
+  with the stored version on every request, so a password, role or active-state change,
+  or signing out everywhere, ends the token at once.
 
 A **refresh token** is ``{id, type: "refresh", ver, jti}`` with the same issuer and
 audience, signed with a separate secret; it only ever travels as the ``refreshToken``
@@ -43,7 +46,7 @@ ALGORITHM = "HS256"
 ACCESS_TOKEN_SECONDS = 15 * 60
 REFRESH_TOKEN_SECONDS = 7 * 24 * 3600
 REFRESH_TYPE = "refresh"
-ACCESS_CLAIMS = ("exp", "iss", "aud", "id", "email", "role")
+ACCESS_CLAIMS = ("exp", "iss", "aud", "id", "email", "role", "ver")
 REFRESH_CLAIMS = ("exp", "iss", "aud", "id", "type", "ver", "jti")
 CLOCK_SKEW_SECONDS = 10
 
@@ -55,6 +58,18 @@ class Staff:
     id: int
     email: str
     role: str
+    token_version: int = 0
+
+    def still_admin(self, account: Any) -> bool:
+        """Whether ``account`` (this admin's ``users`` row as stored now, or ``None``) still
+        backs the token: active, an admin, and at the token's version (a password, role or
+        active-state change, or signing out everywhere, moves the version on)."""
+        return (
+            account is not None
+            and account.is_active
+            and account.role == "admin"
+            and account.token_version == self.token_version
+        )
 
 
 @dataclass(frozen=True)
@@ -133,10 +148,17 @@ def _user_id(value: Any) -> int:
 def authenticate_staff(authorization: str | None) -> Staff:
     """The staff member an ``Authorization`` header proves (any role), or ``Unauthorized``."""
     claims = _decode(bearer_token(authorization), access_secret(), ACCESS_CLAIMS)
-    email, role = claims["email"], claims["role"]
-    if "type" in claims or not isinstance(email, str) or not isinstance(role, str) or not email:
+    email, role, version = claims["email"], claims["role"], claims["ver"]
+    if (
+        "type" in claims
+        or not isinstance(email, str)
+        or not isinstance(role, str)
+        or not email
+        or not isinstance(version, int)
+        or isinstance(version, bool)
+    ):
         raise Unauthorized("the token is not valid")
-    return Staff(id=_user_id(claims["id"]), email=email, role=role)
+    return Staff(id=_user_id(claims["id"]), email=email, role=role, token_version=version)
 
 
 def authenticate_admin(authorization: str | None) -> Staff:
@@ -183,11 +205,18 @@ def issue_access_token(
     user_id: int,
     email: str,
     role: str,
+    token_version: int,
     ttl_seconds: int = ACCESS_TOKEN_SECONDS,
     **extra: Any,
 ) -> str:
     """An access token in the admin login's format (the login, ``rft dev token``, tests)."""
-    claims = {"id": user_id, "email": email, "role": role, **_registered_claims(ttl_seconds)}
+    claims = {
+        "id": user_id,
+        "email": email,
+        "role": role,
+        "ver": token_version,
+        **_registered_claims(ttl_seconds),
+    }
     return jwt.encode(claims | extra, secret, algorithm=ALGORITHM)
 
 

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from rft_common.core.emails import normalize_email
-from rft_common.core.errors import Conflict, InvalidRequest, MergedAway, NotFound
+from rft_common.core.errors import Conflict, InvalidRequest, MergedAway, NotFound, Unauthorized
 from rft_common.core.formatting import money
 from rft_common.core.vocabulary import STAFF_ROLES
 from rft_common.customers.audit import Actor, audit
@@ -384,7 +384,10 @@ class UserUpdate(BaseModel):
         return {field: getattr(self, field) for field in self.model_fields_set}
 
 
-LOCK_FOR_EDIT = "SELECT * FROM users WHERE id = :user_id FOR NO KEY UPDATE"
+LOCK_FOR_EDIT = "SELECT * FROM users WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"
+"""The user edited and the admin editing, locked in id order (two admins editing each
+other cannot deadlock): a deactivation, demotion or sign-out of the admin waits for the
+edit, or the edit sees it and is refused."""
 HOLDER_OF_EMAIL = (
     "SELECT coalesce(merged_into, id) AS id, merged_into IS NOT NULL AS alias "
     "FROM users WHERE email_normalized = :email"
@@ -401,7 +404,11 @@ def update_user(user_id: int, update: UserUpdate, *, actor: Staff) -> UserDetail
     requested = update.changes_requested()
 
     def edit(connection: Connection) -> UserDetail:
-        current = connection.execute(LOCK_FOR_EDIT, {"user_id": user_id}).first()
+        locked = connection.execute(LOCK_FOR_EDIT, {"ids": [user_id, actor.id]}).all()
+        rows = {row.id: row for row in locked}
+        if not actor.still_admin(rows.get(actor.id)):
+            raise Unauthorized("this session has ended; sign in again")
+        current = rows.get(user_id)
         if current is None:
             raise NotFound(f"user {user_id} does not exist")
         if current.merged_into is not None:
@@ -441,8 +448,8 @@ def _check_deactivation(current: Any, actor: Staff, *, active: bool) -> None:
             "only staff accounts can be deactivated; customers are always active",
             field="is_active",
         )
-    if not active and current.id == actor.id:
-        raise InvalidRequest("you cannot deactivate your own account", field="is_active")
+    if current.id == actor.id:
+        raise InvalidRequest("you cannot change your own account's active state", field="is_active")
 
 
 def _write(connection: Connection, user_id: int, changes: dict[str, Any]) -> None:

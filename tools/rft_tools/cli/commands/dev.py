@@ -69,6 +69,7 @@ def _token(arguments: argparse.Namespace) -> int:
             user_id=user_id,
             email=arguments.email or local_staff_email(arguments.role),
             role=arguments.role,
+            token_version=0,  # a local user whose password, role and state never changed
             ttl_seconds=arguments.ttl,
             **({"sub": arguments.sub} if arguments.sub else {}),
         )
