@@ -27,11 +27,14 @@ LOCAL_ADMIN_JWT_SECRET = "rft-local-stack-only-admin-jwt-secret-never-used-in-aw
 LOCAL_ADMIN_REFRESH_SECRET = "rft-local-stack-only-admin-refresh-secret-never-used-in-aws-987654"  # noqa: S105
 LOCAL_EXPORT_BUCKET = "rft-admin-exports-local"
 
+LOCAL_STAFF_FIRST_ID = 900_000_001
+"""The local staff members' ids: far above the sequence's, so the customers a fresh stack
+gets keep ids 1, 2, ... (the contract fuzzing and README's examples rely on them)."""
 ADD_LOCAL_STAFF = """
-    INSERT INTO users (email, name, role)
-    SELECT 'local-' || role || '@example.com', 'Local ' || role, role
-    FROM unnest(CAST(:roles AS text[])) AS role
-    ON CONFLICT (email_normalized) DO NOTHING
+    INSERT INTO users (id, email, name, role)
+    SELECT :first_id + n - 1, 'local-' || role || '@example.com', 'Local ' || role, role
+    FROM unnest(CAST(:roles AS text[])) WITH ORDINALITY AS wanted (role, n)
+    ON CONFLICT DO NOTHING
 """
 FIND_LOCAL_STAFF = """
     SELECT users.role, users.id
@@ -48,7 +51,7 @@ def local_staff_email(role: str) -> str:
 def local_staff(connection: Connection) -> dict[str, int]:
     """The local staff members' ids by role, created if missing."""
     roles = list(STAFF_ROLES)
-    connection.execute(ADD_LOCAL_STAFF, {"roles": roles})
+    connection.execute(ADD_LOCAL_STAFF, {"roles": roles, "first_id": LOCAL_STAFF_FIRST_ID})
     rows = connection.execute(FIND_LOCAL_STAFF, {"roles": roles}).all()
     return {row.role: row.id for row in rows}
 

@@ -23,7 +23,7 @@ from rft_common.db.postgres import transaction_at
 from rft_tools.cfn_template import load_template
 from rft_tools.checks.flag_document import flags_file
 from rft_tools.data.demo import seed_demo
-from rft_tools.local.admin import local_admin_environment, local_staff, local_staff_email
+from rft_tools.local.admin import local_admin_environment, local_staff
 from rft_tools.local.api import make_server
 from rft_tools.local.aws import LOCAL_CREDENTIALS, LOCAL_RESOURCES, start_moto_server
 from rft_tools.local.db import local_database
@@ -58,9 +58,7 @@ def _add_local_staff(url: str) -> None:
         staff = local_staff(connection)
     print(
         "local staff (rft dev token acts as them): "
-        + ", ".join(
-            f"{local_staff_email(role)} id {user_id}" for role, user_id in sorted(staff.items())
-        )
+        + ", ".join(f"{role} id {user_id}" for role, user_id in sorted(staff.items()))
     )
 
 
