@@ -64,6 +64,21 @@ def _reset_app_caches() -> None:
     postgres.reset_pool()
 
 
+@pytest.fixture(autouse=True)
+def environment_kept_to_the_test() -> Iterator[None]:
+    """Whatever a test (or code it runs in-process, such as the CLI or a local stack's
+    function loader) puts in ``os.environ`` ends with it: a leaked ``AWS_ENDPOINT_URL``
+    of a stopped moto server failed every later test that talks to AWS."""
+    from rft_common.core.settings import get_settings
+
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+        get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """A URL for a maintenance database on a running server (``postgres``)."""

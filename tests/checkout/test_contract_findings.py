@@ -174,7 +174,9 @@ def test_a_number_too_long_to_convert_is_422_naming_its_field(create_booking, la
 
 
 @pytest.mark.usefixtures("admin_secret", "export_bucket")
-def test_a_number_too_long_to_convert_is_422_on_admin_routes_too(admin_users_function):
+def test_a_number_too_long_to_convert_is_422_on_admin_routes_too(
+    admin_users_function, signed_in_admin
+):
     status, answer, _ = call(
         admin_users_function,
         "POST",

@@ -600,7 +600,7 @@ class TestWebhook:
         webhook_function,
         lambda_context,
         stripe_keys,
-        admin_secret,
+        signed_in_admin,
         admin_users_function,
     ):
         session_id = new_session(db, max_capacity=2)

@@ -105,7 +105,7 @@ UNAUTHENTICATED: dict[str, dict[str, str]] = {
     "alg NONE": _bearer(_unsigned("NONE")),
     "HS512 with the right secret": _bearer(_signed(_claims(), alg="HS512")),
     "expired": _bearer(_signed(_claims(exp=int(time.time()) - 300))),
-    "not valid yet": _bearer(_signed(_claims(nbf=int(time.time()) + 300))),
+    "not valid yet": _bearer(_signed(_claims(nbf=int(time.time()) + 24 * 3600))),
     "exp not a number": _bearer(_signed(_claims(exp="never"))),
     "no role": _bearer(_signed(_claims(role=None))),
     "no id": _bearer(_signed(_claims(id=None))),

@@ -39,7 +39,9 @@ def test_the_admin_sign_in_answer_with_its_tokens_is_never_stored(db):
     assert cache_control(result) == ["no-store"]
 
 
-def test_admin_users_answers_and_refusals_are_never_stored(admin_users_function, db):
+def test_admin_users_answers_and_refusals_are_never_stored(
+    admin_users_function, db, signed_in_admin
+):
     _, _, listed = call(admin_users_function, "GET", "/api/admin/users")
     _, _, refused = call(admin_users_function, "GET", "/api/admin/users", headers={})
 

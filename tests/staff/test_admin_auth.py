@@ -94,7 +94,7 @@ UNAUTHENTICATED = {
     "alg none": _bearer(_unsigned_token()),
     "HS512 with the right secret": _bearer(_signed(_claims(), algorithm="HS512")),
     "expired": _bearer(token_for(ttl_seconds=-300)),
-    "not valid yet": _bearer(token_for(nbf=int(time.time()) + 300)),
+    "not valid yet": _bearer(token_for(nbf=int(time.time()) + 24 * 3600)),
     "no exp": _bearer(_signed(_claims(exp=None))),
     "no id": _bearer(_signed(_claims(id=None))),
     "id not a number": _bearer(_signed(_claims(id="42"))),
