@@ -9,7 +9,13 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import load_function, rest_event
-from tests.factories import add_session, add_staff_user, booking_body, stats_mismatches
+from tests.factories import (
+    add_session,
+    add_staff_user,
+    booking_body,
+    legacy_insert_booking,
+    stats_mismatches,
+)
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -367,8 +373,6 @@ class TestIdempotencyKey:
 
 def test_legacy_sql_writes_keep_statistics_exact(db):
     """The legacy app inserts and updates bookings with plain SQL; the stats follow."""
-    from tests.factories import legacy_insert_booking
-
     with db.begin() as connection:
         session_id = add_session(connection)
         customer = add_staff_user(connection, "sam@example.com", role="customer", name="Sam")
@@ -414,6 +418,45 @@ def test_legacy_sql_writes_keep_statistics_exact(db):
         connection.execute(text("UPDATE bookings SET user_id = NULL"))
         connection.execute(text("DELETE FROM bookings"))
         assert stats_mismatches(connection) == []
+
+
+def test_one_insert_of_several_customers_bookings_adds_each_ones_figures_exactly(db):
+    """An insert adds to the statistics (migration 0022) instead of recounting them: a
+    cancelled booking adds no booking, an unpaid one no money, and several customers in
+    one statement each get their own sums."""
+    with db.begin() as connection:
+        session_id = add_session(connection)
+        sam = add_staff_user(connection, "sam@example.com", role="customer", name="Sam")
+        kim = add_staff_user(connection, "kim@example.com", role="customer", name="Kim")
+        legacy_insert_booking(
+            connection, session_id=session_id, email="sam@example.com", user_id=sam,
+            reference="RFT-S-0001", created_at="2025-01-02T10:00:00Z",
+        )  # fmt: skip
+    with db.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO bookings (booking_reference, course_schedule_id, user_id, status,"
+                " payment_status, payment_amount, number_of_attendees, contact_details,"
+                " created_at) "
+                "SELECT reference, :session_id, user_id, status, payment_status, amount, 1,"
+                " '{}'::json, CAST(created_at AS timestamptz) "
+                "FROM (VALUES ('RFT-M-1', CAST(:sam AS integer), 'confirmed', 'paid', 50.00, '2024-06-01'),"
+                " ('RFT-M-2', :sam, 'cancelled', 'paid', 20.00, '2026-01-01'),"
+                " ('RFT-M-3', :kim, 'pending', 'pending', 75.00, '2025-05-05'),"
+                " ('RFT-M-4', NULL, 'confirmed', 'paid', 75.00, '2025-05-05'))"
+                " AS given(reference, user_id, status, payment_status, amount, created_at)"
+            ),
+            {"session_id": session_id, "sam": sam, "kim": kim},
+        )
+    with db.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, total_bookings, total_spent FROM users ORDER BY id")
+        ).all()
+        assert stats_mismatches(connection) == []
+    assert [tuple(row) for row in rows] == [
+        (sam, 2, Decimal("145.00")),
+        (kim, 1, Decimal("0.00")),
+    ]
 
 
 def test_health_is_200_with_the_database_reachable(db, create_booking, lambda_context):
