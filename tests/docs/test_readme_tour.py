@@ -1,0 +1,73 @@
+"""README's tour, run in order against a real local stack (``rft run``), as a newcomer
+would after ``make run``: every block exits 0 and prints what README shows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from rft_tools.local.process import banner, flags_file_of, stack_process
+from rft_tools.paths import PROJECT_ROOT
+from tests.conftest import scratch_database
+from tests.docs.readme_tour import Step, tour
+
+README = PROJECT_ROOT / "README.md"
+BLOCK_TIMEOUT_S = 30
+RETRY_FOR_S = 15
+NOT_THE_STACKS = ("ADMIN_JWT_SECRET", "ADMIN_REFRESH_SECRET", "ADMIN_JWT_SECRET_ARN")
+"""Set by other tests' fixtures; ``rft dev token`` rightly refuses to sign beside them."""
+
+
+@pytest.fixture(scope="module")
+def tour_environment(postgres_server_url, tmp_path_factory) -> Iterator[dict[str, str]]:
+    """A fresh stack, and the variables README's tour takes from its banner."""
+    url = scratch_database(postgres_server_url, "rft_readme_tour")
+    log = tmp_path_factory.mktemp("tour") / "stack.log"
+    # The scheduled jobs (email sender, duplicate scan) every second, not every 30.
+    with stack_process(url, log, {"RFT_LOCAL_SCHEDULE_SECONDS": "1"}) as (_, api):
+        served = banner(log)
+        assert served is not None
+        environment = {k: v for k, v in os.environ.items() if k not in NOT_THE_STACKS}
+        yield environment | {
+            "API": api,
+            "STRIPE": served["stripe"],
+            "AWS_ENDPOINT_URL": served["aws_endpoint"],
+            "DATABASE_URL": url,
+            "RFT_FLAGS_FILE": str(flags_file_of(log)),
+        }
+
+
+def _run(step: Step, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", step.script],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT_S,
+    )
+
+
+def test_readme_has_a_tour_with_output_to_check():
+    steps = tour(README)
+
+    assert len(steps) >= 7
+    assert sum(bool(step.prints) for step in steps) >= 7
+
+
+def test_the_tour_runs_in_order_and_prints_what_readme_shows(tour_environment):
+    for number, step in enumerate(tour(README), start=1):
+        deadline = time.monotonic() + (RETRY_FOR_S if step.retry else 0)
+        while True:
+            result = _run(step, tour_environment)
+            missing = step.missing_from(result.stdout) if result.returncode == 0 else None
+            if (result.returncode == 0 and missing is None) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        where = f"tour block {number}:\n{step.script}\nstdout:\n{result.stdout}\n"
+        assert result.returncode == 0, where + f"stderr:\n{result.stderr}"
+        assert missing is None, where + f"README says it prints: {missing}"
