@@ -4,6 +4,7 @@ would after ``make run``: every block exits 0 and prints what README shows."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -59,6 +60,7 @@ def test_readme_has_a_tour_with_output_to_check():
     assert sum(bool(step.prints) for step in steps) >= 7
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="README's tour needs curl")
 def test_the_tour_runs_in_order_and_prints_what_readme_shows(tour_environment):
     for number, step in enumerate(tour(README), start=1):
         deadline = time.monotonic() + (RETRY_FOR_S if step.retry else 0)
