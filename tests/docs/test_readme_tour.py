@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -23,30 +25,51 @@ NOT_THE_STACKS = ("ADMIN_JWT_SECRET", "ADMIN_REFRESH_SECRET", "ADMIN_JWT_SECRET_
 """Set by other tests' fixtures; ``rft dev token`` rightly refuses to sign beside them."""
 
 
+@dataclass(frozen=True)
+class Terminal:
+    """The newcomer's second terminal: where they are, and what they have set."""
+
+    directory: Path
+    environment: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def tour_environment(postgres_server_url, tmp_path_factory) -> Iterator[dict[str, str]]:
+def terminal(postgres_server_url, tmp_path_factory) -> Iterator[Terminal]:
     """A fresh stack, and the variables README's tour takes from its banner."""
     url = scratch_database(postgres_server_url, "rft_readme_tour")
-    log = tmp_path_factory.mktemp("tour") / "stack.log"
-    # The scheduled jobs (email sender, duplicate scan) every second, not every 30.
-    with stack_process(url, log, {"RFT_LOCAL_SCHEDULE_SECONDS": "1"}) as (_, api):
+    # The tour runs in a directory of its own, as in a clone: .venv is the project's,
+    # .local the stack's own, so nothing it writes lands in the developer's .local/.
+    clone = tmp_path_factory.mktemp("tour")
+    (clone / ".venv").symlink_to(PROJECT_ROOT / ".venv")
+    (clone / ".local").mkdir()
+    log = clone / "stack.log"
+    stack_environment = {
+        "RFT_LOCAL_DIR": str(clone / ".local"),
+        "RFT_LOCAL_SCHEDULE_SECONDS": "1",  # the email sender and duplicate scan, not every 30 s
+    }
+    with stack_process(url, log, stack_environment) as (_, api):
         served = banner(log)
         assert served is not None
         environment = {k: v for k, v in os.environ.items() if k not in NOT_THE_STACKS}
-        yield environment | {
-            "API": api,
-            "STRIPE": served["stripe"],
-            "AWS_ENDPOINT_URL": served["aws_endpoint"],
-            "DATABASE_URL": url,
-            "RFT_FLAGS_FILE": str(flags_file_of(log)),
-        }
+        yield Terminal(
+            clone,
+            environment
+            | stack_environment
+            | {
+                "API": api,
+                "STRIPE": served["stripe"],
+                "AWS_ENDPOINT_URL": served["aws_endpoint"],
+                "DATABASE_URL": url,
+                "RFT_FLAGS_FILE": str(flags_file_of(log)),
+            },
+        )
 
 
-def _run(step: Step, environment: dict[str, str]) -> subprocess.CompletedProcess:
+def _run(step: Step, terminal: Terminal) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", step.script],
-        cwd=PROJECT_ROOT,
-        env=environment,
+        cwd=terminal.directory,
+        env=terminal.environment,
         capture_output=True,
         text=True,
         timeout=BLOCK_TIMEOUT_S,
@@ -61,11 +84,11 @@ def test_readme_has_a_tour_with_output_to_check():
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="README's tour needs curl")
-def test_the_tour_runs_in_order_and_prints_what_readme_shows(tour_environment):
+def test_the_tour_runs_in_order_and_prints_what_readme_shows(terminal):
     for number, step in enumerate(tour(README), start=1):
         deadline = time.monotonic() + (RETRY_FOR_S if step.retry else 0)
         while True:
-            result = _run(step, tour_environment)
+            result = _run(step, terminal)
             missing = step.missing_from(result.stdout) if result.returncode == 0 else None
             if (result.returncode == 0 and missing is None) or time.monotonic() > deadline:
                 break
