@@ -50,7 +50,7 @@ def stack(postgres_server_url, tmp_path_factory) -> Iterator[Stack]:
     url = scratch_database(postgres_server_url, "rft_contract_test")
     log = tmp_path_factory.mktemp("contract") / "stack.log"
     emails = tuple(f"contract{number}@example.com" for number in range(CUSTOMERS))
-    with local_stack(url, log) as (_, api):
+    with local_stack(url, log, {"RFT_LOCAL_DIR": str(log.parent)}) as (_, api):
         for email in emails:
             assert _checkout(api, CHECKOUT_EXAMPLE | {"email": email}) == 201
         with transaction_at(url) as connection:

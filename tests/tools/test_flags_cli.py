@@ -39,6 +39,11 @@ def rft_flags(capsys, *arguments: str) -> tuple[int, dict | None, str]:
     return status, json.loads(out) if out else None, err
 
 
+def settings(shown: dict, name: str) -> dict:
+    """A flag's state as ``rft flags set`` words it, without the explanations."""
+    return {k: v for k, v in shown["flags"][name].items() if k in ("default", "percent", "allow")}
+
+
 def stored(path) -> dict:
     return json.loads(path.read_text())
 
@@ -51,11 +56,41 @@ class TestShow:
         assert shown == {
             "file": str(flags_file),
             "flags": {
-                CUSTOMER_ACCOUNTS: {"default": "off", "percent": 0, "allow": []},
-                ADMIN_USERS_API: {"default": "on"},
-                BACKFILL: {"default": "off"},
+                CUSTOMER_ACCOUNTS: {
+                    "default": "off",
+                    "means": "legacy flow: a booking is stored without a customer",
+                    "on": "bookings find or create their customer and link to them",
+                    "off": "legacy flow: a booking is stored without a customer",
+                    "safe_value": "off",
+                    "percent": 0,
+                    "allow": [],
+                },
+                ADMIN_USERS_API: {
+                    "default": "on",
+                    "means": "the admin routes answer",
+                    "on": "the admin routes answer",
+                    "off": "kill switch: the admin routes (not sign-in) answer 503",
+                    "safe_value": "on",
+                },
+                BACKFILL: {
+                    "default": "off",
+                    "means": "backfill paused: its batches wait in the queue",
+                    "on": "the backfill worker links historical bookings",
+                    "off": "backfill paused: its batches wait in the queue",
+                    "safe_value": "off",
+                },
             },
         }
+
+    def test_show_explains_a_partial_rollout_of_customer_accounts(self, flags_file, capsys):
+        rft_flags(capsys, "set", CUSTOMER_ACCOUNTS, "--allow", "reactfast.co.uk")
+        rft_flags(capsys, "set", CUSTOMER_ACCOUNTS, "--percent", "10")
+
+        _, shown, _ = rft_flags(capsys, "show")
+
+        assert shown["flags"][CUSTOMER_ACCOUNTS]["means"] == (
+            "on for 10% of customers and the allow-listed reactfast.co.uk; legacy flow for the rest"
+        )
 
     def test_show_reports_an_invalid_file_and_that_safe_values_apply(self, flags_file, capsys):
         flags_file.write_text('{"customer_accounts": {"default": true}}')
@@ -85,7 +120,7 @@ class TestOnAndOff:
     ):
         status, shown, _ = rft_flags(capsys, "set", name, state)
 
-        assert status == 0 and shown["flags"][name] == {"default": state}
+        assert status == 0 and settings(shown, name) == {"default": state}
         assert is_enabled(name) is (state == "on")
 
     def test_off_turns_customer_accounts_off_for_everyone_allow_lists_and_percentage_included(
@@ -147,7 +182,7 @@ class TestPercentage:
 
         _, shown, _ = rft_flags(capsys, "set", CUSTOMER_ACCOUNTS, "--percent", "50")
 
-        assert shown["flags"][CUSTOMER_ACCOUNTS] == {"default": "off", "percent": 50, "allow": []}
+        assert settings(shown, CUSTOMER_ACCOUNTS) == {"default": "off", "percent": 50, "allow": []}
 
     @pytest.mark.parametrize("percent", ["-1", "101"])
     def test_a_percentage_outside_0_to_100_is_refused_and_nothing_written(
@@ -202,7 +237,7 @@ class TestAllowLists:
 
         _, shown, _ = rft_flags(capsys, "set", CUSTOMER_ACCOUNTS, "--allow", "reactfast.co.uk")
 
-        assert shown["flags"][CUSTOMER_ACCOUNTS] == {
+        assert settings(shown, CUSTOMER_ACCOUNTS) == {
             "default": "off",
             "percent": 10,
             "allow": ["jo@example.com", "reactfast.co.uk"],

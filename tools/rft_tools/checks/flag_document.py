@@ -21,7 +21,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.feature_flags.exceptions import ConfigurationStoreError
 
-from rft_common.aws.flags import CUSTOMER_ACCOUNTS, SAFE_VALUES, validate_flag_document
+from rft_common.aws.flags import (
+    ADMIN_USERS_API,
+    BACKFILL,
+    CUSTOMER_ACCOUNTS,
+    SAFE_VALUES,
+    validate_flag_document,
+)
 from rft_common.core.emails import normalize_email
 from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
 
@@ -146,18 +152,45 @@ def disallow(document: dict[str, Any], entry: str) -> dict[str, Any]:
     return _with_rules(document, rules)
 
 
+MEANINGS: dict[str, dict[str, str]] = {
+    CUSTOMER_ACCOUNTS: {
+        "on": "bookings find or create their customer and link to them",
+        "off": "legacy flow: a booking is stored without a customer",
+    },
+    ADMIN_USERS_API: {
+        "on": "the admin routes answer",
+        "off": "kill switch: the admin routes (not sign-in) answer 503",
+    },
+    BACKFILL: {
+        "on": "the backfill worker links historical bookings",
+        "off": "backfill paused: its batches wait in the queue",
+    },
+}
+"""What each flag's two states mean, as ``rft flags show`` explains them."""
+
+
 def summary(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """What each flag does, in the words of ``rft flags set``."""
+    """What each flag does, in the words of ``rft flags set``, and what that means."""
     result: dict[str, dict[str, Any]] = {}
-    for name in SAFE_VALUES:
-        flag = document[name]
-        result[name] = {"default": "on" if flag["default"] else "off"}
+    for name, safe_value in SAFE_VALUES.items():
+        state = "on" if document[name]["default"] else "off"
+        result[name] = {
+            "default": state,
+            "means": MEANINGS[name][state],
+            "on": MEANINGS[name]["on"],
+            "off": MEANINGS[name]["off"],
+            "safe_value": "on" if safe_value else "off",
+        }
     rules = _rules(document)
     percentage = rules.get(PERCENTAGE)
-    result[CUSTOMER_ACCOUNTS] |= {
-        "percent": percentage["conditions"][0]["value"]["END"] + 1 if percentage else 0,
-        "allow": _listed(rules, ALLOWED_EMAILS) + _listed(rules, ALLOWED_DOMAINS),
-    }
+    accounts = result[CUSTOMER_ACCOUNTS]
+    accounts["percent"] = percentage["conditions"][0]["value"]["END"] + 1 if percentage else 0
+    accounts["allow"] = _listed(rules, ALLOWED_EMAILS) + _listed(rules, ALLOWED_DOMAINS)
+    if accounts["default"] == "off" and (accounts["percent"] or accounts["allow"]):
+        accounts["means"] = (
+            f"on for {accounts['percent']}% of customers and the allow-listed "
+            f"{', '.join(accounts['allow']) or 'nobody'}; legacy flow for the rest"
+        )
     return result
 
 

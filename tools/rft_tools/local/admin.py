@@ -29,7 +29,7 @@ LOCAL_EXPORT_BUCKET = "rft-admin-exports-local"
 
 LOCAL_STAFF_FIRST_ID = 900_000_001
 """The local staff members' ids: far above the sequence's, so the customers a fresh stack
-gets keep ids 1, 2, ... (the contract fuzzing and README's examples rely on them)."""
+gets keep ids 1, 2, ... (the contract fuzzing and README's tour rely on them)."""
 ADD_LOCAL_STAFF = """
     INSERT INTO users (id, email, name, role)
     SELECT :first_id + n - 1, 'local-' || role || '@example.com', 'Local ' || role, role

@@ -24,7 +24,7 @@ DEV_DATABASE = "rft"
 SPEED_OVER_DURABILITY = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 """Local data is disposable; these make tests and benchmarks several times faster."""
 RDS_INSTANCE_CLASS = "db.t4g.medium"
-"""The instance README "Deploying with SAM" recommends: 2 vCPUs, 4 GiB."""
+"""The instance docs/deployment.md recommends: 2 vCPUs, 4 GiB."""
 RDS_MEMORY_SETTINGS = {
     "shared_buffers": "1GB",
     "effective_cache_size": "2GB",

@@ -6,7 +6,7 @@ with an empty store, pickled to a file of the caller's (mode 0600; the stack's i
 The SDK reaches it through ``STRIPE_API_BASE``; any ``sk_test_`` key works.
 localstripe ignores Idempotency-Keys, has no ``charge.refunded`` event and answers 500
 to ``confirm`` with a payment method (attach the method with ``modify``
-first): see README "Checkout and payments".
+first): see docs/api.md, "Checkout and payments".
 """
 
 from __future__ import annotations

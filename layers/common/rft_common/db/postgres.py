@@ -3,7 +3,7 @@
 The one way every function reaches PostgreSQL: SQL text with ``:name`` parameters, run
 by ``run_transaction`` on a small pool, every connection opened by ``connect`` and every
 transaction retried by ``retry_transaction``. No function imports SQLAlchemy (it was the
-largest library in their imports; README's "One way to PostgreSQL" has the figures);
+largest library in their imports; docs/performance.md has the figures);
 SQLAlchemy Core stays for the table definitions alembic compares (``db.tables``). pg8000
 itself is imported by the first connection, or before the SnapStart snapshot
 (``load_driver``).

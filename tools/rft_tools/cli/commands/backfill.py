@@ -1,4 +1,4 @@
-"""``rft backfill enqueue | status | schema``: operate the backfill (README "Backfill").
+"""``rft backfill enqueue | status | schema``: operate the backfill (docs/operations.md).
 
 The queue is ``--queue-url``, else ``BACKFILL_QUEUE_URL``, else the running local
 stack's (``.local/backfill.json``, which also points boto3 at its SQS endpoint).

@@ -20,10 +20,8 @@ import sys
 
 from rft_common.core.vocabulary import STAFF_ROLES
 from rft_common.db.postgres import transaction_at
-from rft_common.db.tables import USER_ROLES
 from rft_common.staff.tokens import issue_access_token
 from rft_tools.local.admin import LOCAL_ADMIN_JWT_SECRET, local_staff, local_staff_email
-from rft_tools.local.db import local_database
 
 MAX_TTL_SECONDS = 7 * 24 * 3600
 
@@ -34,7 +32,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     token = actions.add_parser(
         "token", help="print a token signed with the local stack's admin secret"
     )
-    token.add_argument("--role", required=True, choices=USER_ROLES)
+    token.add_argument("--role", required=True, choices=("customer", *STAFF_ROLES))
     token.add_argument(
         "--id", type=int, help="the user id (audit); by default the stack's staff member's"
     )
@@ -61,6 +59,9 @@ def _token(arguments: argparse.Namespace) -> int:
         if arguments.role not in STAFF_ROLES:
             print(f"rft dev token: a {arguments.role} token needs --id", file=sys.stderr)
             return 2
+        # Here, not at the top: the embedded database's module loads SQLAlchemy (1-2 s).
+        from rft_tools.local.db import local_database
+
         with local_database() as url, transaction_at(url) as connection:
             user_id = local_staff(connection)[arguments.role]
     print(

@@ -2,7 +2,8 @@
 
 They edit ``RFT_FLAGS_FILE`` (default: the local stack's ``.local/flags.json``). The
 running local stack picks a change up within ``FLAGS_MAX_AGE_SECONDS``. Pointed at a
-copy of the deployed document, they prepare the next AppConfig version (README).
+copy of the deployed document, they prepare the next AppConfig version
+(docs/operations.md, "Feature flags").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``rft gdpr export | retention``: subject access and retention (README "Data protection").
+"""``rft gdpr export | retention``: subject access and retention (docs/privacy.md).
 
 The database is the local stack's, or ``DATABASE_URL`` (as for ``rft db upgrade``).
 Both are audited or logged like their admin API counterparts; the export's audit
