@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
+import jwt
 import pytest
 from sqlalchemy import text
 
@@ -18,7 +19,7 @@ from rft_common.core.errors import Unauthorized
 from rft_common.staff import service as staff
 from rft_common.staff.tokens import Staff
 from rft_common.users.profiles import UserUpdate, update_user
-from tests.admin_helpers import add_user, call, token_for
+from tests.admin_helpers import TEST_ADMIN_SECRET, add_user, call, token_for
 from tests.conftest import load_function
 from tests.staff.test_admin_sign_in import call as auth_call
 
@@ -116,6 +117,29 @@ def test_signing_out_everywhere_ends_every_token(db, users_function, auth_functi
     assert as_admin(users_function, token)[0] == 401
     assert as_admin(users_function, other_device)[0] == 401
     assert auth_call(auth_function, "GET", "/api/admin/auth/me", token=other_device)[0] == 401
+
+
+def legacy_token(user_id: int) -> str:
+    """The old login backend's access token: ``{id, email, role}``, no ``ver``."""
+    now = int(time.time())
+    claims = {"id": user_id, "email": "first.admin@example.com", "role": "admin"}
+    return jwt.encode(
+        claims | {"iss": "reactfasttraining.co.uk", "aud": "admin", "iat": now, "exp": now + 900},
+        TEST_ADMIN_SECRET,
+        algorithm="HS256",
+    )
+
+
+def test_the_old_logins_token_counts_as_version_0_and_ends_with_the_sessions(
+    db, users_function, auth_function
+):
+    (admin_id, token), _ = two_admins(db)
+    old_shape = legacy_token(admin_id)
+    assert as_admin(users_function, old_shape)[0] == 200
+
+    auth_call(auth_function, "POST", "/api/admin/auth/logout-everywhere", token=token)
+
+    assert as_admin(users_function, old_shape)[0] == 401
 
 
 def test_a_token_for_an_account_that_does_not_exist_is_refused(db, users_function):

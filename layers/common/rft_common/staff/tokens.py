@@ -13,7 +13,10 @@ issued the same). An **access token** is sent as ``Authorization: Bearer <token>
   user's ``token_version`` when it was issued); no ``sub`` is needed (one may be
   present, as may ``jti`` and ``iat``). The admin gate (``staff.gate``) compares ``ver``
   with the stored version on every request, so a password, role or active-state change,
-  or signing out everywhere, ends the token at once.
+  or signing out everywhere, ends the token at once. A token without ``ver`` is the old
+  login backend's ``{id, email, role}`` (the company's admin tools still mint that shape
+  with the shared secret): it counts as version 0, so it is honoured only until the
+  account's sessions are first ended, like any token issued before that.
 
 A **refresh token** is ``{id, type: "refresh", ver, jti}`` with the same issuer and
 audience, signed with a separate secret; it only ever travels as the ``refreshToken``
@@ -46,7 +49,9 @@ ALGORITHM = "HS256"
 ACCESS_TOKEN_SECONDS = 15 * 60
 REFRESH_TOKEN_SECONDS = 7 * 24 * 3600
 REFRESH_TYPE = "refresh"
-ACCESS_CLAIMS = ("exp", "iss", "aud", "id", "email", "role", "ver")
+ACCESS_CLAIMS = ("exp", "iss", "aud", "id", "email", "role")
+LEGACY_TOKEN_VERSION = 0
+"""What an access token without ``ver`` (the old login's shape) counts as."""
 REFRESH_CLAIMS = ("exp", "iss", "aud", "id", "type", "ver", "jti")
 CLOCK_SKEW_SECONDS = 10
 
@@ -148,7 +153,8 @@ def _user_id(value: Any) -> int:
 def authenticate_staff(authorization: str | None) -> Staff:
     """The staff member an ``Authorization`` header proves (any role), or ``Unauthorized``."""
     claims = _decode(bearer_token(authorization), access_secret(), ACCESS_CLAIMS)
-    email, role, version = claims["email"], claims["role"], claims["ver"]
+    email, role = claims["email"], claims["role"]
+    version = claims.get("ver", LEGACY_TOKEN_VERSION)
     if (
         "type" in claims
         or not isinstance(email, str)
