@@ -20,10 +20,14 @@ from rft_common.checkout.bookings import CHECKOUT_EXAMPLE
 from rft_common.db.postgres import transaction_at
 from rft_common.staff.routes import LOGIN_EXAMPLE
 from rft_common.staff.service import save_staff_member
+from rft_tools.local.admin import local_staff
 from rft_tools.local.process import stack_process as local_stack
 from tests.conftest import scratch_database
 
 CUSTOMERS = 3
+LOCAL_STAFF_HIGH_ID = 900_000_001
+"""Where this stack's own staff go, so that fuzzing's smallest ids (1, 2) are customers it
+can merge."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ def stack(postgres_server_url, tmp_path_factory) -> Iterator[Stack]:
     url = scratch_database(postgres_server_url, "rft_contract_test")
     log = tmp_path_factory.mktemp("contract") / "stack.log"
     emails = tuple(f"contract{number}@example.com" for number in range(CUSTOMERS))
+    with transaction_at(url) as connection:  # before the stack makes them with ids 1 and 2
+        local_staff(connection, first_id=LOCAL_STAFF_HIGH_ID)
     with local_stack(url, log, {"RFT_LOCAL_DIR": str(log.parent)}) as (_, api):
         for email in emails:
             assert _checkout(api, CHECKOUT_EXAMPLE | {"email": email}) == 201

@@ -11,7 +11,9 @@ In AWS the secrets come from Secrets Manager, and the functions never read
 ``local_staff`` gives the stack one staff member per staff role
 (``local-admin@example.com``, ``local-instructor@example.com``), without a password:
 ``rft dev token`` acts as them, so the audit trail names a staff member, never a
-customer.
+customer. ``rft run`` makes them before anything else, so on a fresh database the admin
+is user 1 and the instructor user 2, as the first accounts of a new system are: the
+company's admin-ui browser check signs its token for user 1 (the old login's admin).
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ LOCAL_ADMIN_JWT_SECRET = "rft-local-stack-only-admin-jwt-secret-never-used-in-aw
 LOCAL_ADMIN_REFRESH_SECRET = "rft-local-stack-only-admin-refresh-secret-never-used-in-aws-987654"  # noqa: S105
 LOCAL_EXPORT_BUCKET = "rft-admin-exports-local"
 
-LOCAL_STAFF_FIRST_ID = 900_000_001
-"""The local staff members' ids: far above the sequence's, so the customers a fresh stack
-gets keep ids 1, 2, ... (the contract fuzzing and README's tour rely on them)."""
 ADD_LOCAL_STAFF = """
     INSERT INTO users (id, email, name, role)
-    SELECT :first_id + n - 1, 'local-' || role || '@example.com', 'Local ' || role, role
+    SELECT coalesce(CAST(:first_id AS integer) + n - 1, nextval('users_id_seq')),
+           'local-' || role || '@example.com', 'Local ' || role, role
     FROM unnest(CAST(:roles AS text[])) WITH ORDINALITY AS wanted (role, n)
+    WHERE NOT EXISTS (SELECT 1 FROM users WHERE email = 'local-' || role || '@example.com')
+    ORDER BY n
     ON CONFLICT DO NOTHING
 """
 FIND_LOCAL_STAFF = """
@@ -48,10 +50,12 @@ def local_staff_email(role: str) -> str:
     return f"local-{role}@example.com"
 
 
-def local_staff(connection: Connection) -> dict[str, int]:
-    """The local staff members' ids by role, created if missing."""
+def local_staff(connection: Connection, *, first_id: int | None = None) -> dict[str, int]:
+    """The local staff members' ids by role, created if missing: the next ids of the
+    sequence, in ``STAFF_ROLES`` order, or from ``first_id`` on (a test that wants the
+    small ids for customers)."""
     roles = list(STAFF_ROLES)
-    connection.execute(ADD_LOCAL_STAFF, {"roles": roles, "first_id": LOCAL_STAFF_FIRST_ID})
+    connection.execute(ADD_LOCAL_STAFF, {"roles": roles, "first_id": first_id})
     rows = connection.execute(FIND_LOCAL_STAFF, {"roles": roles}).all()
     return {row.role: row.id for row in rows}
 

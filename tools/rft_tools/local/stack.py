@@ -113,8 +113,8 @@ def run(host: str, port: int) -> None:
     with ExitStack() as stack:
         url = stack.enter_context(local_database())
         migrations.upgrade(url, configure_logging=False)  # the functions' logs print once
+        _add_local_staff(url)  # first: on a fresh database the admin is user 1
         _seed_demo(url)
-        _add_local_staff(url)
         aws, aws_endpoint = start_moto_server()
         stack.callback(aws.stop)
         stripe_url = stack.enter_context(
