@@ -134,7 +134,10 @@ class BookingCreated(BaseModel):
 
     booking_id: int
     booking_reference: str
-    customer_id: int | None = Field(description="null when the booking was not linked")
+    customer_id: int | None = Field(
+        description="Always null in the public answer (no anonymous caller learns a "
+        "customer's or staff member's id); the domain's own outcome carries the link"
+    )
     course_session_id: int
     status: str
     payment_status: str
