@@ -422,8 +422,10 @@ admin_login_failures = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("email_normalized", Text, nullable=False),
     Column("attempted_at", Timestamp, nullable=False, server_default=func.now(), index=True),
+    Column("client_key", Text, nullable=False, server_default=""),
 )
-"""A failed, or still running, staff sign-in attempt for a normalised email."""
+"""A failed, or still running, staff sign-in attempt for a normalised email, from the
+client ``client_key`` names (a keyed fingerprint of its address, migration 0021)."""
 
 Index(
     "ix_admin_login_failures_email_normalized_attempted_at",
