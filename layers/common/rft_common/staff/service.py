@@ -39,7 +39,7 @@ from ipaddress import ip_address, ip_network
 from typing import Any
 
 from rft_common.aws.fingerprints import keyed_fingerprint
-from rft_common.core.emails import normalize_email
+from rft_common.core.emails import canonical_email, normalize_email
 from rft_common.core.errors import (
     Conflict,
     CredentialRefused,
@@ -110,8 +110,9 @@ class Session:
 
 
 def login_email(raw: str) -> str:
-    """The email as ``users.email_normalized`` holds it (``lower(btrim(email))``)."""
-    return raw.strip().lower()
+    """The email as ``users.email_normalized`` holds it: the identity's form, accents
+    composed however they were typed (``emails.canonical_email``)."""
+    return canonical_email(raw.strip())
 
 
 def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:
