@@ -839,6 +839,38 @@ def test_the_retention_dry_run_matches_its_apply(db):
     assert (again.customers, again.bookings) == (0, 0)
 
 
+def test_retention_deletes_checkout_records_older_than_thirty_days(db):
+    """A checkout never paid holds its participants' names and health data under a hash
+    no erasure can find: retention is what removes it (issue 23, outcome 9)."""
+    with db.begin() as connection:
+        session_id = add_session(connection)
+        connection.execute(
+            text(
+                "INSERT INTO payment_checkouts (checkout_key, generation, payment_intent_id, "
+                "course_schedule_id, number_of_attendees, amount_pence, participant_details, "
+                "created_at) "
+                "SELECT 'key-' || days, 0, 'pi_abandoned_' || days, :session, 2, 15000, "
+                "CAST(:participants AS jsonb), now() - make_interval(days => days) "
+                "FROM unnest(CAST(:ages AS integer[])) AS days"
+            ),
+            {
+                "session": session_id,
+                "participants": json.dumps([{"firstName": "Jo", "medicalConditions": "asthma"}]),
+                "ages": [0, 2, 29, 31, 400],
+            },
+        )
+
+    plan = run_retention(years=7, dry_run=True)
+    applied = run_retention(years=7, dry_run=False)
+
+    assert plan.old_checkouts == applied.old_checkouts == 2
+    with db.connect() as connection:
+        kept = connection.execute(
+            text("SELECT payment_intent_id FROM payment_checkouts ORDER BY created_at DESC")
+        ).scalars()
+        assert list(kept) == ["pi_abandoned_0", "pi_abandoned_2", "pi_abandoned_29"]
+
+
 def test_retention_erases_a_customer_the_backfill_created_today_from_old_bookings(db):
     with db.begin() as connection:
         backfilled = add_customer_with_history(
