@@ -44,15 +44,19 @@ def test_bookings_in_either_form_are_one_customer_and_the_second_is_already_book
 ):
     first, second = new_session(db), new_session(db)
 
-    composed = post_booking(checkout_function, lambda_context, booking_body(first, email=COMPOSED))
     decomposed = post_booking(
-        checkout_function, lambda_context, booking_body(second, email=DECOMPOSED)
+        checkout_function, lambda_context, booking_body(first, email=DECOMPOSED)
     )
-    again = post_booking(checkout_function, lambda_context, booking_body(first, email=DECOMPOSED))
+    composed = post_booking(checkout_function, lambda_context, booking_body(second, email=COMPOSED))
+    again = [
+        post_booking(checkout_function, lambda_context, booking_body(session, email=email))
+        for session, email in ((first, COMPOSED), (second, DECOMPOSED))
+    ]
 
     assert composed[0] == decomposed[0] == 201
     assert customer_of(db, composed[1]) == customer_of(db, decomposed[1]) is not None
-    assert again[0] == 409 and "already" in again[1]["message"]
+    assert [status for status, _ in again] == [409, 409]
+    assert all("already" in answer["message"] for _, answer in again)
     assert [row.email_normalized for row in rows(db, "SELECT email_normalized FROM users")] == [
         "josé.nuñez@example.com"
     ]
@@ -120,3 +124,13 @@ def test_staff_sign_in_with_the_email_in_the_other_form(db, admin_secret):
     )
 
     assert session.user.email == "ren\u00e9e@reactfasttraining.co.uk"
+
+
+def test_a_bounce_in_one_form_suppresses_mail_to_the_other(db):
+    from rft_common.db.postgres import run_transaction
+    from rft_common.email.suppression import suppress
+
+    run_transaction(lambda connection: suppress(connection, "bounce", [DECOMPOSED.upper()]))
+
+    stored = rows(db, "SELECT email_normalized FROM email_suppressions")
+    assert [row.email_normalized for row in stored] == ["josé.nuñez@example.com"]
