@@ -134,3 +134,19 @@ def test_a_bounce_in_one_form_suppresses_mail_to_the_other(db):
 
     stored = rows(db, "SELECT email_normalized FROM email_suppressions")
     assert [row.email_normalized for row in stored] == ["josé.nuñez@example.com"]
+
+
+def test_operators_find_the_person_and_their_twins_in_either_form(db):
+    from rft_common.privacy.service import user_id_for_email
+    from rft_tools.checks.integrity import duplicate_customers
+    from tests.admin_helpers import add_user
+
+    with db.begin() as connection:
+        person = add_user(connection, "jos\u00e9.nu\u00f1ez@example.com")
+        # A row written around the checkout (a restored backup, the legacy app).
+        twin = add_user(connection, DECOMPOSED)
+
+        assert [(row.email, row.users) for row in duplicate_customers(connection)] == [
+            ("josé.nuñez@example.com", 2)
+        ]
+    assert user_id_for_email(" " + DECOMPOSED.upper()) == person != twin

@@ -56,7 +56,7 @@ from typing import Annotated, Any
 from pg8000.exceptions import DatabaseError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
+from rft_common.core.emails import EMAIL_WHITESPACE, canonical_email, normalized_email_sql
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
 from rft_common.core.vocabulary import STAFF_ROLES
 from rft_common.customers.audit import Actor, audit, audit_each
@@ -154,9 +154,7 @@ EXPORT = f"""
     )
     FROM users AS u WHERE u.id = :user_id
 """
-USER_BY_EMAIL = (
-    "SELECT coalesce(merged_into, id) FROM users WHERE email_normalized = lower(btrim(:email))"
-)
+USER_BY_EMAIL = "SELECT coalesce(merged_into, id) FROM users WHERE email_normalized = :email"
 """An alias (the email of a merged duplicate) finds the person it was merged into."""
 
 
@@ -218,7 +216,9 @@ def export_user_data(user_id: int, *, actor: Actor) -> DataExport:
 def user_id_for_email(email: str) -> int:
     """The user whose normalised email this is (for operators: ``rft gdpr export``)."""
     user_id = run_transaction(
-        lambda connection: connection.execute(USER_BY_EMAIL, {"email": email}).scalar()
+        lambda connection: connection.execute(
+            USER_BY_EMAIL, {"email": canonical_email(email)}
+        ).scalar()
     )
     if user_id is None:
         raise NotFound("no user has this email")
