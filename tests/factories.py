@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from rft_tools.checks.integrity import stats_mismatches as stats_mismatches
 
@@ -191,3 +191,13 @@ def generate_bookings(connection: Connection, count: int, *, customers: int) -> 
             "customers": customers,
         },
     )
+
+
+def customer_of(engine: Engine, answer: dict[str, Any]) -> int | None:
+    """The customer a ``POST /api/bookings`` answer's booking is linked to: the answer
+    itself names none (``customerId`` is always null)."""
+    assert answer["customerId"] is None
+    with engine.connect() as connection:
+        return connection.execute(
+            text("SELECT user_id FROM bookings WHERE id = :id"), {"id": answer["bookingId"]}
+        ).scalar_one()

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from rft_common.backfill.service import (
     EMAIL_RULE_PARAMETERS,
+    email_key,
     normalized_email_or_reason,
     unlinkable_reason_sql,
 )
@@ -26,6 +27,13 @@ EVERYDAY = [
     "x@example.museum",
     "info@reactfasttraining.co.uk",
     "a" * 64 + "@" + "b" * 63 + ".co.uk",
+    "josé@example.com",
+    "jose\u0301@example.com",
+    " JOSÉ@Example.com",
+    "JOSE\u0301@example.com",
+    "łukasz.nowak@example.pl",
+    "jürgen.straße@example.de",
+    "øyvind@example.no",
 ]
 UNUSABLE = [
     "",
@@ -57,7 +65,9 @@ UNUSABLE = [
     "sam@" + ".".join(["abcdefghij"] * 25) + ".com",
 ]
 STRICTER_THAN_NORMALIZE_EMAIL = [
-    "josé@example.com",
+    "ΟΔΥΣΣΕΑΣ@example.gr",
+    "q\u0301@example.com",
+    "é" * 33 + "@example.com",
     "sam@bücher.de",
     "sam@xn--bcher-kva.de",
     "sam@exa--mple.com",
@@ -70,6 +80,7 @@ def random_candidates(count: int) -> list[str]:
     """Deterministic near-addresses: mostly valid pieces, with stray characters."""
     rng = random.Random(20261124)
     pieces = ["sam", "Jo", "o'neill", "x", "a-b", "1", "_", ".", "..", "-", "+tag", "--", "é"]
+    pieces += ["E\u0301", "Ł", "ß", "Ÿ", "\u0301", "Σ"]
     domains = ["example.com", "Example.CO.UK", "ex-ample.org", "localhost", "a.b", "x.test", "1.2"]
     noise = [" ", "\t", "@", "\u00a0", "", "", "", "", ""]
     candidates = []
@@ -136,6 +147,15 @@ def test_everyday_addresses_are_accepted_and_unusable_ones_rejected_by_both(sql_
     )
     assert all(python_accepts(raw) for raw in EVERYDAY)
     assert not any(python_accepts(raw) for raw in UNUSABLE)
+
+
+def test_an_address_with_composed_or_decomposed_accents_is_one_email(sql_rule):
+    forms = ["josé@example.com", "jose\u0301@example.com", "JOSÉ@EXAMPLE.COM", "JOSE\u0301@x.com"]
+
+    verdicts = sql_rule(forms)
+
+    assert [email for email, _ in verdicts] == ["josé@example.com"] * 3 + ["josé@x.com"]
+    assert len({email_key(raw) for raw in forms[:3]}) == 1
 
 
 def test_international_and_punycode_addresses_are_left_for_review(sql_rule):

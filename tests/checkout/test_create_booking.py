@@ -13,6 +13,7 @@ from tests.factories import (
     add_session,
     add_staff_user,
     booking_body,
+    customer_of,
     legacy_insert_booking,
     stats_mismatches,
 )
@@ -52,7 +53,7 @@ class TestBookingWithCustomerAccounts:
         )
 
         assert status == 201
-        assert body["customerId"] is not None
+        assert customer_of(db, body) is not None
         assert body["amount"] == "150.00"
         assert body["status"] == "pending" and body["paymentStatus"] == "pending"
         assert body["bookingReference"].startswith("RFT-")
@@ -68,7 +69,7 @@ class TestBookingWithCustomerAccounts:
         assert customer.role == "customer" and customer.customer_type == "corporate"
         assert customer.password_hash is None
         assert (customer.total_bookings, customer.total_spent) == (1, Decimal("0.00"))
-        assert booking.user_id == customer.id == body["customerId"]
+        assert booking.user_id == customer.id == customer_of(db, body)
         assert booking.contact_details["email"] == "Sam.Patel@Example.com"
 
     def test_emails_differing_in_case_and_spaces_are_one_customer(
@@ -78,9 +79,9 @@ class TestBookingWithCustomerAccounts:
             sessions = [add_session(connection) for _ in range(3)]
 
         ids = {
-            post(create_booking, lambda_context, booking_body(session_id, email=email))[1][
-                "customerId"
-            ]
+            customer_of(
+                db, post(create_booking, lambda_context, booking_body(session_id, email=email))[1]
+            )
             for session_id, email in zip(
                 sessions, ["sam@example.com", " SAM@Example.COM", "Sam@example.com  "], strict=True
             )
@@ -129,7 +130,7 @@ class TestBookingWithCustomerAccounts:
             booking_body(session_id, email="trainer@reactfast.co.uk"),
         )
 
-        assert status == 201 and body["customerId"] == staff_id
+        assert status == 201 and customer_of(db, body) == staff_id
         with db.connect() as connection:
             staff = connection.execute(text("SELECT * FROM users")).one()
         assert (staff.role, staff.name, staff.phone, staff.password_hash) == (
@@ -139,6 +140,33 @@ class TestBookingWithCustomerAccounts:
             "bcrypt$hash",
         )
         assert staff.total_bookings == 1
+
+    def test_the_answer_is_the_same_shape_for_new_known_and_staff_emails_and_names_nobody(
+        self, db, create_booking, lambda_context
+    ):
+        with db.begin() as connection:
+            sessions = [add_session(connection) for _ in range(4)]
+            staff_id = add_staff_user(connection, "trainer@reactfast.co.uk", role="admin")
+        known = post(create_booking, lambda_context, booking_body(sessions[0]))[1]
+
+        answers = {
+            "new": post(
+                create_booking, lambda_context, booking_body(sessions[1], email="new@example.com")
+            ),
+            "known": post(create_booking, lambda_context, booking_body(sessions[2])),
+            "staff": post(
+                create_booking,
+                lambda_context,
+                booking_body(sessions[3], email="Trainer@ReactFast.co.uk"),
+            ),
+        }
+
+        assert {status for status, _, _ in answers.values()} == {201}
+        shapes = {kind: sorted(body) for kind, (_, body, _) in answers.items()}
+        assert shapes["new"] == shapes["known"] == shapes["staff"]
+        assert [body["customerId"] for _, body, _ in answers.values()] == [None] * 3
+        assert customer_of(db, answers["known"][1]) == customer_of(db, known)
+        assert customer_of(db, answers["staff"][1]) == staff_id
 
     def test_logs_carry_no_email_or_phone(self, db, create_booking, lambda_context, captured_logs):
         with db.begin() as connection:
@@ -160,7 +188,7 @@ def test_with_the_flag_off_the_booking_is_stored_the_legacy_way(db, create_booki
 
     status, body, _ = post(create_booking, lambda_context, booking_body(session_id))
 
-    assert status == 201 and body["customerId"] is None
+    assert status == 201 and customer_of(db, body) is None
     assert count(db, "SELECT count(*) FROM users") == 0
     assert count(db, "SELECT count(*) FROM bookings WHERE user_id IS NULL") == 1
 

@@ -61,8 +61,18 @@ def intent_body(session_id: int, participants: int = 1, amount: int = 7500, **de
     return {"courseSessionId": session_id, "amount": amount, "bookingData": booking_data}
 
 
-def create_intent(handler, context, body) -> tuple[int, Any]:
-    event = rest_event("POST", "/api/bookings/create-payment-intent", body)
+def create_intent(
+    handler,
+    context,
+    body,
+    *,
+    source_ip: str = "127.0.0.1",
+    user_agent: str = "pytest",
+    idempotency_key: str | None = None,
+) -> tuple[int, Any]:
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    event = rest_event("POST", "/api/bookings/create-payment-intent", body, headers=headers)
+    event["requestContext"]["identity"] = {"sourceIp": source_ip, "userAgent": user_agent}
     status, answer, _ = call(handler, context, event)
     return status, answer
 
@@ -303,6 +313,61 @@ class TestPaymentIntent:
         two = create_intent(checkout_function, lambda_context, intent_body(session_id, 2, 15000))[1]
 
         assert one["paymentIntentId"] != two["paymentIntentId"]
+
+    def test_a_stranger_sending_the_same_checkout_never_gets_its_client_secret(
+        self, db, checkout_function, lambda_context
+    ):
+        session_id = new_session(db)
+        body = intent_body(session_id)
+        owner = create_intent(checkout_function, lambda_context, body)[1]
+
+        answers = [
+            create_intent(checkout_function, lambda_context, body, source_ip="203.0.113.9"),
+            create_intent(checkout_function, lambda_context, body, user_agent="curl/8.5"),
+            create_intent(checkout_function, lambda_context, body, idempotency_key="mine"),
+        ]
+        again = create_intent(checkout_function, lambda_context, body)[1]
+
+        assert [status for status, _ in answers] == [200, 200, 200]
+        secrets = {answer["clientSecret"] for _, answer in answers}
+        assert owner["clientSecret"] not in secrets and len(secrets) == 3
+        assert again["clientSecret"] == owner["clientSecret"]
+
+    def test_the_same_caller_with_other_details_gets_another_intent(
+        self, db, checkout_function, lambda_context
+    ):
+        session_id = new_session(db)
+
+        one = create_intent(checkout_function, lambda_context, intent_body(session_id))[1]
+        two = create_intent(
+            checkout_function, lambda_context, intent_body(session_id, phone="07700 900999")
+        )[1]
+
+        assert one["paymentIntentId"] != two["paymentIntentId"]
+
+    def test_an_idempotency_key_replays_its_body_only(self, db, checkout_function, lambda_context):
+        session_id = new_session(db)
+        body = intent_body(session_id)
+        first = create_intent(checkout_function, lambda_context, body, idempotency_key="k-1")
+        elsewhere = create_intent(
+            checkout_function,
+            lambda_context,
+            body,
+            idempotency_key="k-1",
+            source_ip="198.51.100.7",
+        )
+        other_body = create_intent(
+            checkout_function,
+            lambda_context,
+            intent_body(session_id, firstName="Mallory"),
+            idempotency_key="k-1",
+        )
+
+        assert first[0] == elsewhere[0] == 200
+        assert first[1]["paymentIntentId"] == elsewhere[1]["paymentIntentId"]
+        assert other_body[0] == 422 and other_body[1]["success"] is False
+        assert other_body[1]["errors"][0]["field"] == "Idempotency-Key"
+        assert "clientSecret" not in other_body[1]
 
     def test_metadata_carries_the_booking_within_stripes_limits(
         self, db, checkout_function, lambda_context, stripe_keys

@@ -140,13 +140,13 @@ def test_the_browser_post_records_the_same_attendees_and_the_webhook_changes_not
 
 
 def test_an_unpaid_single_booking_records_the_booker_alone(db, checkout_function, lambda_context):
-    from tests.factories import booking_body
+    from tests.factories import booking_body, customer_of
 
     session_id = new_session(db)
     status, answer = post_booking(checkout_function, lambda_context, booking_body(session_id))
     assert status == 201, answer
     (attendee,) = rows(db, "SELECT * FROM booking_attendees")
-    assert (attendee.position, attendee.user_id) == (1, answer["customerId"])
+    assert (attendee.position, attendee.user_id) == (1, customer_of(db, answer))
 
 
 @pytest.mark.parametrize(

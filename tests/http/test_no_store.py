@@ -3,12 +3,15 @@ keep them (``Cache-Control: no-store``); only the public sessions list is cachea
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rft_common.staff import service as staff
+from rft_tools.cfn_template import load_template
 from tests.admin_helpers import add_user, call
 from tests.checkout.test_payments import intent_body, new_session
-from tests.conftest import FakeLambdaContext, load_function, rest_event
+from tests.conftest import PROJECT_ROOT, FakeLambdaContext, load_function, rest_event
 
 pytestmark = pytest.mark.usefixtures("admin_secret", "export_bucket")
 
@@ -64,3 +67,46 @@ def test_the_client_secret_is_never_stored_but_the_sessions_list_is_cacheable(db
     assert cache_control(intent) == ["no-store"]
     assert sessions["statusCode"] == 200
     assert cache_control(sessions)[0].startswith("public")
+
+
+def template_functions() -> list[tuple[str, str, str]]:
+    """(function directory, method, path) of every Api event in template.yaml."""
+    resources = load_template(PROJECT_ROOT / "template.yaml")["Resources"]
+    return sorted(
+        (
+            resource["Properties"]["CodeUri"].strip("/").rpartition("/")[2],
+            event["Properties"]["Method"].upper(),
+            event["Properties"]["Path"],
+        )
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in (resource["Properties"].get("Events") or {}).values()
+        if event["Type"] == "Api"
+    )
+
+
+CACHEABLE = {
+    ("GET", "/api/courses/sessions/available"),  # public sessions, no one's details
+    ("GET", "/api/openapi.json"),  # the API's description
+    ("GET", "/api/docs"),  # the page that renders it
+}
+
+
+@pytest.mark.usefixtures("stripe_keys", "customer_accounts_on")
+@pytest.mark.parametrize(("function", "method", "path"), template_functions())
+def test_every_route_but_the_public_documents_is_never_stored(db, function, method, path):
+    """Whatever the route answers (here mostly a refusal: no token, an empty body), no
+    cache keeps it; new routes are covered as soon as the template declares them."""
+    concrete = re.sub(r"\{[^}]+\}", "1", path)
+    event = rest_event(
+        method,
+        concrete,
+        None if method == "GET" else {},
+        resource=path,
+        path_parameters={name: "1" for name in re.findall(r"\{([^}+]+)\+?\}", path)} or None,
+    )
+    result = load_function(function, "no-store").lambda_handler(event, FakeLambdaContext())
+
+    assert result["statusCode"] < 500, result.get("body")
+    if (method, path) not in CACHEABLE:
+        assert cache_control(result) == ["no-store"], (method, path, result["statusCode"])

@@ -21,7 +21,7 @@ from rft_common.backfill.service import (
     process_batch,
 )
 from rft_common.db import locks
-from rft_common.db.postgres import transaction_at
+from rft_common.db.postgres import run_transaction, transaction_at
 from rft_common.privacy import service as privacy
 from rft_common.privacy.service import (
     EMAIL_WHITESPACE,
@@ -84,7 +84,14 @@ def checkout(create_booking, session_id: int, person: dict[str, str], **more: An
         rest_event("POST", "/api/bookings", body), FakeLambdaContext()
     )
     assert result["statusCode"] == 201, result["body"]
-    return json.loads(result["body"])
+    answer = json.loads(result["body"])
+    assert answer["customerId"] is None  # the public answer names no customer
+    linked = run_transaction(
+        lambda connection: connection.execute(
+            "SELECT user_id FROM bookings WHERE id = :id", {"id": answer["bookingId"]}
+        ).scalar_one()
+    )
+    return answer | {"customerId": linked}
 
 
 def move_session_to_past(connection, session_id: int, days_ago: int = 30) -> None:
@@ -830,6 +837,38 @@ def test_the_retention_dry_run_matches_its_apply(db):
     assert after["revenue"] == before["revenue"] and after["payments"] == before["payments"]
     again = run_retention(years=7, dry_run=True)
     assert (again.customers, again.bookings) == (0, 0)
+
+
+def test_retention_deletes_checkout_records_older_than_thirty_days(db):
+    """A checkout never paid holds its participants' names and health data under a hash
+    no erasure can find: retention is what removes it (issue 23, outcome 9)."""
+    with db.begin() as connection:
+        session_id = add_session(connection)
+        connection.execute(
+            text(
+                "INSERT INTO payment_checkouts (checkout_key, generation, payment_intent_id, "
+                "course_schedule_id, number_of_attendees, amount_pence, participant_details, "
+                "created_at) "
+                "SELECT 'key-' || days, 0, 'pi_abandoned_' || days, :session, 2, 15000, "
+                "CAST(:participants AS jsonb), now() - make_interval(days => days) "
+                "FROM unnest(CAST(:ages AS integer[])) AS days"
+            ),
+            {
+                "session": session_id,
+                "participants": json.dumps([{"firstName": "Jo", "medicalConditions": "asthma"}]),
+                "ages": [0, 2, 29, 31, 400],
+            },
+        )
+
+    plan = run_retention(years=7, dry_run=True)
+    applied = run_retention(years=7, dry_run=False)
+
+    assert plan.old_checkouts == applied.old_checkouts == 2
+    with db.connect() as connection:
+        kept = connection.execute(
+            text("SELECT payment_intent_id FROM payment_checkouts ORDER BY created_at DESC")
+        ).scalars()
+        assert list(kept) == ["pi_abandoned_0", "pi_abandoned_2", "pi_abandoned_29"]
 
 
 def test_retention_erases_a_customer_the_backfill_created_today_from_old_bookings(db):

@@ -69,10 +69,17 @@ def call(
     return result["statusCode"], json.loads(result["body"]), result
 
 
-def login(function: ModuleType, email: str = EMAIL, password: str = PASSWORD):
-    return call(
-        function, "POST", "/api/admin/auth/login", body={"email": email, "password": password}
-    )
+def login(
+    function: ModuleType,
+    email: str = EMAIL,
+    password: str = PASSWORD,
+    *,
+    source_ip: str = "127.0.0.1",
+):
+    event = rest_event("POST", "/api/admin/auth/login", {"email": email, "password": password})
+    event["requestContext"]["identity"]["sourceIp"] = source_ip
+    result = function.lambda_handler(event, FakeLambdaContext())
+    return result["statusCode"], json.loads(result["body"]), result
 
 
 def set_cookie(result: dict[str, Any]) -> dict[str, str]:
@@ -288,6 +295,55 @@ def test_the_limit_is_per_normalised_email(auth_function, admin_id, db):
 
     assert login(auth_function)[0] == 429
     assert other[0] == 401
+
+
+def test_a_strangers_failures_lock_out_the_stranger_not_the_admins_own_client(
+    auth_function, admin_id, db
+):
+    stranger = [
+        login(auth_function, password=f"guess-{n}", source_ip="203.0.113.66")[0] for n in range(6)
+    ]
+
+    admin = login(auth_function, source_ip="198.51.100.10")
+    still_refused = login(auth_function, source_ip="203.0.113.66")
+
+    assert stranger == [401] * 5 + [429]
+    assert admin[0] == 200
+    assert still_refused[0] == 429  # the admin's success cleared only their own failures
+    assert failures_recorded(db) == 5
+    with db.connect() as connection:
+        keys = connection.execute(text("SELECT DISTINCT client_key FROM admin_login_failures"))
+        assert [key for (key,) in keys] == [staff.login_client("203.0.113.66")]
+        assert "203.0.113.66" not in staff.login_client("203.0.113.66")
+
+
+def test_addresses_of_one_ipv6_64_are_one_client(auth_function, admin_id, db):
+    statuses = [
+        login(auth_function, password="x", source_ip=f"2001:db8:1:2::{n + 1:x}")[0]
+        for n in range(6)
+    ]
+
+    assert statuses == [401] * 5 + [429]
+    assert login(auth_function, source_ip="2001:db8:1:3::1")[0] == 200
+
+
+def test_the_accounts_ceiling_refuses_every_client_once_reached(auth_function, admin_id, db):
+    with db.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO admin_login_failures (email_normalized, client_key) "
+                "SELECT CAST(:email AS text), 'client-' || mod(n, 25) "
+                "FROM generate_series(1, CAST(:count AS integer)) AS n"
+            ),
+            {"email": EMAIL, "count": staff.MAX_ACCOUNT_FAILURES - 1},
+        )
+
+    last_guess = login(auth_function, password="x", source_ip="192.0.2.1")
+    admin = login(auth_function, source_ip="198.51.100.10")
+
+    assert last_guess[0] == 401
+    assert admin[0] == 429
+    assert staff.MAX_ACCOUNT_FAILURES // staff.MAX_FAILURES >= 20  # twenty addresses at least
 
 
 def test_failures_older_than_fifteen_minutes_no_longer_count(auth_function, admin_id, db):

@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
+
 STATS_RECOMPUTATION = text("""
     SELECT u.id,
            u.total_bookings, u.total_spent, u.first_booking_at, u.last_booking_at,
@@ -28,10 +30,11 @@ OVERSOLD_SESSIONS = text("""
       AND s.id = ANY(:session_ids)
     GROUP BY s.id HAVING sum(b.number_of_attendees) > s.max_capacity
 """)
-DUPLICATE_CUSTOMERS = text("""
-    SELECT lower(btrim(email)) AS email, count(*) AS users
+DUPLICATE_CUSTOMERS = text(f"""
+    SELECT {normalized_email_sql("email")} AS email, count(*) AS users
     FROM users GROUP BY 1 HAVING count(*) > 1
 """)
+"""Users sharing an email in the identity's form (composed or decomposed accents alike)."""
 
 
 def stats_mismatches(connection: Connection) -> list[Any]:
@@ -55,4 +58,4 @@ def oversold_sessions(connection: Connection, session_ids: list[int]) -> list[An
 
 
 def duplicate_customers(connection: Connection) -> list[Any]:
-    return list(connection.execute(DUPLICATE_CUSTOMERS))
+    return list(connection.execute(DUPLICATE_CUSTOMERS, {"whitespace": EMAIL_WHITESPACE}))

@@ -34,7 +34,12 @@ def fingerprint_key() -> str:
     return settings.log_fingerprint_key or _generated_key()
 
 
+def keyed_fingerprint(value: str) -> str:
+    """The keyed pseudonym of ``value`` (an email, a client's address)."""
+    digest = hmac.new(fingerprint_key().encode(), value.encode(), hashlib.sha256)
+    return digest.hexdigest()[:FINGERPRINT_LENGTH]
+
+
 def email_log_fingerprint(normalized_email: str) -> str:
     """The keyed pseudonym of ``normalized_email`` for logs and metrics."""
-    digest = hmac.new(fingerprint_key().encode(), normalized_email.encode(), hashlib.sha256)
-    return digest.hexdigest()[:FINGERPRINT_LENGTH]
+    return keyed_fingerprint(normalized_email)

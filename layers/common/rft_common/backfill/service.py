@@ -48,16 +48,18 @@ Why it is safe to run anywhere, any number of times:
 - New bookings arriving meanwhile are either linked by the booking path or remain
   unlinked for a later enqueue; nothing here depends on them.
 
-Which emails link (``unlinkable_reason_sql``): the address, trimmed of whitespace
-(``EMAIL_WHITESPACE``) and lower-cased, must be a plain ASCII address: a dot-atom
-local part of at most 64 characters; host labels of letters, digits and inner single
-hyphens, at most 63 long; a top-level domain ending in a letter; at most 254
-characters; not a special-use domain such as ``.test`` or ``.local``. Every address it
-accepts is accepted by ``emails.normalize_email`` with the same normalised value, so a
-booking links to the same customer as a checkout with that email would. It is
-stricter in rare cases (international characters, punycode ``xn--`` or other ``--``
-host names, quoted local parts): those bookings are recorded as ``malformed_email``
-for a person to review, never linked to a guess.
+Which emails link (``unlinkable_reason_sql``): the address in the identity's form
+(``emails.canonical_email``: trimmed of ``EMAIL_WHITESPACE``, NFD, lower-cased, NFC)
+must be a plain address: a dot-atom local part of ASCII and Latin letters with
+diacritics (``LATIN_LETTERS``: "josé", "łukasz", "jürgen", "ßtraße"), at most 64 bytes
+in UTF-8; host labels of ASCII letters, digits and inner single hyphens, at most 63
+long; a top-level domain ending in a letter; at most 254 bytes; not a special-use
+domain such as ``.test`` or ``.local``. Every address it accepts is accepted by
+``emails.normalize_email`` with the same normalised value, so a booking links to the
+same customer as a checkout with that email would, however its accents were encoded.
+It is stricter in rare cases (other scripts, international domain names, punycode
+``xn--`` or other ``--`` host names, quoted local parts): those bookings are recorded
+as ``malformed_email`` for a person to review, never linked to a guess.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
+from rft_common.core.emails import EMAIL_WHITESPACE, canonical_email, normalized_email_sql
 from rft_common.customers.identity import FIND_OR_CREATE_CUSTOMERS
 from rft_common.db.locks import WAIT_FOR_ERASURES
 from rft_common.db.postgres import Connection, run_transaction
@@ -78,7 +80,10 @@ from rft_common.db.postgres import Connection, run_transaction
 MAX_BOOKING_ID = 2**31 - 1
 MIN_EMAIL_KEY, MAX_EMAIL_KEY = -(2**31), 2**31 - 1
 
-_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+LATIN_LETTERS = r"\u00df-\u00f6\u00f8-\u00ff\u0100-\u017f"
+"""Lower-case Latin letters with diacritics (Latin-1 and Latin Extended-A, no "÷"):
+what lower-casing gives the same in Python and PostgreSQL, and NFC composes."""
+_ATOM = rf"[a-z0-9!#$%&'*+/=?^_`{{|}}~{LATIN_LETTERS}-]+"
 _LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
 _TOP_LEVEL = r"[a-z]([a-z0-9-]*[a-z])?"
 SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
@@ -109,8 +114,8 @@ def unlinkable_reason_sql(email: str) -> str:
     return (
         f"CASE WHEN {email} = '' THEN '{MISSING_EMAIL}' "
         f"WHEN NOT ({email} ~ :email_pattern AND {email} !~ :email_exclusions "
-        f"AND length({email}) <= {MAX_EMAIL_LENGTH} "
-        f"AND strpos({email}, '@') <= {MAX_LOCAL_PART_LENGTH + 1}) "
+        f"AND octet_length({email}) <= {MAX_EMAIL_LENGTH} "
+        f"AND octet_length(split_part({email}, '@', 1)) <= {MAX_LOCAL_PART_LENGTH}) "
         f"THEN '{MALFORMED_EMAIL}' END"
     )
 
@@ -120,14 +125,14 @@ def normalized_email_or_reason(raw: str | None) -> tuple[str | None, str | None]
 
     The statements below apply the same rule in SQL; tests compare the two.
     """
-    email = (raw or "").strip(EMAIL_WHITESPACE).lower()
+    email = canonical_email(raw or "")
     if not email:
         return None, MISSING_EMAIL
     valid = (
         re.fullmatch(EMAIL_PATTERN, email) is not None
         and re.search(EMAIL_EXCLUSIONS, email) is None
-        and len(email) <= MAX_EMAIL_LENGTH
-        and email.index("@") <= MAX_LOCAL_PART_LENGTH
+        and len(email.encode()) <= MAX_EMAIL_LENGTH
+        and len(email.partition("@")[0].encode()) <= MAX_LOCAL_PART_LENGTH
     )
     return (email, None) if valid else (None, MALFORMED_EMAIL)
 
@@ -140,7 +145,7 @@ def email_key(raw: str | None) -> int:
     a customer's bookings. Used by tests and operators; batches use the SQL one,
     which ``ix_bookings_unlinked_email_key`` indexes.
     """
-    email = (raw or "").strip(EMAIL_WHITESPACE).lower()
+    email = canonical_email(raw or "")
     return int.from_bytes(
         hashlib.md5(email.encode(), usedforsecurity=False).digest()[:4], "big", signed=True
     )

@@ -23,6 +23,12 @@ router = Router()
 @router.post(
     "/api/bookings",
     summary="Create a booking (the booking site's checkout)",
+    description=(
+        "Anonymous: the answer says nothing about anyone else. `customerId` is always "
+        "null, whether the email was new, a known customer's or a staff member's (the "
+        "booking site never reads it; the legacy shape keeps the key). The booking is "
+        "linked to its customer all the same; staff see the link in the admin API."
+    ),
     tags=["bookings"],
     responses={
         201: {
@@ -82,7 +88,7 @@ def post_booking(
     return Response(
         status_code=HTTPStatus.CREATED,
         content_type="application/json",
-        body=body,
+        body=body | {"customerId": None},
         headers={"Idempotent-Replayed": "true"} if outcome.replayed else None,
     )
 

@@ -51,6 +51,7 @@ from rft_common.aws import flags
 from rft_common.checkout.intents import WithCustomerEmail, confirmed_payment
 from rft_common.checkout.pricing import booking_price, to_pence
 from rft_common.checkout.stripe_api import PaymentIntent
+from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
 from rft_common.core.vocabulary import ACTIVE_BOOKING_STATUSES, UNPAID_HOLD_MINUTES
 from rft_common.customers.attendees import record_participants
@@ -134,7 +135,10 @@ class BookingCreated(BaseModel):
 
     booking_id: int
     booking_reference: str
-    customer_id: int | None = Field(description="null when the booking was not linked")
+    customer_id: int | None = Field(
+        description="Always null in the public answer (no anonymous caller learns a "
+        "customer's or staff member's id); the domain's own outcome carries the link"
+    )
     course_session_id: int
     status: str
     payment_status: str
@@ -170,6 +174,10 @@ def new_booking_reference() -> str:
     return f"RFT-{_base36(int(time.time() * 1000))}-{suffix}"
 
 
+CONTACT_EMAIL = normalized_email_sql("contact_details ->> 'email'")
+"""A booking's email as typed, in the identity's form (composed or decomposed accents
+alike): what "already booked", a superseded hold and a replayed payment compare."""
+
 CLAIM_KEY = """
     INSERT INTO idempotency_keys (key, request_hash) VALUES (:key, :request_hash)
     ON CONFLICT (key) DO NOTHING
@@ -202,7 +210,7 @@ LOCK_SESSION = """
 # :hold_minutes only. A booking that does not fit is refused (no row), or, with
 # :record_unplaced (a paid booking from Stripe's webhook), stored pending with the reason
 # and no seat.
-INSERT_IF_IT_FITS = """
+INSERT_IF_IT_FITS = f"""
     WITH session_state AS (
         SELECT coalesce(sum(number_of_attendees)
                         FILTER (WHERE rft_booking_holds_place(status, unplaced_reason,
@@ -217,7 +225,7 @@ INSERT_IF_IT_FITS = """
                                 AND rft_booking_holds_place(status, unplaced_reason,
                                                             hold_expires_at)
                                 AND (hold_expires_at IS NULL OR NOT CAST(:paid AS boolean))
-                                AND lower(btrim(contact_details ->> 'email')) = :email),
+                                AND {CONTACT_EMAIL} = :email),
                         false) AS already_booked
         FROM bookings WHERE course_schedule_id = :session_id
     ), counted AS (
@@ -260,7 +268,7 @@ INSERT_IF_IT_FITS = """
         WHERE course_schedule_id = :session_id AND CAST(:paid AS boolean)
           AND status = 'pending' AND payment_status = 'pending'
           AND hold_expires_at IS NOT NULL
-          AND lower(btrim(contact_details ->> 'email')) = :email
+          AND {CONTACT_EMAIL} = :email
           AND EXISTS (SELECT 1 FROM new_booking WHERE unplaced_reason IS NULL)
     ), seats AS (
         UPDATE course_schedules
@@ -274,10 +282,10 @@ INSERT_IF_IT_FITS = """
     SELECT d.seats_taken, d.already_booked, d.refusal, b.*
     FROM decision AS d LEFT JOIN new_booking AS b ON true
 """
-BOOKING_OF_INTENT = """
+BOOKING_OF_INTENT = f"""
     SELECT id, booking_reference, user_id, course_schedule_id, status, payment_status,
            payment_amount, number_of_attendees, created_at, unplaced_reason,
-           lower(btrim(contact_details ->> 'email')) AS email
+           {CONTACT_EMAIL} AS email
     FROM bookings WHERE stripe_payment_intent_id = :payment_intent_id
     ORDER BY id LIMIT 1
 """
@@ -348,7 +356,9 @@ def create_booking(
                 f"the payment is for {payment.amount / 100:.2f}, not this booking's {expected}",
                 field="paymentIntentId",
             )
-        holder = connection.execute(BOOKING_OF_INTENT, {"payment_intent_id": payment.id}).first()
+        holder = connection.execute(
+            BOOKING_OF_INTENT, {"payment_intent_id": payment.id, "whitespace": EMAIL_WHITESPACE}
+        ).first()
         if holder is not None:
             replay = _replay_paid_booking(
                 holder, request, link_customer=link_customer, from_webhook=record_unplaced
@@ -376,6 +386,7 @@ def create_booking(
         {
             "session_id": session.id,
             "email": email,
+            "whitespace": EMAIL_WHITESPACE,
             "active_statuses": list(ACTIVE_BOOKING_STATUSES),
             "reference": new_booking_reference(),
             "user_id": customer_id,

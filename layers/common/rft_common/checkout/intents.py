@@ -2,12 +2,22 @@
 
 **Creating the intent** (``POST /api/bookings/create-payment-intent``). The booking
 site calls it twice per checkout and re-posts in a loop while it fails, so one
-checkout (session, normalised email, participants, amount) gets one intent for 24
-hours. Our own record (``payment_checkouts``) decides this, under a transaction-level
-advisory lock on the checkout, so concurrent calls queue and the first one's intent is
-what they all get; localstripe ignores Idempotency-Keys, real Stripe honours the one
-sent too (checkout + generation), which covers a crash between Stripe's answer and
-our commit.
+checkout gets one intent for 24 hours. Our own record (``payment_checkouts``) decides
+this, under a transaction-level advisory lock on the checkout, so concurrent calls
+queue and the first one's intent is what they all get; localstripe ignores
+Idempotency-Keys, real Stripe honours the one sent too (checkout + generation), which
+covers a crash between Stripe's answer and our commit.
+
+**Whose checkout it is.** The answer holds the intent's client secret, so a replay is
+bound to the caller who made it (``Caller``), never to what a stranger can know (an
+email, a session). A caller sending an ``Idempotency-Key`` owns the checkout of that
+key, Stripe-style: the same key and request get the same intent, the same key with
+another request is refused (422). The booking site sends no key, no cookie and holds
+no secret of its own, so without a key the caller is its network address and browser
+(source IP and User-Agent, both of the site's calls share them), and the checkout is
+that caller's request: session, normalised email, participants, amount and the details
+typed (``request_digest``). Another caller asking for the same checkout gets an intent
+of their own, never the first one's secret.
 
 **Trusting a payment.** A booking that names a PaymentIntent is paid only if Stripe
 says so: the intent exists, ``succeeded``, is in GBP, and its metadata (written here
@@ -82,6 +92,8 @@ META_EMAIL = "rft_email"
 META_PHONE = "rft_phone"
 META_COMPANY = "rft_company"
 META_SPECIAL_REQUIREMENTS = "rft_special_requirements"
+META_REQUEST = "rft_request"
+"""``request_digest`` of the call that made the intent; a key's replay must match it."""
 METADATA_VALUE_LIMIT = 500
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -208,15 +220,29 @@ class CheckoutIntentRequest(BaseModel):
     amount: int = Field(gt=0, le=10_000_000, description="Pence: the site's own total")
     booking_data: CheckoutDetails = Field(alias="bookingData")
 
-    def checkout_key(self) -> str:
-        """Who buys what for how much; no contact detail can be read back from it."""
+    def request_digest(self) -> str:
+        """Who buys what for how much, with the details typed: what both of the site's
+        calls send alike (not ``participantDetails``, which only the first sends)."""
+        details = self.booking_data
         parts = (
             self.course_session_id,
-            self.booking_data.normalized_email,
-            self.booking_data.number_of_participants,
+            details.normalized_email,
+            details.number_of_participants,
             self.amount,
+            details.first_name,
+            details.last_name,
+            details.phone or "",
+            details.company_name or "",
+            details.special_requirements or "",
         )
-        return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+        return _digest(*parts)
+
+    def checkout_key(self, caller: Caller) -> str:
+        """The checkout's record: the caller's key alone, else the caller's request.
+        No contact detail can be read back from it."""
+        if caller.idempotency_key is not None:
+            return _digest("key", caller.idempotency_key)
+        return _digest("client", caller.address, caller.user_agent, self.request_digest())
 
     def metadata(self) -> dict[str, str]:
         details = self.booking_data
@@ -230,8 +256,23 @@ class CheckoutIntentRequest(BaseModel):
             META_PHONE: details.phone,
             META_COMPANY: details.company_name,
             META_SPECIAL_REQUIREMENTS: details.special_requirements,
+            META_REQUEST: self.request_digest(),
         }
         return {key: value for key, value in values.items() if value}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for an intent: their ``Idempotency-Key`` if they send one, else their
+    source IP and User-Agent (what the booking site's calls have in common)."""
+
+    address: str = ""
+    user_agent: str = ""
+    idempotency_key: str | None = None
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -263,13 +304,16 @@ UPDATE_PARTICIPANTS = """
 """
 
 
-def checkout_intent(request: CheckoutIntentRequest) -> CheckoutIntent:
-    """This checkout's PaymentIntent: the one made for it in the last 24 hours, else a new one."""
-    return run_transaction(lambda connection: _checkout_intent(connection, request))
+def checkout_intent(request: CheckoutIntentRequest, caller: Caller) -> CheckoutIntent:
+    """This caller's checkout's PaymentIntent: the one made for it in the last 24 hours,
+    else a new one."""
+    return run_transaction(lambda connection: _checkout_intent(connection, request, caller))
 
 
-def _checkout_intent(connection: Connection, request: CheckoutIntentRequest) -> CheckoutIntent:
-    key = request.checkout_key()
+def _checkout_intent(
+    connection: Connection, request: CheckoutIntentRequest, caller: Caller
+) -> CheckoutIntent:
+    key = request.checkout_key(caller)
     participants = request.booking_data.stored_participants()
     connection.execute(LOCK_CHECKOUT, {"key": key})
     _check_bookable(connection, request)
@@ -278,6 +322,11 @@ def _checkout_intent(connection: Connection, request: CheckoutIntentRequest) -> 
     ).first()
     if latest is not None and latest.fresh:
         intent = retrieve_payment_intent(latest.payment_intent_id)
+        if intent is not None and intent.metadata.get(META_REQUEST) != request.request_digest():
+            raise InvalidRequest(
+                "this Idempotency-Key was already used with a different request body",
+                field="Idempotency-Key",
+            )
         if intent is not None and intent.status in REUSABLE_INTENT_STATUSES:
             if participants is not None:
                 connection.execute(

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from pydantic import BaseModel, Field, ValidationError
 
 from rft_common.aws.fingerprints import email_log_fingerprint
-from rft_common.checkout.intents import CheckoutIntentRequest, checkout_intent
+from rft_common.checkout.intents import Caller, CheckoutIntentRequest, checkout_intent
 from rft_common.checkout.sessions import AvailableSession, available_sessions
 from rft_common.core.errors import DomainError
 from rft_common.core.observability import logger
@@ -139,8 +139,14 @@ def _error(description: str) -> dict[str, Any]:
         "and `errors`). `courseScheduleId` is accepted for `courseSessionId`, as the "
         "site's first call sends it. `amount` (pence) must equal the server's price: "
         "price x participants, less 10% for 5 or more, rounded half-up. The same checkout "
-        "(session, email, participants, amount) within 24 hours gets the same "
-        "PaymentIntent, however often and however concurrently it is sent."
+        "from the same caller within 24 hours gets the same PaymentIntent, however often "
+        "and however concurrently it is sent; the answer carries its client secret, so "
+        "it is never given to another caller. With an `Idempotency-Key`, the checkout is "
+        "the key's: the same key and body get the same intent, the same key with another "
+        "body is 422. Without one (the booking site sends none), the caller is the source "
+        "IP and User-Agent, and the checkout is the body (session, email, participants, "
+        "amount, name, phone, company, special requirements): anyone else sending the "
+        "same body gets a PaymentIntent of their own."
     ),
     tags=["checkout"],
     responses={
@@ -151,7 +157,10 @@ def _error(description: str) -> dict[str, Any]:
         404: _error("Unknown or cancelled session"),
         409: _error("Not enough seats left, or the session has already started"),
         415: ERROR_RESPONSES[415],
-        422: _error("Invalid body, or `amount` is not the server's price"),
+        422: _error(
+            "Invalid body, `amount` is not the server's price, or the `Idempotency-Key` "
+            "was used with another body"
+        ),
         500: ERROR_RESPONSES[500],
         502: _error("Stripe failed or could not be reached"),
         503: _error("The database is not reachable"),
@@ -162,6 +171,15 @@ def post_checkout_intent(
         dict[str, Any],
         Body(json_schema_extra=_inline_schema(CheckoutIntentRequest)),
     ],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="The caller's own checkout: the same key and body get the same intent",
+        ),
+    ] = None,
 ) -> Response[CheckoutIntentCreated | CheckoutIntentError]:
     try:
         request = CheckoutIntentRequest.model_validate(body)
@@ -171,7 +189,7 @@ def post_checkout_intent(
         ]
         return _site_error(HTTPStatus.UNPROCESSABLE_ENTITY, INVALID_REQUEST, errors)
     try:
-        outcome = checkout_intent(request)
+        outcome = checkout_intent(request, _caller(idempotency_key))
     except DomainError as refusal:
         refused = domain_error_response(refusal)
         return _site_error(
@@ -204,4 +222,13 @@ def post_checkout_intent(
                 currency=intent.currency,
             ),
         ).model_dump(mode="json"),
+    )
+
+
+def _caller(idempotency_key: str | None) -> Caller:
+    identity = router.current_event.request_context.identity
+    return Caller(
+        address=identity.source_ip or "",
+        user_agent=identity.user_agent or router.current_event.headers.get("user-agent") or "",
+        idempotency_key=idempotency_key,
     )

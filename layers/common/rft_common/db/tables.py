@@ -422,8 +422,10 @@ admin_login_failures = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("email_normalized", Text, nullable=False),
     Column("attempted_at", Timestamp, nullable=False, server_default=func.now(), index=True),
+    Column("client_key", Text, nullable=False, server_default=""),
 )
-"""A failed, or still running, staff sign-in attempt for a normalised email."""
+"""A failed, or still running, staff sign-in attempt for a normalised email, from the
+client ``client_key`` names (a keyed fingerprint of its address, migration 0021)."""
 
 Index(
     "ix_admin_login_failures_email_normalized_attempted_at",
@@ -460,8 +462,10 @@ payment_checkouts = Table(
 )
 """The PaymentIntent made for a checkout, so that a repeated checkout gets it back.
 
-``checkout_key`` is a SHA-256 over session, normalised email, participants and amount:
-no contact detail is stored in it. ``participant_details`` (migration 0016) holds the
+``checkout_key`` is a SHA-256 over the caller's Idempotency-Key, or over the caller
+(source IP, User-Agent) and their request (session, normalised email, participants,
+amount, details typed): no contact detail can be read back from it, and a replay is
+bound to its caller (``checkout.intents``). ``participant_details`` (migration 0016) holds the
 site's ``participantDetails`` (the places other than the booker's: names, normalised
 email, health data) until a booking is made from the checkout. A checkout repeated
 within 24 hours reuses the newest generation's intent; later, or if that intent was

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.db.postgres import Connection, run_transaction
 
 BATCH_SIZE = 50
@@ -47,12 +48,12 @@ ENQUEUE = """
     VALUES (:kind, :dedupe_key, :recipient, CAST(:payload AS jsonb))
     ON CONFLICT (kind, dedupe_key) DO NOTHING
 """
-ENQUEUE_BOOKING_EMAIL = """
+ENQUEUE_BOOKING_EMAIL = f"""
     INSERT INTO email_outbox (kind, dedupe_key, recipient, payload)
     SELECT CASE WHEN b.unplaced_reason IS NULL THEN 'booking_confirmation'
                 ELSE 'booking_unplaced' END,
            CAST(b.id AS text),
-           lower(btrim(b.contact_details ->> 'email')),
+           {normalized_email_sql("b.contact_details ->> 'email'")},
            jsonb_build_object(
                'reference', b.booking_reference, 'name', b.contact_details ->> 'name',
                'course', c.name, 'starts_at', s.start_datetime, 'ends_at', s.end_datetime,
@@ -65,10 +66,11 @@ ENQUEUE_BOOKING_EMAIL = """
       AND (b.status = 'confirmed' OR b.unplaced_reason IS NOT NULL)
     ON CONFLICT (kind, dedupe_key) DO NOTHING
 """
-"""The customer's email for a paid booking: its confirmation, or (no seat) the "staff
-will contact you" message. The facts are copied as they are at booking time."""
+"""The customer's email for a paid booking (to the address in the identity's form, as
+suppressions hold it): its confirmation, or (no seat) the "staff will contact you"
+message. The facts are copied as they are at booking time."""
 
-CLAIM = """
+CLAIM = f"""
     WITH due AS (
         SELECT id FROM email_outbox
         WHERE status = 'pending' AND next_attempt_at <= now()
@@ -81,7 +83,8 @@ CLAIM = """
     FROM due WHERE o.id = due.id
     RETURNING o.id, o.kind, o.recipient, o.payload, o.attempts,
               EXISTS (SELECT FROM email_suppressions AS s
-                      WHERE s.email_normalized = lower(btrim(o.recipient))) AS suppressed
+                      WHERE s.email_normalized = {normalized_email_sql("o.recipient")})
+                  AS suppressed
 """
 MARK_SENT = """
     UPDATE email_outbox
@@ -120,7 +123,9 @@ def enqueue(
 def enqueue_booking_email(connection: Connection, booking_id: int) -> None:
     """Queue the paid booking's confirmation (or unplaced notice); no-op if already queued
     or if the booking is not paid."""
-    connection.execute(ENQUEUE_BOOKING_EMAIL, {"booking_id": booking_id})
+    connection.execute(
+        ENQUEUE_BOOKING_EMAIL, {"booking_id": booking_id, "whitespace": EMAIL_WHITESPACE}
+    )
 
 
 @dataclass
@@ -149,7 +154,9 @@ def send_with_ses(kind: str, recipient: str, payload: dict[str, Any]) -> str:
 
 def _claim(limit: int) -> list[Any]:
     return run_transaction(
-        lambda connection: connection.execute(CLAIM, {"limit": limit, "lease": LEASE}).all()
+        lambda connection: connection.execute(
+            CLAIM, {"limit": limit, "lease": LEASE, "whitespace": EMAIL_WHITESPACE}
+        ).all()
     )
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.db.postgres import Connection, run_transaction
 
-SUPPRESS = """
+SUPPRESS = f"""
     INSERT INTO email_suppressions (email_normalized, reason)
-    SELECT DISTINCT lower(btrim(email)), :reason FROM unnest(CAST(:emails AS text[])) AS email
+    SELECT DISTINCT {normalized_email_sql("email")}, :reason
+    FROM unnest(CAST(:emails AS text[])) AS email
     ON CONFLICT (email_normalized) DO NOTHING
 """
 
@@ -46,7 +48,9 @@ def addresses_to_suppress(event: dict[str, Any]) -> tuple[str | None, list[str]]
 
 
 def suppress(connection: Connection, reason: str, emails: list[str]) -> None:
-    connection.execute(SUPPRESS, {"reason": reason, "emails": emails})
+    connection.execute(
+        SUPPRESS, {"reason": reason, "emails": emails, "whitespace": EMAIL_WHITESPACE}
+    )
 
 
 def handle_notification(event: dict[str, Any]) -> int:

@@ -56,7 +56,7 @@ from typing import Annotated, Any
 from pg8000.exceptions import DatabaseError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
+from rft_common.core.emails import EMAIL_WHITESPACE, canonical_email, normalized_email_sql
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
 from rft_common.core.vocabulary import STAFF_ROLES
 from rft_common.customers.audit import Actor, audit, audit_each
@@ -154,9 +154,7 @@ EXPORT = f"""
     )
     FROM users AS u WHERE u.id = :user_id
 """
-USER_BY_EMAIL = (
-    "SELECT coalesce(merged_into, id) FROM users WHERE email_normalized = lower(btrim(:email))"
-)
+USER_BY_EMAIL = "SELECT coalesce(merged_into, id) FROM users WHERE email_normalized = :email"
 """An alias (the email of a merged duplicate) finds the person it was merged into."""
 
 
@@ -218,7 +216,9 @@ def export_user_data(user_id: int, *, actor: Actor) -> DataExport:
 def user_id_for_email(email: str) -> int:
     """The user whose normalised email this is (for operators: ``rft gdpr export``)."""
     user_id = run_transaction(
-        lambda connection: connection.execute(USER_BY_EMAIL, {"email": email}).scalar()
+        lambda connection: connection.execute(
+            USER_BY_EMAIL, {"email": canonical_email(email)}
+        ).scalar()
     )
     if user_id is None:
         raise NotFound("no user has this email")
@@ -581,6 +581,16 @@ RESURFACED = f"""
 """
 """Unlinked bookings of erased people that reappeared after their erasure."""
 COUNT_RESURFACED = f"SELECT count(*) {RESURFACED}"
+CHECKOUT_RECORD_DAYS = 30
+"""How long retention keeps a checkout record (``payment_checkouts``: the participants'
+names, emails and health data, keyed by a hash no erasure can find for a checkout that
+was never paid). It serves a repeated checkout for 24 hours and the booking made from
+it (Stripe retries a webhook for 3 days); after that it only holds personal data."""
+OLD_CHECKOUTS = (
+    "FROM payment_checkouts WHERE created_at < now() - make_interval(days => :checkout_days)"
+)
+COUNT_OLD_CHECKOUTS = f"SELECT count(*) {OLD_CHECKOUTS}"
+FORGET_OLD_CHECKOUTS = f"DELETE {OLD_CHECKOUTS}"
 SCRUB_RESURFACED = f"""
     WITH resurfaced AS (SELECT b.id {RESURFACED}),
     redacted AS (
@@ -603,6 +613,8 @@ class RetentionReport:
     audit_entries: int
     resurfaced_bookings: int
     """Unlinked bookings of people erased earlier that reappeared, (to be) redacted."""
+    old_checkouts: int
+    """Checkout records older than ``CHECKOUT_RECORD_DAYS``, (to be) deleted."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -612,6 +624,7 @@ class RetentionReport:
             "bookings": self.bookings,
             "audit_entries": self.audit_entries,
             "resurfaced_bookings": self.resurfaced_bookings,
+            "old_checkouts": self.old_checkouts,
         }
 
 
@@ -628,6 +641,7 @@ def run_retention(
         "years": years,
         "whitespace": EMAIL_WHITESPACE,
         "redacted": REDACTED_CONTACT_DETAILS,
+        "checkout_days": CHECKOUT_RECORD_DAYS,
     }
     cutoff = run_transaction(lambda c: c.execute(CUTOFF, parameters).scalar_one())
     parameters["cutoff"] = cutoff
@@ -637,8 +651,15 @@ def run_retention(
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             counts = connection.execute(PLAN, parameters).one()
             resurfaced = connection.execute(COUNT_RESURFACED, parameters).scalar_one()
+            checkouts = connection.execute(COUNT_OLD_CHECKOUTS, parameters).scalar_one()
             return RetentionReport(
-                True, cutoff, counts.customers, counts.bookings, counts.audit_entries, resurfaced
+                True,
+                cutoff,
+                counts.customers,
+                counts.bookings,
+                counts.audit_entries,
+                resurfaced,
+                checkouts,
             )
 
         return run_transaction(plan)
@@ -668,4 +689,7 @@ def run_retention(
         return connection.execute(SCRUB_RESURFACED, parameters).rowcount
 
     resurfaced = run_transaction(scrub_resurfaced)
-    return RetentionReport(False, cutoff, customers, bookings, audit_entries, resurfaced)
+    checkouts = run_transaction(
+        lambda connection: connection.execute(FORGET_OLD_CHECKOUTS, parameters).rowcount
+    )
+    return RetentionReport(False, cutoff, customers, bookings, audit_entries, resurfaced, checkouts)

@@ -161,7 +161,9 @@ def _json(model: BaseModel, *, cookies: list[Cookie]) -> Response[Any]:
     "`refreshToken` cookie (HttpOnly, Secure, SameSite=Strict, Path /api/admin/auth, 7 "
     "days). The dashboard tells errors apart by status alone, so the statuses are its "
     "contract: 401 for a wrong email or password, 403 for a deactivated account, 429 "
-    "after 5 failures for one email in 15 minutes (counted across every Lambda).",
+    "after 5 failures for one email from one client (IPv4 address, IPv6 /64) in 15 "
+    "minutes, or 100 for that email from all clients (counted across every Lambda): a "
+    "stranger's guesses lock out the stranger, not the staff member's own client.",
     tags=TAGS,
     responses={
         200: {
@@ -176,7 +178,7 @@ def _json(model: BaseModel, *, cookies: list[Cookie]) -> Response[Any]:
 )
 def login(credentials: Annotated[LoginRequest, Body()]) -> Response[Any]:
     try:
-        session = staff.sign_in(credentials.email, credentials.password)
+        session = staff.sign_in(credentials.email, credentials.password, client=_client())
     except TooManyRequests as refusal:
         logger.info("staff sign-in refused: too many failures")
         _count_refusal()
@@ -301,6 +303,11 @@ def _client_address() -> str:
     return str((context.get("identity") or {}).get("sourceIp") or "unknown")
 
 
+def _client() -> str:
+    """The caller, for the failed-login counts (``staff.service.login_client``)."""
+    return staff.login_client(_client_address())
+
+
 @router.post(
     "/api/admin/auth/change-password",
     summary="Change the signed-in staff member's password",
@@ -331,7 +338,9 @@ def _client_address() -> str:
 def change_password(change: Annotated[ChangePasswordRequest, Body()]) -> Response[Any]:
     signed_in = authenticate_staff(router.current_event.headers.get("authorization"))
     try:
-        session = staff.change_password(signed_in, change.current_password, change.new_password)
+        session = staff.change_password(
+            signed_in, change.current_password, change.new_password, client=_client()
+        )
     except TooManyRequests as refusal:
         _count_refusal()
         response = domain_error_response(refusal)

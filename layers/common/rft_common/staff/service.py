@@ -7,14 +7,23 @@ legacy Node backend wrote (``$2a$``/``$2b$``, cost 12); customers never sign in 
   against ``DUMMY_HASH`` (same cost) for an unknown email, a customer or a staff row
   without a password, so the time taken does not tell whether an account exists.
   Passwords are cut to bcrypt's 72 bytes, as bcryptjs (the legacy backend) did.
-- **Failed logins** are rows of ``admin_login_failures`` per normalised email (the
-  database's ``lower(btrim(email))``). An attempt first reserves a row, under a
-  transaction-level advisory lock on that email, after counting the rows of the last
-  ``FAILURE_WINDOW``: with ``MAX_FAILURES`` already there it is refused (429) before any
-  password check. A success removes the email's rows; a failure keeps its reservation.
-  Concurrent attempts, from any number of Lambdas, thus queue only for the count and
-  the insert (not the bcrypt check), and at most ``MAX_FAILURES`` of them are checked
-  per window. An attempt that dies midway counts as a failure, the safe side.
+- **Failed logins** are rows of ``admin_login_failures`` per normalised email and
+  client (``client_key``: ``login_client``, a keyed fingerprint of the caller's IPv4
+  address or IPv6 /64, so a stranger cannot step through the addresses of one
+  connection). An attempt first reserves a row, under a transaction-level advisory
+  lock on that email, after counting the rows of the last ``FAILURE_WINDOW``: with
+  ``MAX_FAILURES`` already there from its client, or ``MAX_ACCOUNT_FAILURES`` from all
+  clients, it is refused (429) before any password check. So a stranger guessing a
+  named admin's password locks out only themselves, and the admin still signs in from
+  their own client; only a stranger with twenty addresses or more reaches the
+  account's ceiling, which keeps distributed guessing to 100 passwords per 15 minutes
+  (9,600 a day) and then refuses everyone until the window passes (AWS WAF's
+  per-address rate rule on the login, in the template, comes first). A success
+  removes its client's rows for the email, not the others'; a failure keeps its
+  reservation. Concurrent attempts, from any number of Lambdas, thus queue only for
+  the count and the insert (not the bcrypt check), and at most ``MAX_FAILURES`` of
+  them per client are checked per window. An attempt that dies midway counts as a
+  failure, the safe side.
 - **Sessions.** An access token (15 minutes) and a refresh token (7 days, in an
   HttpOnly cookie) carrying the user's ``token_version``. A refresh is refused once
   that version moved on (a trigger moves it when the password, role or active state
@@ -26,9 +35,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from ipaddress import ip_address, ip_network
 from typing import Any
 
-from rft_common.core.emails import normalize_email
+from rft_common.aws.fingerprints import keyed_fingerprint
+from rft_common.core.emails import canonical_email, normalize_email
 from rft_common.core.errors import (
     Conflict,
     CredentialRefused,
@@ -53,6 +64,11 @@ from rft_common.staff.tokens import (
 
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES = 5
+"""Per email and client: what one stranger can try before being refused."""
+MAX_ACCOUNT_FAILURES = 100
+"""Per email from all clients together: the ceiling on distributed guessing."""
+IPV6_CLIENT_PREFIX = 64
+"""An IPv6 client is its /64: one connection usually holds a whole /64."""
 BCRYPT_ROUNDS = 12
 BCRYPT_MAX_BYTES = 72
 MIN_PASSWORD_LENGTH = 8
@@ -94,8 +110,9 @@ class Session:
 
 
 def login_email(raw: str) -> str:
-    """The email as ``users.email_normalized`` holds it (``lower(btrim(email))``)."""
-    return raw.strip().lower()
+    """The email as ``users.email_normalized`` holds it: the identity's form, accents
+    composed however they were typed (``emails.canonical_email``)."""
+    return canonical_email(raw.strip())
 
 
 def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:
@@ -124,12 +141,18 @@ FORGET_OLD_FAILURES = (
     "DELETE FROM admin_login_failures WHERE attempted_at < now() - CAST(:window AS interval)"
 )
 RECENT_FAILURES = """
-    SELECT count(*) FROM admin_login_failures
+    SELECT count(*) FILTER (WHERE client_key = :client) AS from_client, count(*) AS from_all
+    FROM admin_login_failures
     WHERE email_normalized = :email AND attempted_at >= now() - CAST(:window AS interval)
 """
-RESERVE_ATTEMPT = "INSERT INTO admin_login_failures (email_normalized) VALUES (:email) RETURNING id"
+RESERVE_ATTEMPT = """
+    INSERT INTO admin_login_failures (email_normalized, client_key) VALUES (:email, :client)
+    RETURNING id
+"""
 RELEASE_ATTEMPT = "DELETE FROM admin_login_failures WHERE id = :id"
-CLEAR_FAILURES = "DELETE FROM admin_login_failures WHERE email_normalized = :email"
+CLEAR_FAILURES = (
+    "DELETE FROM admin_login_failures WHERE email_normalized = :email AND client_key = :client"
+)
 ACCOUNT_BY_EMAIL = """
     SELECT id, email, name, role, password_hash, is_active, token_version, last_login_at
     FROM users WHERE email_normalized = :email
@@ -152,18 +175,33 @@ REVOKE = """
 FORGET_EXPIRED_REVOCATIONS = "DELETE FROM admin_revoked_refresh_tokens WHERE expires_at < now()"
 
 
-def _reserve_attempt(email: str) -> int:
-    """Record an attempt for ``email`` as a failure until it succeeds, or refuse it (429)."""
+def login_client(address: str | None) -> str:
+    """Who is signing in, for the failure counts: a keyed fingerprint of the source
+    address (an IPv6 one by its /64); ``''`` when the address is unknown."""
+    try:
+        parsed = ip_address((address or "").strip())
+    except ValueError:
+        return ""
+    if parsed.version == 6:
+        network = ip_network(f"{parsed}/{IPV6_CLIENT_PREFIX}", strict=False)
+        return keyed_fingerprint(str(network))
+    return keyed_fingerprint(str(parsed))
+
+
+def _reserve_attempt(email: str, client: str) -> int:
+    """Record an attempt for ``email`` from ``client`` as a failure until it succeeds, or
+    refuse it (429)."""
 
     def reserve(connection: Connection) -> int:
         window = {"window": FAILURE_WINDOW}
         connection.execute(LOCK_STAFF_SIGN_IN, {"email": email})
         connection.execute(FORGET_OLD_FAILURES, window)
-        if connection.execute(RECENT_FAILURES, {"email": email, **window}).scalar_one() >= (
-            MAX_FAILURES
-        ):
+        recent = connection.execute(
+            RECENT_FAILURES, {"email": email, "client": client, **window}
+        ).one()
+        if recent.from_client >= MAX_FAILURES or recent.from_all >= MAX_ACCOUNT_FAILURES:
             raise TooManyRequests("too many failed sign-ins for this email; try again later")
-        return connection.execute(RESERVE_ATTEMPT, {"email": email}).scalar_one()
+        return connection.execute(RESERVE_ATTEMPT, {"email": email, "client": client}).scalar_one()
 
     return run_transaction(reserve)
 
@@ -172,15 +210,16 @@ def _display_name(row: Any) -> str:
     return row.name or row.email
 
 
-def sign_in(email: str, password: str) -> Session:
+def sign_in(email: str, password: str, *, client: str = "") -> Session:
     """A session for a staff member's email and password, or why not.
 
     ``Unauthorized`` for a wrong email or password (and for customers),
     ``Forbidden`` for a deactivated account with the right password,
-    ``TooManyRequests`` after ``MAX_FAILURES`` failures in ``FAILURE_WINDOW``.
+    ``TooManyRequests`` after ``MAX_FAILURES`` failures from ``client`` (``login_client``)
+    or ``MAX_ACCOUNT_FAILURES`` from all clients in ``FAILURE_WINDOW``.
     """
     normalized = login_email(email)
-    attempt = _reserve_attempt(normalized)
+    attempt = _reserve_attempt(normalized, client)
     account = run_transaction(
         lambda connection: connection.execute(ACCOUNT_BY_EMAIL, {"email": normalized}).first()
     )
@@ -192,7 +231,7 @@ def sign_in(email: str, password: str) -> Session:
         raise Forbidden("this account is deactivated; ask an administrator")
 
     def record(connection: Connection) -> Any:
-        connection.execute(CLEAR_FAILURES, {"email": normalized})
+        connection.execute(CLEAR_FAILURES, {"email": normalized, "client": client})
         return connection.execute(RECORD_SIGN_IN, {"id": account.id}).first()
 
     signed_in = run_transaction(record)
@@ -476,13 +515,15 @@ def reset_password(token: str, new_password: str) -> None:
     run_transaction(work)
 
 
-def change_password(staff: Staff, current_password: str, new_password: str) -> Session:
+def change_password(
+    staff: Staff, current_password: str, new_password: str, *, client: str = ""
+) -> Session:
     """Set a signed-in staff member's password; a new session for this client, every other
-    one ended. A wrong current password counts as a failed sign-in (``CredentialRefused``,
-    then ``TooManyRequests`` like the login)."""
+    one ended. A wrong current password counts as a failed sign-in from ``client``
+    (``CredentialRefused``, then ``TooManyRequests`` like the login)."""
     _check_new_password(new_password, "newPassword")
     normalized = login_email(staff.email)
-    attempt = _reserve_attempt(normalized)
+    attempt = _reserve_attempt(normalized, client)
     account = run_transaction(
         lambda connection: connection.execute(ACCOUNT_FOR_CHANGE, {"id": staff.id}).first()
     )

@@ -23,6 +23,7 @@ Dates filter by the company's calendar (Europe/London), both ends inclusive.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -315,7 +316,10 @@ def _after(query: UserListQuery) -> BoundSql:
 
 
 def search_pattern(term: str) -> str:
-    """``LIKE`` pattern for a substring, with ``%``, ``_`` and ``\\`` matching themselves."""
+    """``LIKE`` pattern for a substring, with ``%``, ``_`` and ``\\`` matching themselves.
+    The term is composed (NFC) as stored emails are, so "josé" finds a customer's email
+    however its accent was typed."""
+    term = unicodedata.normalize("NFC", term)
     if PHONE_LIKE.fullmatch(term):
         term = term.translate(PHONE_SEPARATORS)
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
