@@ -194,10 +194,11 @@ def generate_bookings(connection: Connection, count: int, *, customers: int) -> 
 
 
 def customer_of(engine: Engine, answer: dict[str, Any]) -> int | None:
-    """The customer a ``POST /api/bookings`` answer's booking is linked to: the answer
-    itself names none (``customerId`` is always null)."""
-    assert answer["customerId"] is None
+    """The customer a ``POST /api/bookings`` answer's booking is linked to, as stored;
+    the answer's ``customerId`` must name the same one."""
     with engine.connect() as connection:
-        return connection.execute(
+        linked = connection.execute(
             text("SELECT user_id FROM bookings WHERE id = :id"), {"id": answer["bookingId"]}
         ).scalar_one()
+    assert answer["customerId"] == linked
+    return linked

@@ -20,7 +20,7 @@ Updates and deletions still recount (a status or amount change is not a simple
 addition), through ``rft_refresh_user_stats``, unchanged.
 
 Revision ID: 0022_booking_stats_by_addition
-Revises: 0018_unpaid_holds
+Revises: 0021_threat_defences_2
 Create Date: 2026-12-06
 """
 
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0022_booking_stats_by_addition"
-down_revision: str | None = "0018_unpaid_holds"
+down_revision: str | None = "0021_threat_defences_2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

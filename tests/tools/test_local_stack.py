@@ -42,6 +42,6 @@ def test_the_booking_sites_sample_body_creates_a_linked_booking_then_sigterm_sto
 
     assert health == (200, {"status": "ok", "database": "reachable"})
     assert created[0] == 201
-    assert created[1]["customerId"] is None  # the public answer names no customer
+    assert created[1]["customerId"] is not None
     assert created[1]["amount"] == "150.00"
     assert exit_code == 0

@@ -135,10 +135,7 @@ class BookingCreated(BaseModel):
 
     booking_id: int
     booking_reference: str
-    customer_id: int | None = Field(
-        description="Always null in the public answer (no anonymous caller learns a "
-        "customer's or staff member's id); the domain's own outcome carries the link"
-    )
+    customer_id: int | None = Field(description="null when the booking was not linked")
     course_session_id: int
     status: str
     payment_status: str
