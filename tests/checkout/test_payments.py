@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from rft_common.checkout.pricing import booking_price
+from rft_common.checkout.webhook import handle_event
 from rft_tools.checks.integrity import oversold_sessions
 from tests.admin_helpers import call as admin_call
 from tests.conftest import load_function, rest_event
@@ -624,27 +625,28 @@ class TestWebhook:
         assert again[2]["multiValueHeaders"]["Idempotent-Replayed"] == ["true"]
         assert len(rows(db, "SELECT * FROM bookings")) == 1
 
-    def test_browser_and_webhook_racing_make_one_booking(
-        self, db, webhook_function, lambda_context, stripe_keys
-    ):
+    def test_browser_and_webhook_racing_make_one_booking(self, db, lambda_context, stripe_keys):
+        """The browser's booking (through its handler) and Stripe's event (through the
+        webhook's domain code) race for one PaymentIntent. The webhook side skips its
+        handler: Powertools keeps the current request in a class attribute shared by every
+        resolver of a process, so two handlers in threads of one process read each other's
+        request, which Lambda (one request at a time per process) never does."""
         for _ in range(5):
             handler = load_function("create_booking", "race")
             session_id = new_session(db)
             paid = paid_intent(handler, lambda_context, stripe_keys, session_id)
-            payload = succeeded_event(stripe_keys, paid)
+            event = json.loads(succeeded_event(stripe_keys, paid))
             body = booking_body(session_id, email=EMAIL, paymentIntentId=paid)
             barrier = threading.Barrier(2)
-            statuses: dict[str, int] = {}
+            outcomes: dict[str, Any] = {}
 
-            def browser(handler=handler, body=body, barrier=barrier, statuses=statuses) -> None:
+            def browser(handler=handler, body=body, barrier=barrier, outcomes=outcomes) -> None:
                 barrier.wait()
-                statuses["browser"] = post_booking(handler, lambda_context, body)[0]
+                outcomes["browser"] = post_booking(handler, lambda_context, body)[0]
 
-            def webhook(payload=payload, barrier=barrier, statuses=statuses) -> None:
+            def webhook(event=event, barrier=barrier, outcomes=outcomes) -> None:
                 barrier.wait()
-                statuses["webhook"] = call(
-                    webhook_function, lambda_context, webhook_event(payload)
-                )[0]
+                outcomes["webhook"] = handle_event(event).outcome
 
             threads = [threading.Thread(target=browser), threading.Thread(target=webhook)]
             for thread in threads:
@@ -652,7 +654,8 @@ class TestWebhook:
             for thread in threads:
                 thread.join()
 
-            assert statuses == {"browser": 201, "webhook": 200}
+            assert outcomes["browser"] == 201
+            assert outcomes["webhook"] in ("booked", "already_booked"), outcomes
             assert (
                 len(rows(db, "SELECT 1 FROM bookings WHERE course_schedule_id = :s", s=session_id))
                 == 1
