@@ -1,0 +1,92 @@
+"""Consent as records: who may be written to, for what, on what basis, since when.
+
+Every change is one more row of ``consent_events`` (append-only); the current state of a
+person and purpose is its latest row (the view ``current_consents``). Bases and purposes
+are in ``core.vocabulary``. ``users.marketing_consent`` is a cache of the current
+``marketing_email`` state, kept by ``record_consent`` in the same statement.
+
+Two writers of one person's consent serialise on that person's ``users`` row: a caller
+that decides from the current state (``unless_current``) holds the row first
+(``hold_people``, or the checkout's customer upsert), then records in a later statement,
+whose snapshot sees whatever the other writer committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from rft_common.core.vocabulary import MARKETING_EMAIL, MAY_WRITE_BASES, OBJECTION
+from rft_common.db.postgres import Connection
+
+RECORD_CONSENT = """
+WITH recorded AS (
+    INSERT INTO consent_events
+        (user_id, purpose, basis, source, notice_version, booking_id, actor_id)
+    SELECT u.id, :purpose, :basis, :source, :notice_version, :booking_id, :actor_id
+    FROM users AS u
+    WHERE u.id = ANY(:user_ids)
+      AND NOT coalesce(
+          (SELECT e.basis FROM consent_events AS e
+           WHERE e.user_id = u.id AND e.purpose = :purpose
+           ORDER BY e.recorded_at DESC, e.id DESC LIMIT 1) = ANY(:unless_current),
+          false)
+    ORDER BY u.id
+    RETURNING user_id
+), cached AS (
+    UPDATE users SET marketing_consent = :may_write
+    WHERE :purpose = :marketing_email AND id IN (SELECT user_id FROM recorded)
+      AND marketing_consent <> :may_write
+)
+SELECT user_id FROM recorded ORDER BY user_id
+"""
+
+HOLD_PEOPLE = "SELECT id FROM users WHERE id = ANY(:user_ids) ORDER BY id FOR NO KEY UPDATE"
+
+
+def record_consent(
+    connection: Connection,
+    user_ids: Sequence[int],
+    purpose: str,
+    basis: str,
+    source: str,
+    notice_version: str | None = None,
+    booking_id: int | None = None,
+    actor_id: int | None = None,
+    *,
+    unless_current: Collection[str] = (),
+) -> list[int]:
+    """Append one event per existing user of ``user_ids`` (one statement); the ids
+    recorded. Users whose current basis for ``purpose`` is one of ``unless_current``
+    are left as they are (hold their rows first when that decision must not race)."""
+    return connection.execute(
+        RECORD_CONSENT,
+        {
+            "user_ids": list(user_ids),
+            "purpose": purpose,
+            "basis": basis,
+            "source": source,
+            "notice_version": notice_version,
+            "booking_id": booking_id,
+            "actor_id": actor_id,
+            "unless_current": list(unless_current),
+            "may_write": basis in MAY_WRITE_BASES,
+            "marketing_email": MARKETING_EMAIL,
+        },
+    ).scalars()
+
+
+def hold_people(connection: Connection, user_ids: Sequence[int]) -> None:
+    """Lock the users rows of ``user_ids`` until the transaction ends: the consent
+    decisions made after this see every other writer's, and none interleaves."""
+    connection.execute(HOLD_PEOPLE, {"user_ids": list(user_ids)})
+
+
+def object_to(
+    connection: Connection, user_ids: Sequence[int], purpose: str, source: str
+) -> list[int]:
+    """Record an objection for ``purpose`` unless it is already the current state
+    (idempotent, also against a concurrent objection): the ids newly recorded."""
+    hold_people(connection, user_ids)
+    return record_consent(
+        connection, user_ids, purpose, OBJECTION, source, unless_current=(OBJECTION,)
+    )
