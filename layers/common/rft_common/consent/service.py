@@ -15,30 +15,40 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from rft_common.core.vocabulary import MARKETING_EMAIL, MAY_WRITE_BASES, OBJECTION
+from rft_common.core.settings import get_settings
+from rft_common.core.vocabulary import (
+    EXPLICIT_CONSENT,
+    MARKETING_EMAIL,
+    MAY_WRITE_BASES,
+    OBJECTION,
+    RENEWAL_REMINDERS,
+    SOFT_OPT_IN,
+)
 from rft_common.db.postgres import Connection
 
 RECORD_CONSENT = """
 WITH recorded AS (
     INSERT INTO consent_events
         (user_id, purpose, basis, source, notice_version, booking_id, actor_id)
-    SELECT u.id, :purpose, :basis, :source, :notice_version, :booking_id, :actor_id
-    FROM users AS u
+    SELECT u.id, p.purpose, :basis, :source, :notice_version, :booking_id, :actor_id
+    FROM users AS u CROSS JOIN unnest(CAST(:purposes AS text[])) AS p (purpose)
     WHERE u.id = ANY(:user_ids)
       AND NOT coalesce(
           (SELECT e.basis FROM consent_events AS e
-           WHERE e.user_id = u.id AND e.purpose = :purpose
+           WHERE e.user_id = u.id AND e.purpose = p.purpose
            ORDER BY e.recorded_at DESC, e.id DESC LIMIT 1) = ANY(:unless_current),
           false)
-    ORDER BY u.id
-    RETURNING user_id
+    ORDER BY u.id, p.purpose
+    RETURNING user_id, purpose
 ), cached AS (
     UPDATE users SET marketing_consent = :may_write
-    WHERE :purpose = :marketing_email AND id IN (SELECT user_id FROM recorded)
+    WHERE id IN (SELECT user_id FROM recorded WHERE purpose = :marketing_email)
       AND marketing_consent <> :may_write
 )
-SELECT user_id FROM recorded ORDER BY user_id
+SELECT DISTINCT user_id FROM recorded ORDER BY user_id
 """
+
+CHECKOUT = "checkout"
 
 HOLD_PEOPLE = "SELECT id FROM users WHERE id = ANY(:user_ids) ORDER BY id FOR NO KEY UPDATE"
 
@@ -46,7 +56,7 @@ HOLD_PEOPLE = "SELECT id FROM users WHERE id = ANY(:user_ids) ORDER BY id FOR NO
 def record_consent(
     connection: Connection,
     user_ids: Sequence[int],
-    purpose: str,
+    purpose: str | Sequence[str],
     basis: str,
     source: str,
     notice_version: str | None = None,
@@ -55,14 +65,15 @@ def record_consent(
     *,
     unless_current: Collection[str] = (),
 ) -> list[int]:
-    """Append one event per existing user of ``user_ids`` (one statement); the ids
-    recorded. Users whose current basis for ``purpose`` is one of ``unless_current``
-    are left as they are (hold their rows first when that decision must not race)."""
+    """Append one event per existing user of ``user_ids`` and purpose (``purpose``: one
+    or several), in one statement; the ids of the users recorded. A user whose current
+    basis for a purpose is one of ``unless_current`` is left as they are for it (hold
+    their rows first when that decision must not race another writer)."""
     return connection.execute(
         RECORD_CONSENT,
         {
             "user_ids": list(user_ids),
-            "purpose": purpose,
+            "purposes": [purpose] if isinstance(purpose, str) else list(purpose),
             "basis": basis,
             "source": source,
             "notice_version": notice_version,
@@ -90,3 +101,54 @@ def object_to(
     return record_consent(
         connection, user_ids, purpose, OBJECTION, source, unless_current=(OBJECTION,)
     )
+
+
+def record_checkout_choices(
+    connection: Connection,
+    user_id: int,
+    booking_id: int,
+    *,
+    marketing_consent: bool | None,
+    reminders_opt_out: bool | None,
+) -> None:
+    """What a paid checkout says about its buyer, resting on ``booking_id`` (call it in
+    the booking's transaction, after the customer's upsert has locked their row):
+
+    - ``marketing_consent``: explicit consent to marketing email and renewal reminders
+      (the reminders excepted if opted out), under the configured wording version;
+    - ``reminders_opt_out``: an objection to renewal reminders (none recorded twice);
+    - neither: a soft opt-in to renewal reminders (the buyer of a course, offered the
+      opt-out the configured notice version words), unless the buyer has objected or
+      consented explicitly, or no notice version is configured (no opt-out was offered).
+
+    An unticked consent box says nothing: no event. At most two statements, one in
+    the usual cases.
+    """
+    notice_version = get_settings().checkout_consent_notice_version
+    if marketing_consent:
+        purposes = [MARKETING_EMAIL] + ([] if reminders_opt_out else [RENEWAL_REMINDERS])
+        record_consent(
+            connection, [user_id], purposes, EXPLICIT_CONSENT, CHECKOUT, notice_version, booking_id
+        )
+    if reminders_opt_out:
+        record_consent(
+            connection,
+            [user_id],
+            RENEWAL_REMINDERS,
+            OBJECTION,
+            CHECKOUT,
+            notice_version,
+            booking_id,
+            unless_current=(OBJECTION,),
+        )
+    elif not marketing_consent and notice_version is not None:
+        record_consent(
+            connection,
+            [user_id],
+            RENEWAL_REMINDERS,
+            SOFT_OPT_IN,
+            CHECKOUT,
+            notice_version,
+            booking_id,
+            unless_current=(OBJECTION, EXPLICIT_CONSENT),
+        )
