@@ -14,12 +14,17 @@ whose snapshot sees whatever the other writer committed.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, Field
 
 from rft_common.core.settings import get_settings
 from rft_common.core.vocabulary import (
+    CONSENT_PURPOSES,
     EXPLICIT_CONSENT,
     MARKETING_EMAIL,
     MAY_WRITE_BASES,
+    NO_BASIS,
     OBJECTION,
     RENEWAL_REMINDERS,
     SOFT_OPT_IN,
@@ -41,7 +46,7 @@ WITH recorded AS (
     ORDER BY u.id, p.purpose
     RETURNING user_id, purpose
 ), cached AS (
-    UPDATE users SET marketing_consent = :may_write
+    UPDATE users SET marketing_consent = :may_write, updated_at = now()
     WHERE id IN (SELECT user_id FROM recorded WHERE purpose = :marketing_email)
       AND marketing_consent <> :may_write
 )
@@ -49,6 +54,9 @@ SELECT DISTINCT user_id FROM recorded ORDER BY user_id
 """
 
 CHECKOUT = "checkout"
+ADMIN = "admin"
+ERASURE = "erasure"
+UNSUBSCRIBE_LINK = "unsubscribe_link"
 
 HOLD_PEOPLE = "SELECT id FROM users WHERE id = ANY(:user_ids) ORDER BY id FOR NO KEY UPDATE"
 
@@ -152,3 +160,75 @@ def record_checkout_choices(
             booking_id,
             unless_current=(OBJECTION, EXPLICIT_CONSENT),
         )
+
+
+class ConsentState(BaseModel):
+    """A person's current consent for one purpose (the latest event of its history)."""
+
+    purpose: str = Field(description="marketing_email or renewal_reminders")
+    basis: str = Field(
+        description="explicit_consent, soft_opt_in, objection, or none (also when nothing "
+        "was ever recorded)"
+    )
+    may_write: bool = Field(description="True for explicit consent and a soft opt-in")
+    source: str | None = Field(
+        description="checkout, admin, unsubscribe_link, import, backfill or erasure; null "
+        "when nothing was recorded"
+    )
+    notice_version: str | None = Field(description="The wording or opt-out notice shown")
+    recorded_at: datetime | None
+
+
+CURRENT_CONSENTS = """
+SELECT purpose, basis, source, notice_version, recorded_at
+FROM current_consents WHERE user_id = :user_id
+"""
+
+
+def consent_states(connection: Connection, user_id: int) -> list[ConsentState]:
+    """``user_id``'s current consent, one entry per purpose (``CONSENT_PURPOSES`` order;
+    one statement)."""
+    rows = {row.purpose: row for row in connection.execute(CURRENT_CONSENTS, {"user_id": user_id})}
+    states = []
+    for purpose in CONSENT_PURPOSES:
+        row = rows.get(purpose)
+        states.append(
+            ConsentState(
+                purpose=purpose,
+                basis=row.basis if row else NO_BASIS,
+                may_write=row is not None and row.basis in MAY_WRITE_BASES,
+                source=row.source if row else None,
+                notice_version=row.notice_version if row else None,
+                recorded_at=row.recorded_at if row else None,
+            )
+        )
+    return states
+
+
+FORGET_CONSENTS = """
+WITH people AS (
+    SELECT id FROM users WHERE id = ANY(:user_ids) AND erased_at IS NULL
+), forgotten AS (
+    DELETE FROM consent_events WHERE user_id IN (SELECT id FROM people)
+)
+INSERT INTO consent_events (user_id, purpose, basis, source)
+SELECT people.id, p.purpose, :objection, :erasure
+FROM people CROSS JOIN unnest(CAST(:purposes AS text[])) AS p (purpose)
+ORDER BY people.id, p.purpose
+"""
+
+
+def forget_consents(connection: Connection, user_ids: Sequence[int]) -> None:
+    """Erasure (of ``user_ids`` not yet erased): their consent histories go (wording
+    versions, purchases, admins, dates), and one objection per purpose stays in their
+    place, source ``erasure``: what remains of the person (their certificates) is
+    never written to."""
+    connection.execute(
+        FORGET_CONSENTS,
+        {
+            "user_ids": list(user_ids),
+            "purposes": list(CONSENT_PURPOSES),
+            "objection": OBJECTION,
+            "erasure": ERASURE,
+        },
+    )
