@@ -184,10 +184,11 @@ def test_after_unsubscribing_a_checkout_does_not_resubscribe_without_new_consent
     assert consents(db)[-1] == (RENEWAL_REMINDERS, "explicit_consent", "checkout", NOTICE, renewed)
 
 
-def test_consent_fields_must_be_booleans(db, checkout_function, lambda_context):
+@pytest.mark.parametrize("value", ["perhaps", "true", 0, 1])
+def test_consent_fields_must_be_booleans(db, checkout_function, lambda_context, value):
     session_id = new_session(db)
     status, answer = post_booking(
-        checkout_function, lambda_context, booking_body(session_id, marketingConsent="perhaps")
+        checkout_function, lambda_context, booking_body(session_id, marketingConsent=value)
     )
 
     assert status in (400, 422), answer

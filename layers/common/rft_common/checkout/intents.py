@@ -39,6 +39,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
@@ -111,14 +112,14 @@ class ConsentChoices(BaseModel):
     """The checkout's optional consent fields (the site sends none yet; docs/reminders.md).
     Absent is not false: nothing is recorded for a field not sent."""
 
-    marketing_consent: bool | None = Field(
+    marketing_consent: StrictBool | None = Field(
         default=None,
         alias="marketingConsent",
         description="The buyer ticked the box consenting to marketing email, renewal "
         "reminders included: recorded as explicit consent on a paid booking. false or "
         "absent records nothing.",
     )
-    renewal_reminders_opt_out: bool | None = Field(
+    renewal_reminders_opt_out: StrictBool | None = Field(
         default=None,
         alias="renewalRemindersOptOut",
         description="The buyer ticked the opt-out of renewal reminders: recorded as an "
@@ -434,6 +435,6 @@ def booking_fields_from_metadata(intent: PaymentIntent) -> dict[str, Any] | None
         "numberOfParticipants": metadata[META_PARTICIPANTS],
         "specialRequirements": metadata.get(META_SPECIAL_REQUIREMENTS),
         "totalAmount": f"{intent.amount / 100:.2f}",
-        "marketingConsent": metadata.get(META_MARKETING_CONSENT),
-        "renewalRemindersOptOut": metadata.get(META_REMINDERS_OPT_OUT),
+        "marketingConsent": _choice(None, metadata.get(META_MARKETING_CONSENT)),
+        "renewalRemindersOptOut": _choice(None, metadata.get(META_REMINDERS_OPT_OUT)),
     }

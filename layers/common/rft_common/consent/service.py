@@ -29,7 +29,7 @@ from rft_common.core.vocabulary import (
     RENEWAL_REMINDERS,
     SOFT_OPT_IN,
 )
-from rft_common.db.postgres import Connection
+from rft_common.db.postgres import Connection, run_transaction
 
 RECORD_CONSENT = """
 WITH recorded AS (
@@ -232,3 +232,25 @@ def forget_consents(connection: Connection, user_ids: Sequence[int]) -> None:
             "erasure": ERASURE,
         },
     )
+
+
+HOLD_PERSON_AND_SURVIVOR = """
+SELECT id FROM users
+WHERE id = :user_id OR id = (SELECT merged_into FROM users WHERE id = :user_id)
+ORDER BY id FOR NO KEY UPDATE
+"""
+
+
+def unsubscribe(user_id: int, purpose: str) -> bool:
+    """An unsubscribe link used (``purpose`` of ``user_id``): an objection, recorded
+    once however often the link is used, also for the customer a merged record was
+    merged into (the same person). Whether anything was newly recorded."""
+
+    def withdraw(connection: Connection) -> bool:
+        people = connection.execute(HOLD_PERSON_AND_SURVIVOR, {"user_id": user_id}).scalars()
+        recorded = record_consent(
+            connection, people, purpose, OBJECTION, UNSUBSCRIBE_LINK, unless_current=(OBJECTION,)
+        )
+        return bool(recorded)
+
+    return run_transaction(withdraw)
