@@ -8,7 +8,9 @@
   when. Rows are only ever added (erasure is the exception: it replaces a person's
   history with one objection per purpose, ``privacy.service``).
 - ``current_consents``: the latest event per person and purpose; the state everything
-  reads.
+  reads. ``recorded_at`` is the time of the insert (``clock_timestamp()``), not of the
+  transaction's start: a writer that waited for another's lock on the person records
+  the later event.
 - ``users.marketing_consent`` stays, as a cache of the current ``marketing_email``
   state (explicit consent or soft opt-in), kept by ``consent.service`` in the same
   statement that records an event: the admin list, detail, filter and CSV read it.
@@ -43,7 +45,7 @@ CREATE TABLE consent_events (
     notice_version text,
     booking_id integer CONSTRAINT fk_consent_events_booking_id_bookings REFERENCES bookings (id),
     actor_id integer,
-    recorded_at timestamptz NOT NULL DEFAULT now()
+    recorded_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX ix_consent_events_latest
     ON consent_events (user_id, purpose, recorded_at DESC, id DESC);

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from rft_common.consent.service import object_to, record_consent
+from rft_common.consent.service import hold_people, object_to, record_consent
 from rft_common.consent.tokens import (
     unsubscribe_token,
     unsubscribe_url,
@@ -187,3 +188,48 @@ def test_the_migration_imports_todays_consent_as_explicit_for_both_purposes(post
         ]
     finally:
         engine.dispose()
+
+
+def test_an_objection_that_waited_for_a_soft_opt_in_is_the_later_event(db):
+    """The objection's transaction starts first, then waits for the checkout holding the
+    person: its event still comes after the soft opt-in (times are taken at the insert,
+    not at the start of the transaction)."""
+    with db.begin() as connection:
+        user_id = add_user(connection, "race@example.com")
+    objection_started = threading.Event()
+    checkout_holds = threading.Event()
+
+    def checkout(connection) -> None:
+        objection_started.wait(5)
+        hold_people(connection, [user_id])  # the customer upsert's lock, in the checkout
+        checkout_holds.set()
+        time.sleep(0.3)  # the objection now waits for this row
+        record_consent(
+            connection,
+            [user_id],
+            RENEWAL_REMINDERS,
+            "soft_opt_in",
+            "checkout",
+            "v1",
+            unless_current=("objection", "explicit_consent"),
+        )
+
+    def unsubscribe(connection) -> None:
+        connection.execute("SELECT now()")  # the transaction has begun
+        objection_started.set()
+        checkout_holds.wait(5)
+        object_to(connection, [user_id], RENEWAL_REMINDERS, "unsubscribe_link")
+
+    threads = [
+        threading.Thread(target=run_transaction, args=(job,)) for job in (checkout, unsubscribe)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert events(db, user_id) == [
+        (RENEWAL_REMINDERS, "soft_opt_in", "checkout"),
+        (RENEWAL_REMINDERS, "objection", "unsubscribe_link"),
+    ]
+    assert current(db, user_id)[RENEWAL_REMINDERS] == ("objection", "unsubscribe_link")

@@ -785,7 +785,7 @@ consent_events = Table(
     Column("notice_version", Text),
     Column("booking_id", Integer, ForeignKey("bookings.id")),
     Column("actor_id", Integer),
-    Column("recorded_at", Timestamp, nullable=False, server_default=func.now()),
+    Column("recorded_at", Timestamp, nullable=False, server_default=func.clock_timestamp()),
     CheckConstraint(_in("purpose", CONSENT_PURPOSES), name="purpose"),
     CheckConstraint(_in("basis", CONSENT_BASES), name="basis"),
     CheckConstraint(_in("source", CONSENT_SOURCES), name="source"),
