@@ -58,7 +58,12 @@ ADMIN = "admin"
 ERASURE = "erasure"
 UNSUBSCRIBE_LINK = "unsubscribe_link"
 
-HOLD_PEOPLE = "SELECT id FROM users WHERE id = ANY(:user_ids) ORDER BY id FOR NO KEY UPDATE"
+HOLD_PEOPLE = """
+SELECT id FROM users
+WHERE id = ANY(:user_ids)
+   OR id IN (SELECT merged_into FROM users WHERE id = ANY(:user_ids))
+ORDER BY id FOR NO KEY UPDATE
+"""
 
 
 def record_consent(
@@ -94,20 +99,22 @@ def record_consent(
     ).scalars()
 
 
-def hold_people(connection: Connection, user_ids: Sequence[int]) -> None:
-    """Lock the users rows of ``user_ids`` until the transaction ends: the consent
-    decisions made after this see every other writer's, and none interleaves."""
-    connection.execute(HOLD_PEOPLE, {"user_ids": list(user_ids)})
+def hold_people(connection: Connection, user_ids: Sequence[int]) -> list[int]:
+    """Lock the users rows of ``user_ids``, and of the customers any of them was merged
+    into (the same people), until the transaction ends; their ids. The consent decisions
+    made after this see every other writer's, and none interleaves."""
+    return connection.execute(HOLD_PEOPLE, {"user_ids": list(user_ids)}).scalars()
 
 
 def object_to(
     connection: Connection, user_ids: Sequence[int], purpose: str, source: str
 ) -> list[int]:
-    """Record an objection for ``purpose`` unless it is already the current state
-    (idempotent, also against a concurrent objection): the ids newly recorded."""
-    hold_people(connection, user_ids)
+    """Record an objection for ``purpose`` of ``user_ids`` and the customers they were
+    merged into, unless it is already their current state (idempotent, also against a
+    concurrent objection): the ids newly recorded."""
+    people = hold_people(connection, user_ids)
     return record_consent(
-        connection, user_ids, purpose, OBJECTION, source, unless_current=(OBJECTION,)
+        connection, people, purpose, OBJECTION, source, unless_current=(OBJECTION,)
     )
 
 
@@ -234,23 +241,13 @@ def forget_consents(connection: Connection, user_ids: Sequence[int]) -> None:
     )
 
 
-HOLD_PERSON_AND_SURVIVOR = """
-SELECT id FROM users
-WHERE id = :user_id OR id = (SELECT merged_into FROM users WHERE id = :user_id)
-ORDER BY id FOR NO KEY UPDATE
-"""
-
-
 def unsubscribe(user_id: int, purpose: str) -> bool:
     """An unsubscribe link used (``purpose`` of ``user_id``): an objection, recorded
     once however often the link is used, also for the customer a merged record was
     merged into (the same person). Whether anything was newly recorded."""
 
-    def withdraw(connection: Connection) -> bool:
-        people = connection.execute(HOLD_PERSON_AND_SURVIVOR, {"user_id": user_id}).scalars()
-        recorded = record_consent(
-            connection, people, purpose, OBJECTION, UNSUBSCRIBE_LINK, unless_current=(OBJECTION,)
+    return bool(
+        run_transaction(
+            lambda connection: object_to(connection, [user_id], purpose, UNSUBSCRIBE_LINK)
         )
-        return bool(recorded)
-
-    return run_transaction(withdraw)
+    )
