@@ -11,7 +11,9 @@ from sqlalchemy import text
 from rft_common.consent.service import record_consent
 from rft_common.core.vocabulary import MARKETING_EMAIL, RENEWAL_REMINDERS
 from rft_common.db.postgres import run_transaction
-from tests.admin_helpers import ADMIN_ID, add_user, call
+from rft_common.staff.tokens import Staff
+from rft_common.users.merges import merge_users
+from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, add_user, call
 from tests.factories import add_session, legacy_insert_booking
 
 pytestmark = pytest.mark.usefixtures("signed_in_admin")
@@ -180,6 +182,36 @@ def test_erasure_forgets_the_consent_details_but_keeps_an_objection(
         assert (
             connection.execute(
                 text("SELECT marketing_consent FROM users WHERE id = :id"), {"id": customer}
+            ).scalar_one()
+            is False
+        )
+
+
+def test_a_merge_carries_the_duplicates_objections_to_the_survivor_and_no_consent(db):
+    with db.begin() as connection:
+        survivor = add_user(connection, "kept@example.com", name="Sam Patel")
+        duplicate = add_user(connection, "old@example.com", name="Sam Patel")
+    run_transaction(
+        lambda c: record_consent(
+            c, [survivor], [MARKETING_EMAIL, RENEWAL_REMINDERS], "explicit_consent", "admin"
+        )
+    )
+    run_transaction(
+        lambda c: record_consent(c, [duplicate], MARKETING_EMAIL, "objection", "unsubscribe_link")
+    )
+    run_transaction(
+        lambda c: record_consent(c, [duplicate], RENEWAL_REMINDERS, "explicit_consent", "admin")
+    )
+
+    merge_users(survivor, duplicate, actor=Staff(id=ADMIN_ID, email=ADMIN_EMAIL, role="admin"))
+
+    assert events(db, survivor)[2:] == [
+        (MARKETING_EMAIL, "objection", "admin", None, None, ADMIN_ID)
+    ]
+    with db.connect() as connection:
+        assert (
+            connection.execute(
+                text("SELECT marketing_consent FROM users WHERE id = :id"), {"id": survivor}
             ).scalar_one()
             is False
         )

@@ -118,6 +118,29 @@ def object_to(
     )
 
 
+def carry_objections(
+    connection: Connection, from_id: int, to_id: int, *, actor_id: int
+) -> list[str]:
+    """A merge: ``from_id``'s current objections hold for ``to_id`` too (the same
+    person; source ``admin``, the merging admin as actor). Consent is never carried: it
+    is not inferred. Call with both rows held; the purposes carried."""
+    objected = [
+        state.purpose for state in consent_states(connection, from_id) if state.basis == OBJECTION
+    ]
+    if not objected:
+        return []
+    record_consent(
+        connection,
+        [to_id],
+        objected,
+        OBJECTION,
+        ADMIN,
+        actor_id=actor_id,
+        unless_current=(OBJECTION,),
+    )
+    return objected
+
+
 def record_checkout_choices(
     connection: Connection,
     user_id: int,
