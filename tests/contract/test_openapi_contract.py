@@ -15,7 +15,11 @@ import urllib.request
 
 import pytest
 
+from rft_common.consent.tokens import unsubscribe_token
+from rft_common.core.settings import get_settings
+from rft_common.core.vocabulary import RENEWAL_REMINDERS
 from rft_tools.checks.contract import NOT_FUZZED, ContractReport, check_contract
+from rft_tools.local.stack import LOCAL_UNSUBSCRIBE_SECRET
 from tests.conftest import EMAIL, PROJECT_ROOT, UK_PHONE
 from tests.payment_helpers import signature, stripe_event
 
@@ -84,6 +88,11 @@ fuzzing never holds (and a fuzzed password change would end the stack's other se
 ``tests/staff/test_staff_passwords.py`` walks both."""
 
 
+NEEDS_A_SIGNED_LINK = {"GET /api/unsubscribe/{token}", "POST /api/unsubscribe/{token}"}
+"""Succeed only with a token signed with the stack's unsubscribe key, which fuzzing never
+makes; the signed link is walked over HTTP below."""
+
+
 def test_every_operation_succeeds_at_least_once_so_fuzzing_got_past_auth_and_validation(report):
     never_succeeded = {
         operation: dict(statuses)
@@ -91,7 +100,9 @@ def test_every_operation_succeeds_at_least_once_so_fuzzing_got_past_auth_and_val
         if not any(200 <= status < 300 for status in statuses) and operation != SIGNED_ONLY
     }
 
-    assert set(never_succeeded) <= NEEDS_A_SIGN_IN_COOKIE | NEEDS_A_SECRET, never_succeeded
+    assert set(never_succeeded) <= (
+        NEEDS_A_SIGN_IN_COOKIE | NEEDS_A_SECRET | NEEDS_A_SIGNED_LINK
+    ), never_succeeded
 
 
 def test_the_stacks_webhook_takes_an_event_signed_with_its_local_secret(stack):
@@ -105,6 +116,24 @@ def test_the_stacks_webhook_takes_an_event_signed_with_its_local_secret(stack):
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
         assert json.loads(response.read()) == {"received": True, "outcome": "ignored"}
+
+
+def test_the_stacks_unsubscribe_link_shows_its_page_and_unsubscribes(stack, monkeypatch):
+    monkeypatch.setenv("UNSUBSCRIBE_SECRET", LOCAL_UNSUBSCRIBE_SECRET)
+    get_settings.cache_clear()
+    link = f"{stack.api}/api/unsubscribe/{unsubscribe_token(1, RENEWAL_REMINDERS)}"
+
+    with urllib.request.urlopen(link, timeout=10) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/html")
+    one_click = urllib.request.Request(
+        link,
+        data=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with urllib.request.urlopen(one_click, timeout=10) as response:
+        assert response.status == 200
+        assert json.loads(response.read()) == {"unsubscribed": True, "purpose": RENEWAL_REMINDERS}
 
 
 def test_the_stack_logged_no_email_or_phone_number_while_fuzzed(stack, report):

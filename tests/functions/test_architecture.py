@@ -41,11 +41,15 @@ ACTING_STAFF = "staff.tokens"
 """Who is acting: every admin domain records the signed-in staff member it is given."""
 OUTBOX = "email.outbox"
 """How any domain sends an email: a message written in the caller's own transaction."""
+CONSENT = "consent.service"
+"""How any domain records a person's consent, objection or withdrawal (the history)."""
+UNSUBSCRIBE_LINKS = "consent.tokens"
+"""The signed unsubscribe link every marketing message carries."""
 PEER_INTERFACES: dict[str, set[str]] = {
-    "users": {ACTING_STAFF},
-    "privacy": {ACTING_STAFF},
-    "renewals": {ACTING_STAFF},
-    "checkout": {ACTING_STAFF, OUTBOX},
+    "users": {ACTING_STAFF, CONSENT},
+    "privacy": {ACTING_STAFF, CONSENT},
+    "renewals": {ACTING_STAFF, CONSENT, UNSUBSCRIBE_LINKS},
+    "checkout": {ACTING_STAFF, OUTBOX, CONSENT},
     "staff": {OUTBOX},
 }
 """The one module of a peer domain that a domain may import, beyond the kernel."""

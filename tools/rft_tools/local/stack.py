@@ -40,6 +40,8 @@ from rft_tools.operations import migrations
 from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
+LOCAL_UNSUBSCRIBE_SECRET = "rft-local-stack-only-unsubscribe-key-never-used-in-aws-24680"  # noqa: S105
+"""Keys the local stack's unsubscribe links, so that links it mails work across restarts."""
 LOCAL_RESOURCES.append(create_backfill_queues)
 LOCAL_RESOURCES.append(local_admin_environment)
 LOCAL_RESOURCES.append(local_email_environment)
@@ -77,6 +79,7 @@ def local_environment(database_url: str, aws_endpoint: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "RFT_FLAGS_FILE": str(flags_file()),
         "AWS_ENDPOINT_URL": aws_endpoint,
+        "UNSUBSCRIBE_SECRET": LOCAL_UNSUBSCRIBE_SECRET,
         **LOCAL_CREDENTIALS,
     }
 

@@ -8,8 +8,10 @@ One transaction per booking, in this order (at most six statements):
 3. find or create the customer (when ``customer_accounts`` is on);
 4. in one statement, re-read the session's seats and active bookings (a fresh
    snapshot, taken after the lock) and insert the booking only if it fits;
-5. for a paid booking, queue the customer's email (``rft_common.email.outbox``: one
-   statement, unique per booking, sent after the commit by the email sender);
+5. for a paid booking, record what its buyer said about consent (``consent.service``:
+   usually one statement, none for an unlinked booking) and queue the customer's email
+   (``rft_common.email.outbox``: one statement, unique per booking, sent after the
+   commit by the email sender);
 6. record its attendees (``customers.attendees``: the booker, and the participants
    its checkout stored), finding or creating those with an email as customers;
 6. store the response under the idempotency key.
@@ -48,9 +50,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from rft_common.aws import flags
-from rft_common.checkout.intents import WithCustomerEmail, confirmed_payment
+from rft_common.checkout.intents import (
+    CONSENT_FIELDS,
+    ConsentChoices,
+    WithCustomerEmail,
+    confirmed_payment,
+)
 from rft_common.checkout.pricing import booking_price, to_pence
 from rft_common.checkout.stripe_api import PaymentIntent
+from rft_common.consent.service import record_checkout_choices
 from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
 from rft_common.core.vocabulary import ACTIVE_BOOKING_STATUSES, UNPAID_HOLD_MINUTES
@@ -84,7 +92,7 @@ PAYMENT_INTENT_ID_PATTERN = r"^pi_[A-Za-z0-9_]+$"
 reaches Stripe, whose answers to those were a 502 or a list where an intent was due."""
 
 
-class BookingRequest(WithCustomerEmail):
+class BookingRequest(WithCustomerEmail, ConsentChoices):
     """The booking site's checkout body, unchanged from the legacy API."""
 
     model_config = ConfigDict(
@@ -114,8 +122,10 @@ class BookingRequest(WithCustomerEmail):
     total_amount: Decimal = Field(alias="totalAmount", ge=0, max_digits=10, decimal_places=2)
 
     def fingerprint(self) -> str:
-        """Hash of the validated request, to tell a retry from a different request."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Hash of the validated request, to tell a retry from a different request (the
+        consent fields count only when sent: keys stored before them still match)."""
+        unsent = {name for name in CONSENT_FIELDS if getattr(self, name) is None}
+        canonical = json.dumps(self.model_dump(mode="json", exclude=unsent), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def contact_details(self) -> dict[str, Any]:
@@ -412,6 +422,15 @@ def create_booking(
             field="numberOfParticipants",
         )
 
+    if paid and customer_id is not None:  # a purchase: what its buyer said about consent
+        marketing_consent, reminders_opt_out = request.choices_or_those_paid_with(payment)
+        record_checkout_choices(
+            connection,
+            customer_id,
+            row.id,
+            marketing_consent=marketing_consent,
+            reminders_opt_out=reminders_opt_out,
+        )
     if paid:  # only a paid checkout stored participants (the booker is recorded above)
         record_participants(
             connection,

@@ -49,6 +49,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
@@ -94,6 +95,8 @@ META_COMPANY = "rft_company"
 META_SPECIAL_REQUIREMENTS = "rft_special_requirements"
 META_REQUEST = "rft_request"
 """``request_digest`` of the call that made the intent; a key's replay must match it."""
+META_MARKETING_CONSENT = "rft_marketing_consent"
+META_REMINDERS_OPT_OUT = "rft_reminders_opt_out"
 METADATA_VALUE_LIMIT = 500
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -115,6 +118,51 @@ class WithCustomerEmail(BaseModel):
     def normalized_email(self) -> str:
         """Computed once per request (it runs the full address validation)."""
         return normalize_email(self.email)
+
+
+class ConsentChoices(BaseModel):
+    """The checkout's optional consent fields (the site sends none yet; docs/reminders.md).
+    Absent is not false: nothing is recorded for a field not sent."""
+
+    marketing_consent: StrictBool | None = Field(
+        default=None,
+        alias="marketingConsent",
+        description="The buyer ticked the box consenting to marketing email, renewal "
+        "reminders included: recorded as explicit consent on a paid booking. false or "
+        "absent records nothing.",
+    )
+    renewal_reminders_opt_out: StrictBool | None = Field(
+        default=None,
+        alias="renewalRemindersOptOut",
+        description="The buyer ticked the opt-out of renewal reminders: recorded as an "
+        "objection on a paid booking, kept until new explicit consent. Absent or false, a "
+        "paid booking gives its buyer a soft opt-in to renewal reminders, when the company "
+        "has configured the opt-out notice the site shows (and the buyer has not objected).",
+    )
+
+    def choices_or_those_paid_with(self, payment: PaymentIntent) -> tuple[bool | None, bool | None]:
+        """``(marketing_consent, renewal_reminders_opt_out)``: as sent, else as the
+        checkout's payment intent recorded them (its ``bookingData``)."""
+        metadata = payment.metadata
+        return (
+            _choice(self.marketing_consent, metadata.get(META_MARKETING_CONSENT)),
+            _choice(self.renewal_reminders_opt_out, metadata.get(META_REMINDERS_OPT_OUT)),
+        )
+
+    def consent_metadata(self) -> dict[str, str]:
+        """The choices as PaymentIntent metadata, for a booking the webhook makes."""
+        values = {
+            META_MARKETING_CONSENT: self.marketing_consent,
+            META_REMINDERS_OPT_OUT: self.renewal_reminders_opt_out,
+        }
+        return {key: str(value).lower() for key, value in values.items() if value is not None}
+
+
+CONSENT_FIELDS = tuple(ConsentChoices.model_fields)
+
+
+def _choice(sent: bool | None, recorded: str | None) -> bool | None:
+    return sent if sent is not None or recorded is None else recorded == "true"
 
 
 HealthText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -150,7 +198,7 @@ class Participant(BaseModel):
         }
 
 
-class CheckoutDetails(WithCustomerEmail):
+class CheckoutDetails(WithCustomerEmail, ConsentChoices):
     """``bookingData``: the site's form. Fields it sends that are not needed here
     (``agreedToTerms``, ...) are ignored. ``participantDetails`` (first call only) is
     ``None`` when absent, so that a call without it keeps what an earlier one stored."""
@@ -258,7 +306,7 @@ class CheckoutIntentRequest(BaseModel):
             META_SPECIAL_REQUIREMENTS: details.special_requirements,
             META_REQUEST: self.request_digest(),
         }
-        return {key: value for key, value in values.items() if value}
+        return {key: value for key, value in values.items() if value} | details.consent_metadata()
 
 
 @dataclass(frozen=True)
@@ -436,4 +484,6 @@ def booking_fields_from_metadata(intent: PaymentIntent) -> dict[str, Any] | None
         "numberOfParticipants": metadata[META_PARTICIPANTS],
         "specialRequirements": metadata.get(META_SPECIAL_REQUIREMENTS),
         "totalAmount": f"{intent.amount / 100:.2f}",
+        "marketingConsent": _choice(None, metadata.get(META_MARKETING_CONSENT)),
+        "renewalRemindersOptOut": _choice(None, metadata.get(META_REMINDERS_OPT_OUT)),
     }

@@ -80,6 +80,16 @@ class Settings:
     """The key of the logs' email fingerprints itself (local stack and tests)."""
     log_fingerprint_key_arn: str | None
     """Secrets Manager secret holding that key (AWS; ``rft_common.aws.fingerprints``)."""
+    unsubscribe_secret: str | None
+    """The unsubscribe links' HMAC-SHA256 key itself (local stack and tests)."""
+    unsubscribe_secret_arn: str | None
+    """Secrets Manager secret holding that key (AWS; ``rft_common.consent.tokens``)."""
+    public_api_url: str
+    """Where the public reaches this API (``PUBLIC_API_URL``; the site's own origin, which
+    serves ``/api``, unless set): the base of the links emails carry."""
+    checkout_consent_notice_version: str | None
+    """The version of the consent wording and opt-out notice the booking site shows at
+    checkout (``CHECKOUT_CONSENT_NOTICE_VERSION``). Unset: no soft opt-in is recorded."""
 
 
 @cache
@@ -128,4 +138,12 @@ def get_settings() -> Settings:
         company_email=env.get("COMPANY_EMAIL") or "info@reactfasttraining.co.uk",
         log_fingerprint_key=env.get("LOG_FINGERPRINT_KEY") or None,
         log_fingerprint_key_arn=env.get("LOG_FINGERPRINT_KEY_ARN") or None,
+        unsubscribe_secret=env.get("UNSUBSCRIBE_SECRET") or None,
+        unsubscribe_secret_arn=env.get("UNSUBSCRIBE_SECRET_ARN") or None,
+        public_api_url=(
+            env.get("PUBLIC_API_URL")
+            or env.get("ADMIN_ORIGIN")
+            or "https://reactfasttraining.co.uk"
+        ).rstrip("/"),
+        checkout_consent_notice_version=env.get("CHECKOUT_CONSENT_NOTICE_VERSION") or None,
     )

@@ -20,3 +20,22 @@ BUSINESS_TIME_ZONE = "Europe/London"
 ADMIN_ROLE = "admin"
 STAFF_ROLES = ("admin", "instructor")
 """Roles of the company's own people; every other user is a customer."""
+
+MARKETING_EMAIL = "marketing_email"
+RENEWAL_REMINDERS = "renewal_reminders"
+CONSENT_PURPOSES = (MARKETING_EMAIL, RENEWAL_REMINDERS)
+"""What a person may be written to for, each with its own consent history
+(``consent_events``, view ``current_consents``)."""
+
+EXPLICIT_CONSENT = "explicit_consent"
+SOFT_OPT_IN = "soft_opt_in"
+OBJECTION = "objection"
+NO_BASIS = "none"
+CONSENT_BASES = (EXPLICIT_CONSENT, SOFT_OPT_IN, OBJECTION, NO_BASIS)
+"""A consent event's basis: explicit consent, a soft opt-in resting on a purchase (the
+opt-out offered), an objection (unsubscribing, opting out: remembered for good) or none."""
+MAY_WRITE_BASES = (EXPLICIT_CONSENT, SOFT_OPT_IN)
+"""The bases under which a person may be written to for a purpose."""
+
+CONSENT_SOURCES = ("checkout", "admin", "unsubscribe_link", "import", "backfill", "erasure")
+"""Where a consent event came from."""

@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, TIMESTAMP
 from sqlalchemy.engine import URL
 
+from rft_common.core.vocabulary import CONSENT_BASES, CONSENT_PURPOSES, CONSENT_SOURCES
 from rft_common.db import postgres
 
 NAMING_CONVENTION = {
@@ -775,4 +776,36 @@ Index(
     certificates.c.expires_on,
     certificates.c.id,
     postgresql_where=certificates.c.status == "active",
+)
+
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("basis", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("notice_version", Text),
+    Column("booking_id", Integer, ForeignKey("bookings.id")),
+    Column("actor_id", Integer),
+    Column("recorded_at", Timestamp, nullable=False, server_default=func.clock_timestamp()),
+    CheckConstraint(_in("purpose", CONSENT_PURPOSES), name="purpose"),
+    CheckConstraint(_in("basis", CONSENT_BASES), name="basis"),
+    CheckConstraint(_in("source", CONSENT_SOURCES), name="source"),
+)
+"""Append-only consent history per person and purpose (``consent.service``); the view
+``current_consents`` (migration 0019) is the latest event of each."""
+
+Index(
+    "ix_consent_events_latest",
+    consent_events.c.user_id,
+    consent_events.c.purpose,
+    consent_events.c.recorded_at.desc(),
+    consent_events.c.id.desc(),
+)
+Index(
+    "ix_consent_events_booking_id",
+    consent_events.c.booking_id,
+    postgresql_where=consent_events.c.booking_id.isnot(None),
 )

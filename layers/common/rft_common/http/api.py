@@ -226,6 +226,9 @@ def unsupported_media_type() -> Response[ErrorResponse]:
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+BODY_IGNORED_PATHS = ("/api/unsubscribe/",)
+"""Routes that read no body and must take any: a one-click unsubscribe (RFC 8058) is
+posted form-encoded or as multipart by mail clients, and must never be refused for it."""
 INVALID_REQUEST = "invalid request"
 UNSTORABLE = "contains a character that cannot be stored (NUL or an unpaired surrogate)"
 
@@ -296,7 +299,7 @@ def unreadable_body(event: dict[str, Any]) -> Response[ErrorResponse] | None:
             [FieldError(field=parameter, message=UNSTORABLE)],
         )
     request = APIGatewayProxyEvent(event)
-    if request.http_method not in BODY_METHODS:
+    if request.http_method not in BODY_METHODS or request.path.startswith(BODY_IGNORED_PATHS):
         return None
     content_type = (request.headers.get("content-type") or "").strip().lower()
     if content_type.startswith("multipart/"):

@@ -51,6 +51,7 @@ def _all_routers() -> list[Router]:
     from rft_common.checkout import booking_routes as bookings
     from rft_common.checkout import routes as checkout
     from rft_common.checkout import webhook_routes as stripe_webhook
+    from rft_common.consent import routes as unsubscribe
     from rft_common.privacy import routes as admin_privacy
     from rft_common.renewals import routes as admin_renewals
     from rft_common.staff import routes as admin_auth
@@ -61,6 +62,7 @@ def _all_routers() -> list[Router]:
         checkout.router,
         bookings.router,
         stripe_webhook.router,
+        unsubscribe.router,
         admin_auth.router,
         admin_users.router,
         admin_duplicates.router,

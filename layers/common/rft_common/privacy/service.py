@@ -15,8 +15,11 @@ itself audited (``data_export``), in the same transaction.
 - scrubbed: the person's name, phone, company, address, notes and password hash;
   their email becomes ``erased-<id>@erased.invalid`` (``.invalid`` is reserved, so it
   can never be anyone's address, and neither checkout nor backfill accepts it);
-  consents are withdrawn; every booking of theirs (including unlinked legacy bookings
-  with their email, which are linked to them first) gets ``REDACTED_CONTACT_DETAILS``;
+  consents are withdrawn: the consent history goes (wording versions, purchases, staff,
+  dates) and one objection per purpose (source ``erasure``) stays, so what remains of
+  the person (their certificates) is never written to; every booking of theirs
+  (including unlinked legacy bookings with their email, which are linked to them
+  first) gets ``REDACTED_CONTACT_DETAILS``;
   their older audit entries keep the field names and lose every value; the checkout
   records of their intents (``payment_checkouts``, keyed by a hash of their email) go;
   their attendances (``booking_attendees``) lose name, email and health data;
@@ -56,6 +59,7 @@ from typing import Annotated, Any
 from pg8000.exceptions import DatabaseError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from rft_common.consent.service import forget_consents
 from rft_common.core.emails import EMAIL_WHITESPACE, canonical_email, normalized_email_sql
 from rft_common.core.errors import Conflict, InvalidRequest, NotFound
 from rft_common.core.vocabulary import STAFF_ROLES
@@ -95,6 +99,13 @@ EXPORT = f"""
                                       'has_password', u.password_hash IS NOT NULL),
         'consents', jsonb_build_object('marketing_consent', u.marketing_consent,
                                        'newsletter_subscribed', u.newsletter_subscribed),
+        'consent_history', coalesce((
+            SELECT jsonb_agg(
+                to_jsonb(e) || jsonb_build_object('booking_reference', b.booking_reference)
+                ORDER BY e.recorded_at, e.id)
+            FROM consent_events AS e LEFT JOIN bookings AS b ON b.id = e.booking_id
+            WHERE e.user_id = u.id
+               OR e.user_id IN (SELECT m.id FROM users AS m WHERE m.merged_into = u.id)), '[]'),
         'bookings', coalesce((
             SELECT jsonb_agg(
                 to_jsonb(b) || jsonb_build_object(
@@ -166,6 +177,11 @@ class DataExport(BaseModel):
         description="Every stored field of the user except credentials (`has_password`)"
     )
     consents: dict[str, bool] = Field(description="marketing_consent, newsletter_subscribed")
+    consent_history: list[dict[str, Any]] = Field(
+        description="Every consent event about them (and their merged records), oldest "
+        "first: purpose, basis, source, the wording or notice version shown, the booking "
+        "a soft opt-in rests on, the admin who recorded it, when"
+    )
     bookings: list[dict[str, Any]] = Field(
         description="Every booking, oldest first: all its fields, `contact_details` as "
         "stored, and its course and session"
@@ -414,6 +430,7 @@ def erase_users(
     connection.execute(REDACT_MERGES, parameters)
     connection.execute(SCRUB_MERGES_BY, parameters)
     connection.execute(SCRUB_DISMISSALS_BY, parameters)
+    forget_consents(connection, parameters["user_ids"])
     erased = sorted(connection.execute(SCRUB_USERS, parameters))
     if erased:
         audit_each(

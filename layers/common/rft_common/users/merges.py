@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic.alias_generators import to_camel
 
+from rft_common.consent.service import carry_objections
 from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
 from rft_common.core.errors import Conflict, NotFound
 from rft_common.core.formatting import money
@@ -49,7 +50,9 @@ PROFILE_FIELDS = (
 )  # fmt: skip
 """Filled on the survivor when blank there; a different value on both is a conflict."""
 PREFERENCE_FIELDS = ("marketing_consent", "newsletter_subscribed")
-"""Never changed by a merge (consent is not inferred); a difference is reported."""
+"""Never changed by a merge (consent is not inferred); a difference is reported. The
+duplicate's objections do hold for the survivor (``consent.service.carry_objections``):
+an unmerge leaves them, as a new objection is never undone but by new consent."""
 FILLABLE_FIELDS = frozenset({*PROFILE_FIELDS, "customer_type"})
 """Every column a merge may write on the survivor (and its unmerge clear again)."""
 
@@ -70,6 +73,7 @@ USER_REFERENCES_KEPT = {
     ("duplicate_candidates", "user_id"),
     ("duplicate_candidates", "other_id"),
     ("staff_password_resets", "user_id"),  # staff only, and staff are never merged
+    ("consent_events", "user_id"),  # consent is given by a record, never inferred by a merge
 }
 """Every foreign key to ``users.id`` is in one of these sets (a test checks the
 schema): a new table referencing users must decide whether a merge moves its rows."""
@@ -305,6 +309,7 @@ def merge_users(survivor_id: int, duplicate_id: int, *, actor: Staff) -> MergeRe
         connection.execute(COUNTED, {"user_id": duplicate_id, "delta": -1})
         connection.execute(ADD_ALIAS, {**ids, "email": duplicate.email_normalized})
         connection.execute(FORGET_CANDIDATES, ids)
+        carry_objections(connection, duplicate_id, survivor_id, actor_id=actor.id)
         record = connection.execute(
             RECORD_MERGE,
             {

@@ -26,10 +26,16 @@ from pydantic import (
     field_validator,
 )
 
+from rft_common.consent.service import ADMIN, ConsentState, consent_states, record_consent
 from rft_common.core.emails import normalize_email
 from rft_common.core.errors import Conflict, InvalidRequest, MergedAway, NotFound, Unauthorized
 from rft_common.core.formatting import money
-from rft_common.core.vocabulary import STAFF_ROLES
+from rft_common.core.vocabulary import (
+    CONSENT_PURPOSES,
+    EXPLICIT_CONSENT,
+    OBJECTION,
+    STAFF_ROLES,
+)
 from rft_common.customers.audit import Actor, audit
 from rft_common.customers.identity import FILLABLE_FIELDS
 from rft_common.db.paging import (
@@ -89,7 +95,14 @@ class UserDetail(BaseModel):
     county: str | None
     postcode: str | None
     newsletter_subscribed: bool
-    marketing_consent: bool
+    marketing_consent: bool = Field(
+        description="May be sent marketing email: explicit consent or a soft opt-in "
+        "(``may_write`` of the marketing_email consent)"
+    )
+    consents: list[ConsentState] = Field(
+        description="The current consent for each purpose (marketing_email, "
+        "renewal_reminders), from the consent history (docs/reminders.md)"
+    )
     notes: str | None
     is_active: bool = Field(description="Staff can be deactivated; customers are active")
     last_login: datetime | None = Field(description="Latest admin sign-in (staff only)")
@@ -242,6 +255,7 @@ def _read_detail(connection: Connection, user_id: int, bookings_limit: int) -> U
         postcode=user.postcode,
         newsletter_subscribed=user.newsletter_subscribed,
         marketing_consent=user.marketing_consent,
+        consents=consent_states(connection, user_id),
         notes=user.notes,
         is_active=user.is_active,
         last_login=user.last_login_at,
@@ -426,7 +440,11 @@ def update_user(user_id: int, update: UserUpdate, *, actor: Staff) -> UserDetail
         if "is_active" in changes:
             _check_deactivation(current, actor, active=changes["is_active"])
         if changes:
-            _write(connection, user_id, changes)
+            columns = {name: value for name, value in changes.items() if name not in CONSENTS}
+            if columns:
+                _write(connection, user_id, columns)
+            if "marketing_consent" in changes:
+                _record_consent_edit(connection, user_id, changes["marketing_consent"], actor)
             audit(
                 connection,
                 user_id,
@@ -450,6 +468,18 @@ def _check_deactivation(current: Any, actor: Staff, *, active: bool) -> None:
         )
     if current.id == actor.id:
         raise InvalidRequest("you cannot change your own account's active state", field="is_active")
+
+
+CONSENTS = {"marketing_consent"}
+"""Fields the consent history writes (``users.marketing_consent`` is its cache)."""
+
+
+def _record_consent_edit(connection: Connection, user_id: int, given: bool, actor: Staff) -> None:
+    """An admin's ``marketing_consent`` is an event for both purposes (the column stood
+    for both before the history): explicit consent, or an objection (withdrawn through
+    staff, remembered until new consent), with the admin as actor."""
+    basis = EXPLICIT_CONSENT if given else OBJECTION
+    record_consent(connection, [user_id], CONSENT_PURPOSES, basis, ADMIN, actor_id=actor.id)
 
 
 def _write(connection: Connection, user_id: int, changes: dict[str, Any]) -> None:

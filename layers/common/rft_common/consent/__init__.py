@@ -1,0 +1,1 @@
+"""Consent records, per person and purpose, and the unsubscribe links that withdraw them."""
