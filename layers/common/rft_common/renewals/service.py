@@ -8,7 +8,8 @@ completed session) such that:
   same course type (a booking pending, confirmed or completed; a cancelled booking or
   a no-show is not a renewal), whoever made that booking;
 - its holder, if linked to a user, is a customer (not staff) and not erased. An
-  attendee recorded by name only (no email) is listed: the booker is whom to ask.
+  attendee recorded by name only (no email) is listed, unless erased: the booker is
+  whom to ask.
 
 ``may_contact`` is the holder's ``marketing_consent``: a reminder to book again is
 marketing, so only customers who agreed may be sent one (false for an attendee with no
@@ -60,6 +61,7 @@ RENEWALS_FROM = """
     LEFT JOIN users AS u ON u.id = cert.user_id
     LEFT JOIN users AS booker ON booker.id = b.user_id
     WHERE (u.id IS NULL OR u.role = 'customer' AND u.erased_at IS NULL)
+      AND a.erased_at IS NULL
       AND (CAST(:may_contact AS boolean) IS NULL
            OR coalesce(u.marketing_consent, false) = :may_contact)
       AND NOT EXISTS (
