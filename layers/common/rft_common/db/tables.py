@@ -294,7 +294,9 @@ user_audit_log = Table(
 
 ``action`` is ``edit`` (``changes`` is ``{field: {"old": ..., "new": ...}}``),
 ``merge`` or ``unmerge`` (the same shape), ``data_export`` or ``erasure``
-(``reason`` says why; ``changes`` holds counts, never values). ``actor`` is the
+(``reason`` says why; ``changes`` holds counts, never values), ``attendee_erasure`` (on
+the booker: a participant they named was erased; ``changes`` is ``{attendee_id,
+booking_id, position}``). ``actor`` is the
 signed-in admin's email and ``actor_id`` their user id.
 Audit rows may hold PII until the person is erased; logs never do.
 """

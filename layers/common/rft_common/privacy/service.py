@@ -38,6 +38,11 @@ itself audited (``data_export``), in the same transaction.
   erased row no longer holds their email;
 - audited: one ``erasure`` row (who, when, reason, counts, no values).
 
+**Erasure of an attendee known by name only** (``erase_attendee``): the attendee row
+loses name, email and health data, keeps its place and certificate; audited on the
+booker. **Retention** also drops abandoned checkouts' participant details and old
+attendee rows' health data (``run_retention``; docs/attendees.md).
+
 Erasures take ``db.locks.LOCK_ERASURES`` and backfill batches its shared form, so
 a batch never reads bookings of a person while they are being erased (it would
 otherwise re-create them from its earlier snapshot). An erasure waits for running
