@@ -59,10 +59,10 @@ DUE = """
     FROM parameters AS p
     JOIN certificates AS cert
       ON cert.status = 'active' AND cert.expires_on BETWEEN p.today AND p.last_day
+    LEFT JOIN users AS u ON u.id = cert.user_id
+    JOIN booking_attendees AS a ON a.id = cert.attendee_id
     JOIN bookings AS b ON b.id = cert.booking_id
     JOIN course_schedules AS s ON s.id = b.course_schedule_id
-    JOIN booking_attendees AS a ON a.id = cert.attendee_id
-    LEFT JOIN users AS u ON u.id = cert.user_id
     WHERE (u.id IS NULL OR u.role = 'customer' AND u.erased_at IS NULL)
       AND a.erased_at IS NULL
       AND (CAST(:may_contact AS boolean) IS NULL
@@ -80,8 +80,9 @@ DUE = """
       )
 """
 """The certificates due, with only the joins the rule needs, in the order to run them:
-the expiry index, then per certificate its session, attendee and holder, then the
-probe for a later attendance."""
+the expiry index, then per certificate its holder (staff, erased and, when asked, those
+without consent are dropped first), attendee and session, then the probe for a later
+attendance."""
 DETAILS = """
     JOIN certificates AS cert ON cert.id = due.id
     JOIN bookings AS b ON b.id = cert.booking_id
