@@ -406,12 +406,12 @@ Database: {database}.
   `list_renewals` in-process like the admin queries: for windows of 30, 90 and 365
   days, the first page, page 10 reached by cursor and the first page filtered to those
   who may be contacted (two customers in five are given marketing consent: legacy
-  bookings carry none), each a page of 20 with its total (exact up to 500). Goal:
+  bookings carry none), each a page of 20 with its total (exact up to 100). Goal:
   p95 under 25 ms for every page and window. What moves them: a page walks the partial
   index of active certificates by expiry from the window's start and probes, per
   certificate, for a later attendance of the same course type, so it grows with the
   renewed (or, filtered, the not consenting) certificates it skips, not with the
-  window; the total repeats that walk up to 500 rows, so it grows with the window
+  window; the total repeats that walk up to 100 rows, so it grows with the window
   until the cap.
 - **Cold start** runs each handler of the `sam build` artifacts in a fresh interpreter
   with Python 3.13 and boto3 only, as Lambda does (the layer and the functions' own
