@@ -120,8 +120,10 @@ PAGE = f"""
 """
 TOTAL = f"""
     {PARAMETERS}
-    SELECT count(*) FROM (SELECT 1 {DUE} LIMIT {COUNT_LIMIT + 1}) AS bounded
+    SELECT count(*) FROM (SELECT 1 {DUE} ORDER BY {ORDER} LIMIT {COUNT_LIMIT + 1}) AS bounded
 """
+"""In the page's order, so that it walks the expiry index too (unordered, for a year's
+window the planner read every certificate by another index: 360 ms)."""
 KEEP_JOIN_ORDER = """
     SELECT set_config('join_collapse_limit', '1', true),
            set_config('enable_hashjoin', 'off', true),
