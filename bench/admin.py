@@ -46,7 +46,7 @@ DEEP_PAGE = 50
 DETAIL_BOOKINGS = 200
 DUPLICATE_SHARE = 0.02
 RENEWAL_SAMPLES = 20
-"""The renewals page computes its whole window each time (hundreds of ms): fewer samples."""
+"""The default window's first page only: the renewals section measures the others."""
 
 
 def _prepare(server_url: str, sizes: dict[str, int]) -> tuple[str, float]:

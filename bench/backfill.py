@@ -7,8 +7,10 @@ all three start from the same rows.
 - **Pipeline**: ``rft backfill enqueue``'s function sends the batches to SQS (moto),
   the worker handler takes them through ``SqsPoller`` with the template's batch size
   and maximum concurrency, until ``read_status`` finds no linkable booking left
-  (what ``rft backfill status --check`` checks).
-- **Floor**: the fastest plain SQL doing the same in one transaction (``FLOOR``).
+  (what ``rft backfill status --check`` checks); then the certificates job's statement
+  issues history's certificates (timed as part of the pipeline).
+- **Floor**: the fastest plain SQL doing the same in one transaction (``FLOOR``):
+  customers, links, each booker's attendee row and the certificates.
 - **Baseline**: the legacy per-row algorithm on a sample, extrapolated per booking.
 """
 
@@ -34,6 +36,8 @@ from rft_common.backfill.service import (
     MAX_BOOKING_ID,
     normalized_email_or_reason,
 )
+from rft_common.certificates.service import ISSUE_CERTIFICATES
+from rft_common.core.vocabulary import BUSINESS_TIME_ZONE
 from rft_tools.cfn_template import load_template
 from rft_tools.checks.integrity import stats_mismatches
 from rft_tools.cli.commands.backfill import DEFAULT_BATCH_SIZE
@@ -96,9 +100,23 @@ OUTCOME = text("""
                                   E'\\n' ORDER BY email_normalized))
             FROM users) AS users_digest,
            (SELECT md5(string_agg(b.id || ':' || u.email_normalized, ',' ORDER BY b.id))
-            FROM bookings AS b JOIN users AS u ON u.id = b.user_id) AS links_digest
+            FROM bookings AS b JOIN users AS u ON u.id = b.user_id) AS links_digest,
+           (SELECT count(*) FROM booking_attendees) AS attendees,
+           (SELECT md5(string_agg(concat_ws('|', a.booking_id, a.position, a.first_name,
+                                            a.last_name, a.email, u.email_normalized),
+                                  ',' ORDER BY a.booking_id, a.position))
+            FROM booking_attendees AS a LEFT JOIN users AS u ON u.id = a.user_id)
+               AS attendees_digest,
+           (SELECT count(*) FROM certificates) AS certificates,
+           (SELECT md5(string_agg(concat_ws('|', c.booking_id, a.position, c.course_type,
+                                            c.issued_on, c.expires_on, c.status),
+                                  ',' ORDER BY c.booking_id, a.position))
+            FROM certificates AS c JOIN booking_attendees AS a ON a.id = c.attendee_id)
+               AS certificates_digest
 """)
-"""Counts, and digests of every user row and of which user each booking links to."""
+"""Counts, and digests of every user row, of which user each booking links to, of the
+attendees (their user by email: ids differ between runs) and of the certificates (all
+but the number, which holds the attendee's id)."""
 
 
 def outcome(engine: Engine) -> dict[str, Any]:
@@ -266,6 +284,12 @@ def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[s
                 done = _wait_until_linked(engine, queue_url, started, sizes)
             finally:
                 pollers.stop()
+        # Then the certificates job issues history's certificates (its statement, as
+        # CertificatesFunction or `rft certificates issue` runs it once linking is done).
+        certificates_started = time.perf_counter()
+        with engine.begin() as connection:
+            connection.execute(text(ISSUE_CERTIFICATES), {"time_zone": BUSINESS_TIME_ZONE})
+        certificates_seconds = time.perf_counter() - certificates_started
         with engine.connect() as connection:
             status = read_status(connection)
         result = outcome(engine)
@@ -279,7 +303,9 @@ def _measure_pipeline(server_url: str, flags_file: Path, sizes: Sizes) -> dict[s
     profile = _worker_profile(WORKER_LOG)
     batch_ms = profile["batch_ms"]
     return {
-        "seconds": done["seconds"],
+        "seconds": done["seconds"] + certificates_seconds,
+        "linking_seconds": done["seconds"],
+        "certificates_seconds": certificates_seconds,
         "enqueue_seconds": enqueue_seconds,
         "batches": enqueued.batches,
         "batch_size": DEFAULT_BATCH_SIZE,
@@ -337,8 +363,23 @@ FLOOR = (
     """UPDATE bookings AS b SET user_id = u.id
        FROM candidates AS c JOIN users AS u ON u.email_normalized = c.email
        WHERE b.id = c.id AND c.reason IS NULL""",
+    # Each booker is their booking's one known attendee (by name only if unlinkable;
+    # none for an erased person's booking), as the worker records them.
+    """INSERT INTO booking_attendees (booking_id, position, first_name, last_name, email,
+                                     user_id)
+       SELECT c.id, 1, left(split_part(c.name, ' ', 1), 100),
+              left(nullif(btrim(substr(c.name, length(split_part(c.name, ' ', 1)) + 1)), ''),
+                   100),
+              CASE WHEN c.reason IS NULL THEN c.email END, b.user_id
+       FROM candidates AS c JOIN bookings AS b ON b.id = c.id
+       WHERE c.reason IS DISTINCT FROM 'erased'
+       ORDER BY c.id""",
+    # History's certificates: the certificates job's own statement (it is one
+    # set-based statement already, so it is its own floor).
+    ISSUE_CERTIFICATES,
 )
-"""Link every unlinked booking, the floor's way: plain SQL in one transaction.
+"""Link every unlinked booking, the floor's way: plain SQL in one transaction, with the
+attendees and certificates the pipeline (the worker, then the certificates job) writes.
 
 Written apart from the worker's statement, with the same identity rules (``CANDIDATES``
 normalises and validates emails exactly as the worker does), so that its result
@@ -349,7 +390,11 @@ the new ones is the whole of the find-or-create.
 
 def link_everything(connection: Connection) -> None:
     """``FLOOR`` in the caller's transaction."""
-    parameters = EMAIL_RULE_PARAMETERS | {"first": 1, "last": MAX_BOOKING_ID}
+    parameters = EMAIL_RULE_PARAMETERS | {
+        "first": 1,
+        "last": MAX_BOOKING_ID,
+        "time_zone": BUSINESS_TIME_ZONE,
+    }
     for statement in FLOOR:
         connection.execute(text(statement), parameters)
 
@@ -450,9 +495,18 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
     floor = _floor(server_url)
     same = {
         key: pipeline["outcome"][key] == floor["outcome"][key]
-        for key in ("users", "linked", "users_digest", "links_digest")
+        for key in (
+            "users",
+            "linked",
+            "users_digest",
+            "links_digest",
+            "attendees",
+            "attendees_digest",
+            "certificates",
+            "certificates_digest",
+        )
     }
-    if not (same["users"] and same["linked"]):
+    if not (same["users"] and same["linked"] and same["attendees"] and same["certificates"]):
         raise RuntimeError(
             f"pipeline and floor disagree: {pipeline['outcome']} != {floor['outcome']}"
         )
@@ -475,6 +529,8 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
         "baseline_sample": baseline["sample"],
         "baseline_extrapolated_seconds": round(sizes.bookings / baseline_rate),
         "bookings_linked": pipeline["outcome"]["linked"],
+        "attendees_written": pipeline["outcome"]["attendees"],
+        "certificates_issued": pipeline["outcome"]["certificates"],
         "customers_created": pipeline["customers_created"],
         "floor_user_rows_written": floor["user_rows_written"],
         "unlinkable": pipeline["unlinkable"],

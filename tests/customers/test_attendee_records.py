@@ -6,18 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import text
 
-from rft_common.certificates.service import issue_certificates
 from rft_common.customers.audit import Actor
 from rft_common.db.postgres import run_transaction
 from rft_common.privacy.service import erase_users, export_user_data
 from rft_common.staff.tokens import Staff
 from rft_common.users.merges import merge_users, unmerge_users
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID
-from tests.checkout.test_payments import call, rows, succeeded_event
-from tests.customers.test_attendees import group_intent
-from tests.payment_helpers import webhook_event
+from tests.attendee_helpers import completed_group_booking
+from tests.checkout.test_payments import rows
 
 pytestmark = pytest.mark.usefixtures("db", "stripe_keys", "customer_accounts_on")
 
@@ -42,22 +39,9 @@ def webhook_function():
 @pytest.fixture
 def completed_group(db, checkout_function, webhook_function, lambda_context, stripe_keys):
     """A completed five-place group booking with certificates: ``{email: user id}``."""
-    with db.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO users (id, email, name, password_hash, role) "
-                "VALUES (:id, :email, 'Admin', 'x', 'admin')"
-            ),
-            {"id": ADMIN_ID, "email": ADMIN_EMAIL},
-        )
-        connection.execute(text("SELECT setval('users_id_seq', 100)"))
-    _, paid = group_intent(db, checkout_function, lambda_context, stripe_keys)
-    event = webhook_event(succeeded_event(stripe_keys, paid))
-    assert call(webhook_function, lambda_context, event)[1]["outcome"] == "booked"
-    with db.begin() as connection:
-        connection.execute(text("UPDATE bookings SET status = 'completed'"))
-    assert issue_certificates().issued == 5
-    return {u.email: u.id for u in rows(db, "SELECT id, email FROM users WHERE role = 'customer'")}
+    return completed_group_booking(
+        db, checkout_function, webhook_function, lambda_context, stripe_keys
+    )
 
 
 def test_the_export_holds_attendances_with_health_data_certificates_and_whom_a_booker_booked(

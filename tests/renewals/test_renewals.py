@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from rft_common.certificates.service import issue_certificates
 from rft_common.core import settings
-from rft_common.renewals.service import CSV_HEADER
+from rft_common.renewals.service import COUNT_LIMIT, CSV_HEADER, list_renewals
 from tests.admin_helpers import add_user, call, token_for
 from tests.factories import add_staff_user
 
@@ -345,6 +345,52 @@ def test_being_booked_again_as_an_attendee_by_someone_else_is_a_renewal(admin_us
         )
 
     assert renewals(admin_users_function) == []
+
+
+def add_completed_sessions(connection, count: int) -> None:
+    """``count`` customers, each with a completed booking on their own past session, one
+    every 6 hours, and their attendee rows."""
+    course_id = add_course(connection, "Emergency First Aid at Work")
+    connection.execute(
+        text(
+            "INSERT INTO users (email, name, role) SELECT 'u' || n || '@example.com', "
+            "'U ' || n, 'customer' FROM generate_series(1, :count) AS n"
+        ),
+        {"count": count},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO course_schedules (course_id, start_datetime, end_datetime, venue) "
+            "SELECT :course, now() - n * interval '6 hours' - interval '7 hours', "
+            "now() - n * interval '6 hours', 'Sheffield' FROM generate_series(1, :count) AS n"
+        ),
+        {"course": course_id, "count": count},
+    )
+    connection.execute(
+        text(
+            "WITH b AS (INSERT INTO bookings (booking_reference, course_schedule_id, user_id, "
+            "status, payment_status, payment_amount, contact_details) "
+            "SELECT 'RFT-' || s.id, s.id, s.id, 'completed', 'paid', 75, '{}' "
+            "FROM course_schedules AS s RETURNING id, user_id) "
+            "INSERT INTO booking_attendees (booking_id, position, user_id) "
+            "SELECT id, 1, user_id FROM b"
+        )
+    )
+
+
+def test_the_total_is_exact_up_to_its_bound_then_says_so(db):
+    with db.begin() as connection:
+        add_completed_sessions(connection, COUNT_LIMIT + 20)
+    issue_certificates()
+    with db.connect() as connection:
+        first = connection.execute(text("SELECT min(expires_on) FROM certificates")).scalar_one()
+
+    everything = list_renewals(within_days=1098, limit=5, today=first)
+    window = list_renewals(within_days=2, limit=5, today=first)
+
+    assert (everything.total, everything.total_is_exact) == (COUNT_LIMIT, False)
+    assert len(everything.data) == 5 and everything.next_cursor
+    assert window.total_is_exact and 0 < window.total < COUNT_LIMIT
 
 
 def test_a_page_reads_the_certificates_expiry_index(db):

@@ -40,6 +40,7 @@ ROUTES = [
     ("GET", "/api/admin/payments/unplaced", None),
     ("GET", "/api/admin/users/{id}/data-export", None),
     ("POST", "/api/admin/users/{id}/erase", {"reason": "ticket 1", "force": True}),
+    ("POST", "/api/admin/attendees/{id}/erase", {"reason": "ticket 1"}),
     ("GET", "/api/admin/renewals", None),
     ("GET", "/api/admin/renewals/export", None),
     ("GET", "/api/admin/users/duplicates", None),
@@ -182,8 +183,18 @@ def test_an_admin_token_in_the_login_format_is_served(
                 actor=Staff(id=ADMIN_ID, email=ADMIN_EMAIL, role="admin"),
             )
 
+    target_id = user_id
+    if path.startswith("/api/admin/attendees/"):
+        with db.begin() as connection:  # a participant the customer named on their booking
+            target_id = connection.execute(
+                text(
+                    "INSERT INTO booking_attendees (booking_id, position, first_name) "
+                    "SELECT id, 2, 'Dan' FROM bookings RETURNING id"
+                )
+            ).scalar_one()
+
     status, response, _ = call(
-        admin_users_function, method, _path(path, user_id), body=body, token=token
+        admin_users_function, method, _path(path, target_id), body=body, token=token
     )
 
     assert status == 200, response

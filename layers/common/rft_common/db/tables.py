@@ -295,7 +295,9 @@ user_audit_log = Table(
 
 ``action`` is ``edit`` (``changes`` is ``{field: {"old": ..., "new": ...}}``),
 ``merge`` or ``unmerge`` (the same shape), ``data_export`` or ``erasure``
-(``reason`` says why; ``changes`` holds counts, never values). ``actor`` is the
+(``reason`` says why; ``changes`` holds counts, never values), ``attendee_erasure`` (on
+the booker: a participant they named was erased; ``changes`` is ``{attendee_id,
+booking_id, position}``). ``actor`` is the
 signed-in admin's email and ``actor_id`` their user id.
 Audit rows may hold PII until the person is erased; logs never do.
 """
@@ -460,6 +462,11 @@ payment_checkouts = Table(
     Column("amount_pence", Integer, nullable=False),
     _created_at(),
     Column("participant_details", JSONB),
+    Index(
+        "ix_payment_checkouts_participants_created_at",
+        "created_at",
+        postgresql_where=text("participant_details IS NOT NULL"),
+    ),
 )
 """The PaymentIntent made for a checkout, so that a repeated checkout gets it back.
 
@@ -744,12 +751,15 @@ booking_attendees = Table(
     Column("dietary_requirements", Text),
     Column("medical_conditions", Text),
     _created_at(),
+    Column("erased_at", Timestamp),
     UniqueConstraint("booking_id", "position"),
     CheckConstraint("position BETWEEN 1 AND 12", name="position"),
 )
 """Who attends a booking: position 1 is the booker, 2.. the named participants.
 ``email`` is normalised; ``user_id`` the customer it found or created (null without an
-email, or with ``customer_accounts`` off). The two last columns are health data."""
+email, or with ``customer_accounts`` off). ``dietary_requirements`` and
+``medical_conditions`` are health data. ``erased_at`` (migration 0023): when the
+attendee's details were erased (by staff, or by retention)."""
 
 certificates = Table(
     "certificates",

@@ -11,6 +11,7 @@ from rft_common.db.paging import MAX_PAGE_SIZE
 from rft_common.http.api import error_doc
 
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+AttendeeId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Cursor = Annotated[
     str | None,

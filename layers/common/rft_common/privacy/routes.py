@@ -1,4 +1,6 @@
-"""UK GDPR routes under /api/admin/users/{user_id}: subject access export and erasure.
+"""UK GDPR routes: subject access export and erasure of a user
+(/api/admin/users/{user_id}), and erasure of an attendee known by name only
+(/api/admin/attendees/{attendee_id}/erase).
 
 Admins only: the admin users function's gate (``admit``) runs before these routes.
 Both are audited with the admin's identity (``rft_common.privacy.service``).
@@ -10,12 +12,15 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from rft_common.core.observability import logger
 from rft_common.http.api import error_doc, ok_doc
-from rft_common.http.params import NOT_FOUND, UserId
+from rft_common.http.params import NOT_FOUND, AttendeeId, UserId
 from rft_common.privacy.service import (
     Actor,
+    AttendeeErasureRequest,
+    AttendeeErasureResult,
     DataExport,
     ErasureRequest,
     ErasureResult,
+    erase_attendee,
     erase_user,
     export_user_data,
 )
@@ -79,5 +84,39 @@ def post_erase(user_id: UserId, request: ErasureRequest) -> ErasureResult:
             "bookings_redacted": result.bookings_redacted,
             "forced": result.forced,
         },
+    )
+    return result
+
+
+@router.post(
+    "/api/admin/attendees/<attendee_id>/erase",
+    summary="Erase a person known only as a name on someone else's booking",
+    description="For an attendee with no account of their own (a participant the booker "
+    "named, listed with its `attendee_id` under `booked_attendees` in the booker's detail). "
+    "One transaction: the attendee's name, email, dietary requirements and medical "
+    "conditions are scrubbed and `erased_at` set; the place on the booking and its "
+    "certificate (number, course type, dates; legitimate interests: an employer relies on "
+    "it) stay; the booker's audit log records who, when and the reason, without values. "
+    "The renewals list leaves the attendee out. An attendee who is a user: erase the user.",
+    tags=TAGS,
+    security=SECURITY,
+    responses={
+        **ok_doc("What was erased", AttendeeErasureResult),
+        404: error_doc("No attendee has this id"),
+        409: error_doc(
+            "Refused, with the reason: the attendee is a user (erase the user), is the "
+            "booker's own place, or was already erased"
+        ),
+        **ADMIN_ERRORS,
+    },
+)
+def post_erase_attendee(
+    attendee_id: AttendeeId, request: AttendeeErasureRequest
+) -> AttendeeErasureResult:
+    admin = acting_admin(router)
+    result = erase_attendee(attendee_id, request, actor=Actor(admin.email, admin.id))
+    logger.info(
+        "attendee erased",
+        extra={"admin_id": admin.id, "attendee_id": attendee_id, "booking_id": result.booking_id},
     )
     return result

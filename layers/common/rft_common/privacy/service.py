@@ -41,6 +41,11 @@ itself audited (``data_export``), in the same transaction.
   erased row no longer holds their email;
 - audited: one ``erasure`` row (who, when, reason, counts, no values).
 
+**Erasure of an attendee known by name only** (``erase_attendee``): the attendee row
+loses name, email and health data, keeps its place and certificate; audited on the
+booker. **Retention** also drops abandoned checkouts' participant details and old
+attendee rows' health data (``run_retention``; docs/attendees.md).
+
 Erasures take ``db.locks.LOCK_ERASURES`` and backfill batches its shared form, so
 a batch never reads bookings of a person while they are being erased (it would
 otherwise re-create them from its earlier snapshot). An erasure waits for running
@@ -250,18 +255,22 @@ def _printable_reason(value: str) -> str:
     return value
 
 
-class ErasureRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
-        AfterValidator(_printable_reason),
-    ] = Field(
+ErasureReason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
+    AfterValidator(_printable_reason),
+    Field(
         description="Why (for the audit log), e.g. a ticket number. It must not quote the "
         "person's email, name or phone: it is kept after their details are gone.",
         examples=["Erasure request by email, ticket 4711"],
-    )
+    ),
+]
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ErasureReason
     force: bool = Field(
         default=False,
         description="Erase even a staff account or a customer with a session yet to run",
@@ -363,10 +372,8 @@ there so that a repeated checkout gets its intent back."""
 SCRUB_ATTENDANCES = """
     UPDATE booking_attendees
     SET first_name = NULL, last_name = NULL, email = NULL, dietary_requirements = NULL,
-        medical_conditions = NULL
-    WHERE user_id = ANY(:user_ids)
-      AND num_nonnulls(first_name, last_name, email, dietary_requirements,
-                       medical_conditions) > 0
+        medical_conditions = NULL, erased_at = now()
+    WHERE user_id = ANY(:user_ids) AND erased_at IS NULL
 """
 """Their places on bookings keep the booking and the link to the scrubbed user."""
 FORGET_ALIASES = """
@@ -456,14 +463,17 @@ NEXT_SESSION = """
 """
 
 
-def _refuse_personal_details_in_reason(reason: str, user: Any) -> None:
+def _refuse_personal_details_in_reason(
+    reason: str, *, email: str | None, name: str | None, phone: str | None
+) -> None:
     """The reason outlives the details: it must not quote them."""
     folded = reason.casefold()
     digits = re.sub(r"\D", "", reason)
-    phone_digits = re.sub(r"\D", "", user.phone or "")
+    phone_digits = re.sub(r"\D", "", phone or "")
+    name = (name or "").strip()
     quoted = (
-        user.email_normalized in folded
-        or (user.name and len(user.name.strip()) >= 4 and user.name.strip().casefold() in folded)
+        (email is not None and email.casefold() in folded)
+        or (len(name) >= 4 and name.casefold() in folded)
         or (len(phone_digits) >= 7 and phone_digits[-7:] in digits)
     )
     if quoted:
@@ -492,7 +502,9 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
                 f"user {user_id} was merged into user {user.merged_into}: erase user "
                 f"{user.merged_into}, which erases the records merged into it too"
             )
-        _refuse_personal_details_in_reason(request.reason, user)
+        _refuse_personal_details_in_reason(
+            request.reason, email=user.email_normalized, name=user.name, phone=user.phone
+        )
         overridden = []
         if user.role in STAFF_ROLES:
             if not request.force:
@@ -535,6 +547,109 @@ def erase_user(user_id: int, request: ErasureRequest, *, actor: Actor) -> Erasur
         raise
 
 
+# --- erasure of an attendee known by name only -------------------------------------
+
+LOCK_ATTENDEE = """
+    SELECT a.id, a.booking_id, a.position, a.user_id, a.email, a.erased_at,
+           nullif(btrim(concat_ws(' ', a.first_name, a.last_name)), '') AS name,
+           b.user_id AS booker_id
+    FROM booking_attendees AS a JOIN bookings AS b ON b.id = a.booking_id
+    WHERE a.id = :attendee_id
+    FOR UPDATE OF a
+"""
+ERASE_ATTENDEE = """
+    UPDATE booking_attendees
+    SET first_name = NULL, last_name = NULL, email = NULL, dietary_requirements = NULL,
+        medical_conditions = NULL, erased_at = now()
+    WHERE id = :attendee_id
+    RETURNING erased_at
+"""
+
+
+class AttendeeErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ErasureReason
+
+
+class AttendeeErasureResult(BaseModel):
+    attendee_id: int
+    booking_id: int
+    erased_at: datetime
+    audited_on_user_id: int | None = Field(
+        description="The booker, in whose audit log the erasure is recorded (null when the "
+        "booking is linked to no customer: the attendee row's erased_at records it)"
+    )
+
+
+def erase_attendee(
+    attendee_id: int, request: AttendeeErasureRequest, *, actor: Actor
+) -> AttendeeErasureResult:
+    """Erase a person known only as a name on someone else's booking: the attendee row
+    (``booking_attendees.id``, listed in the booker's detail as ``booked_attendees``)
+    loses name, email and health data and records ``erased_at``; its place on the
+    booking and its certificate (number, type, dates) stay, as for an erased user. The
+    booker's audit log records who, when and why, without the values.
+
+    Refused (409): an attendee with an account of their own (erase that user, which
+    erases all their places), the booker's own place (position 1: erase the booker), an
+    attendee already erased.
+    """
+
+    def erase(connection: Connection) -> AttendeeErasureResult:
+        limit_lock_waits(connection)
+        attendee = connection.execute(LOCK_ATTENDEE, {"attendee_id": attendee_id}).first()
+        if attendee is None:
+            raise NotFound(f"attendee {attendee_id} does not exist")
+        if attendee.erased_at is not None:
+            raise Conflict(
+                f"attendee {attendee_id} was already erased on {attendee.erased_at:%Y-%m-%d}"
+            )
+        if attendee.user_id is not None:
+            raise Conflict(
+                f"attendee {attendee_id} is user {attendee.user_id}: erase user "
+                f"{attendee.user_id} (POST /api/admin/users/{attendee.user_id}/erase), which "
+                "erases every place they hold"
+            )
+        if attendee.position == 1:
+            raise Conflict(
+                f"attendee {attendee_id} is the booker of booking {attendee.booking_id}: the "
+                "booking's contact details hold them too; erase the booker's user"
+            )
+        _refuse_personal_details_in_reason(
+            request.reason, email=attendee.email, name=attendee.name, phone=None
+        )
+        erased_at = connection.execute(ERASE_ATTENDEE, {"attendee_id": attendee_id}).scalar_one()
+        if attendee.booker_id is not None:
+            audit(
+                connection,
+                attendee.booker_id,
+                actor=actor,
+                action="attendee_erasure",
+                reason=request.reason,
+                changes={
+                    "attendee_id": attendee_id,
+                    "booking_id": attendee.booking_id,
+                    "position": attendee.position,
+                },
+            )
+        return AttendeeErasureResult(
+            attendee_id=attendee_id,
+            booking_id=attendee.booking_id,
+            erased_at=erased_at,
+            audited_on_user_id=attendee.booker_id,
+        )
+
+    try:
+        return run_transaction(erase)
+    except DatabaseError as error:
+        if sqlstate(error) == LOCK_NOT_AVAILABLE:
+            raise Conflict(
+                "this booking is being changed right now; try the erasure again in a minute"
+            ) from None
+        raise
+
+
 # --- retention ------------------------------------------------------------------------
 
 RETENTION_BATCH_USERS = 500
@@ -565,7 +680,51 @@ their bookings (one found by a checkout, then linked to old legacy bookings by t
 backfill), so its age alone never keeps them. Staff are never erased by retention. A
 merged duplicate goes with the customer it was merged into (``erase_users`` adds it;
 the dry run's ``PLAN`` counts it)."""
-CUTOFF = "SELECT now() - make_interval(years => :years)"
+CUTOFF = """
+    SELECT now() - make_interval(years => :years) AS cutoff,
+           now() - make_interval(days => :checkout_days) AS checkout_cutoff
+"""
+ABANDONED_CHECKOUT_DAYS = 7
+"""Participant details kept with a checkout whose intent never became a booking are
+dropped this long after the checkout: a booking is made from them within minutes (the
+browser) or, at the latest, when Stripe's last webhook retry arrives (3 days); a
+checkout is reused for 24 hours only."""
+ABANDONED_CHECKOUTS = """
+    FROM payment_checkouts
+    WHERE participant_details IS NOT NULL AND created_at < :checkout_cutoff
+"""
+"""``ix_payment_checkouts_participants_created_at`` (migration 0023) serves it."""
+COUNT_ABANDONED_CHECKOUTS = f"SELECT count(*) {ABANDONED_CHECKOUTS}"
+DROP_ABANDONED_CHECKOUTS = f"""
+    UPDATE payment_checkouts SET participant_details = NULL
+    WHERE checkout_key IN (SELECT checkout_key {ABANDONED_CHECKOUTS})
+      AND participant_details IS NOT NULL
+"""
+EXPIRED_ATTENDEES = """
+    SELECT a.id, a.user_id IS NULL AND a.position > 1 AND a.erased_at IS NULL AS named_only
+    FROM booking_attendees AS a
+    JOIN bookings AS b ON b.id = a.booking_id
+    JOIN course_schedules AS s ON s.id = b.course_schedule_id
+    WHERE b.created_at < :cutoff AND s.end_datetime < :cutoff
+      AND (num_nonnulls(a.dietary_requirements, a.medical_conditions) > 0
+           OR (a.user_id IS NULL AND a.position > 1 AND a.erased_at IS NULL))
+"""
+"""Attendee rows of bookings made, and sessions run, before the cutoff that still hold
+health data, or that name someone with no account (a participant known by name only,
+whose one known booking this is: the customers' rule, no booking for the retention
+period, applied to them)."""
+COUNT_EXPIRED_ATTENDEES = f"SELECT count(*) FROM ({EXPIRED_ATTENDEES}) AS expired"
+DROP_EXPIRED_ATTENDEES = f"""
+    WITH expired AS ({EXPIRED_ATTENDEES})
+    UPDATE booking_attendees AS a
+    SET dietary_requirements = NULL, medical_conditions = NULL,
+        first_name = CASE WHEN e.named_only THEN NULL ELSE a.first_name END,
+        last_name = CASE WHEN e.named_only THEN NULL ELSE a.last_name END,
+        email = CASE WHEN e.named_only THEN NULL ELSE a.email END,
+        erased_at = CASE WHEN e.named_only THEN now() ELSE a.erased_at END
+    FROM expired AS e
+    WHERE a.id = e.id
+"""
 PLAN = f"""
     WITH survivors AS MATERIALIZED ({RETENTION_CANDIDATES}),
     candidates AS MATERIALIZED (
@@ -604,7 +763,7 @@ names, emails and health data, keyed by a hash no erasure can find for a checkou
 was never paid). It serves a repeated checkout for 24 hours and the booking made from
 it (Stripe retries a webhook for 3 days); after that it only holds personal data."""
 OLD_CHECKOUTS = (
-    "FROM payment_checkouts WHERE created_at < now() - make_interval(days => :checkout_days)"
+    "FROM payment_checkouts WHERE created_at < now() - make_interval(days => :checkout_record_days)"
 )
 COUNT_OLD_CHECKOUTS = f"SELECT count(*) {OLD_CHECKOUTS}"
 FORGET_OLD_CHECKOUTS = f"DELETE {OLD_CHECKOUTS}"
@@ -630,6 +789,12 @@ class RetentionReport:
     audit_entries: int
     resurfaced_bookings: int
     """Unlinked bookings of people erased earlier that reappeared, (to be) redacted."""
+    abandoned_checkouts: int
+    """Checkouts older than ``ABANDONED_CHECKOUT_DAYS`` whose participant details (never
+    turned into attendees) are (to be) dropped."""
+    attendees: int
+    """Attendee rows of bookings older than the cutoff whose health data, or (for a
+    participant known by name only) every detail, is (to be) dropped."""
     old_checkouts: int
     """Checkout records older than ``CHECKOUT_RECORD_DAYS``, (to be) deleted."""
 
@@ -641,6 +806,8 @@ class RetentionReport:
             "bookings": self.bookings,
             "audit_entries": self.audit_entries,
             "resurfaced_bookings": self.resurfaced_bookings,
+            "abandoned_checkouts": self.abandoned_checkouts,
+            "attendees": self.attendees,
             "old_checkouts": self.old_checkouts,
         }
 
@@ -648,7 +815,11 @@ class RetentionReport:
 def run_retention(
     *, years: int, dry_run: bool, batch_users: int = RETENTION_BATCH_USERS
 ) -> RetentionReport:
-    """Erase every customer without a booking in ``years`` years; or count them.
+    """Erase every customer without a booking in ``years`` years; drop the participant
+    details of abandoned checkouts (``ABANDONED_CHECKOUT_DAYS``) and the health data on
+    attendee rows of bookings older than ``years`` (with every detail of a participant
+    known by name only); delete checkout records older than ``CHECKOUT_RECORD_DAYS``; or
+    count them.
 
     Applied in transactions of ``batch_users`` customers (``SKIP LOCKED``, so a
     concurrent run or an admin's erasure is never waited on twice): an interrupted
@@ -656,19 +827,23 @@ def run_retention(
     """
     parameters = {
         "years": years,
+        "checkout_days": ABANDONED_CHECKOUT_DAYS,
         "whitespace": EMAIL_WHITESPACE,
         "redacted": REDACTED_CONTACT_DETAILS,
-        "checkout_days": CHECKOUT_RECORD_DAYS,
+        "checkout_record_days": CHECKOUT_RECORD_DAYS,
     }
-    cutoff = run_transaction(lambda c: c.execute(CUTOFF, parameters).scalar_one())
-    parameters["cutoff"] = cutoff
+    cutoffs = run_transaction(lambda c: c.execute(CUTOFF, parameters).one())
+    cutoff = cutoffs.cutoff
+    parameters |= {"cutoff": cutoff, "checkout_cutoff": cutoffs.checkout_cutoff}
     if dry_run:
 
         def plan(connection: Connection) -> RetentionReport:
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             counts = connection.execute(PLAN, parameters).one()
             resurfaced = connection.execute(COUNT_RESURFACED, parameters).scalar_one()
-            checkouts = connection.execute(COUNT_OLD_CHECKOUTS, parameters).scalar_one()
+            checkouts = connection.execute(COUNT_ABANDONED_CHECKOUTS, parameters).scalar_one()
+            attendees = connection.execute(COUNT_EXPIRED_ATTENDEES, parameters).scalar_one()
+            old_checkouts = connection.execute(COUNT_OLD_CHECKOUTS, parameters).scalar_one()
             return RetentionReport(
                 True,
                 cutoff,
@@ -677,10 +852,20 @@ def run_retention(
                 counts.audit_entries,
                 resurfaced,
                 checkouts,
+                attendees,
+                old_checkouts,
             )
 
         return run_transaction(plan)
 
+    # Before the customers: an erasure scrubs its person's attendances too, and these
+    # counts must be the dry run's.
+    checkouts = run_transaction(
+        lambda connection: connection.execute(DROP_ABANDONED_CHECKOUTS, parameters).rowcount
+    )
+    attendees = run_transaction(
+        lambda connection: connection.execute(DROP_EXPIRED_ATTENDEES, parameters).rowcount
+    )
     reason = f"retention: no booking for {years} years"
     customers = bookings = audit_entries = 0
     while True:
@@ -706,7 +891,17 @@ def run_retention(
         return connection.execute(SCRUB_RESURFACED, parameters).rowcount
 
     resurfaced = run_transaction(scrub_resurfaced)
-    checkouts = run_transaction(
+    old_checkouts = run_transaction(
         lambda connection: connection.execute(FORGET_OLD_CHECKOUTS, parameters).rowcount
     )
-    return RetentionReport(False, cutoff, customers, bookings, audit_entries, resurfaced, checkouts)
+    return RetentionReport(
+        False,
+        cutoff,
+        customers,
+        bookings,
+        audit_entries,
+        resurfaced,
+        checkouts,
+        attendees,
+        old_checkouts,
+    )

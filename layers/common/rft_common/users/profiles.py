@@ -14,7 +14,7 @@ when admins edit the same user at once.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -55,6 +55,8 @@ from rft_common.users.duplicates import (
 from rft_common.users.listing import CustomerType, Role
 
 UPCOMING_SESSIONS_SHOWN = 10
+ATTENDANCES_SHOWN = 20
+BOOKED_ATTENDEES_SHOWN = 50
 
 
 class UserBooking(BaseModel):
@@ -77,6 +79,43 @@ class BookingPage(BaseModel):
     data: list[UserBooking] = Field(description="Newest booking first")
     total: int = Field(description="Every booking of the user, cancelled ones included")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class Attendance(BaseModel):
+    """A place the person took, or will take, on a booking: whoever booked and paid."""
+
+    attendee_id: int
+    booking_id: int
+    booking_reference: str
+    course_name: str
+    course_type: str = Field(description="The booking site's code, e.g. EFAW")
+    start_datetime: datetime
+    end_datetime: datetime
+    booking_status: str
+    booked_by_id: int | None = Field(description="Who made (and paid for) the booking")
+    booked_by_name: str | None
+    certificate_number: str | None = Field(description="Null until the session completes")
+    certificate_status: str | None = Field(description="active, expired or revoked")
+    certificate_expires_on: date | None
+
+
+class BookedAttendee(BaseModel):
+    """Someone else on one of the user's bookings (positions 2..; the booker is 1)."""
+
+    attendee_id: int = Field(
+        description="For `POST /api/admin/attendees/{attendee_id}/erase` when the person "
+        "has no account of their own"
+    )
+    booking_id: int
+    booking_reference: str
+    course_name: str
+    start_datetime: datetime
+    position: int
+    name: str | None = Field(description="As the booker gave it; null once erased")
+    email: str | None
+    customer_id: int | None = Field(description="Their own user; null if known by name only")
+    erased: bool
+    certificate_number: str | None
 
 
 class UserDetail(BaseModel):
@@ -127,6 +166,18 @@ class UserDetail(BaseModel):
         description="Customers who may be the same person, best first (at most "
         f"{POSSIBLE_DUPLICATES_SHOWN}; see /api/admin/users/duplicates)"
     )
+    attended_courses: list[Attendance] = Field(
+        description=f"Who learned: the latest {ATTENDANCES_SHOWN} courses the person attends "
+        "or attended, on anyone's booking (theirs included), latest session first, with "
+        "the certificate each earned"
+    )
+    attended_courses_total: int
+    booked_attendees: list[BookedAttendee] = Field(
+        description=f"Who they paid for: the other people on their bookings (the latest "
+        f"{BOOKED_ATTENDEES_SHOWN}, newest booking first); their spend counts here, the "
+        "courses count for those people"
+    )
+    booked_attendees_total: int
 
 
 PROFILE = """
@@ -168,6 +219,40 @@ HISTORY_PAGE = f"""
     LIMIT :limit_plus_one
 """
 HISTORY_TOTAL = "SELECT count(*) FROM bookings WHERE user_id = :user_id"
+# ix_booking_attendees_user_id finds their places; a person has few.
+ATTENDANCES = f"""
+    SELECT a.id AS attendee_id, b.id AS booking_id, b.booking_reference,
+           c.name AS course_name, c.course_type, s.start_datetime, s.end_datetime,
+           b.status AS booking_status, b.user_id AS booked_by_id,
+           booker.name AS booked_by_name, cert.certificate_number,
+           cert.status AS certificate_status, cert.expires_on AS certificate_expires_on,
+           count(*) OVER () AS attendances
+    FROM booking_attendees AS a
+    JOIN bookings AS b ON b.id = a.booking_id
+    JOIN course_schedules AS s ON s.id = b.course_schedule_id
+    JOIN courses AS c ON c.id = s.course_id
+    LEFT JOIN users AS booker ON booker.id = b.user_id
+    LEFT JOIN certificates AS cert ON cert.attendee_id = a.id
+    WHERE a.user_id = :user_id
+    ORDER BY s.start_datetime DESC, a.id DESC
+    LIMIT {ATTENDANCES_SHOWN}
+"""
+# Their bookings newest first (ix_bookings_user_id_created_at), then each booking's places.
+BOOKED_ATTENDEES = f"""
+    SELECT a.id AS attendee_id, b.id AS booking_id, b.booking_reference,
+           c.name AS course_name, s.start_datetime, a.position,
+           nullif(btrim(concat_ws(' ', a.first_name, a.last_name)), '') AS name, a.email,
+           a.user_id AS customer_id, a.erased_at IS NOT NULL AS erased,
+           cert.certificate_number, count(*) OVER () AS booked
+    FROM booking_attendees AS a
+    JOIN bookings AS b ON b.id = a.booking_id
+    JOIN course_schedules AS s ON s.id = b.course_schedule_id
+    JOIN courses AS c ON c.id = s.course_id
+    LEFT JOIN certificates AS cert ON cert.attendee_id = a.id
+    WHERE b.user_id = :user_id AND a.position > 1
+    ORDER BY b.created_at DESC, b.id DESC, a.position
+    LIMIT {BOOKED_ATTENDEES_SHOWN}
+"""
 
 
 def _booking(row: Any) -> UserBooking:
@@ -240,6 +325,8 @@ def _read_detail(connection: Connection, user_id: int, bookings_limit: int) -> U
     user = _read_profile(connection, user_id)
     upcoming = connection.execute(UPCOMING, {"user_id": user_id}).all()
     history = _history_page(connection, user_id, bookings_limit, None)
+    attended = connection.execute(ATTENDANCES, {"user_id": user_id}).all()
+    booked = connection.execute(BOOKED_ATTENDEES, {"user_id": user_id}).all()
     return UserDetail(
         id=user.id,
         email=user.email,
@@ -271,7 +358,15 @@ def _read_detail(connection: Connection, user_id: int, bookings_limit: int) -> U
         bookings_total=history.total,
         bookings_next_cursor=history.next_cursor,
         possible_duplicates=possible_duplicates(connection, user_id),
+        attended_courses=[Attendance(**_without(row, "attendances")) for row in attended],
+        attended_courses_total=attended[0].attendances if attended else 0,
+        booked_attendees=[BookedAttendee(**_without(row, "booked")) for row in booked],
+        booked_attendees_total=booked[0].booked if booked else 0,
     )
+
+
+def _without(row: Any, column: str) -> dict[str, Any]:
+    return {name: value for name, value in row._asdict().items() if name != column}
 
 
 def get_user_detail(user_id: int, *, bookings_limit: int = DEFAULT_PAGE_SIZE) -> UserDetail:
