@@ -14,11 +14,6 @@ PAGES = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 CODE = re.compile(r"^```.*?^```|`[^`\n]*`", re.DOTALL | re.MULTILINE)
-WRITTEN_ELSEWHERE = {"docs/attendees.md", "docs/reminders.md", "docs/threats.md"}
-"""Pages other branches are writing, linked from README before they merge; the
-integrator empties this once they are in."""
-
-
 def anchor(heading: str) -> str:
     """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
     text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
@@ -42,8 +37,6 @@ def test_relative_links_resolve(page):
             continue  # https:, mailto: ...
         path, _, fragment = target.partition("#")
         resolved = (page.parent / path).resolve() if path else page
-        if str(resolved.relative_to(PROJECT_ROOT)) in WRITTEN_ELSEWHERE:
-            continue
         if not resolved.exists():
             broken.append(f"{target}: no such file")
         elif fragment and resolved.suffix == ".md" and fragment not in anchors(resolved):
