@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint test-python bench stress install sam-tools build lock clean
+.PHONY: run test lint test-python bench stress install sam-tools build lock clean email-screenshots
 
 run: install
 	$(BIN)/rft run
@@ -45,6 +45,11 @@ bench: install sam-tools
 # a table of cases tried and failures; exits non-zero on any failure.
 stress: install
 	$(BIN)/python -m stress $(STRESS_ARGS)
+
+# Every kind of email checked in the machine's Chromium (apt-get install chromium) and
+# saved as docs/emails/<kind>.png; Playwright drives it and downloads no browser.
+email-screenshots: install
+	$(UV) run --frozen --group browser rft mail screenshots
 
 build: sam-tools
 	@runtime="$$(PYENV_VERSION=$(SAM_PYENV_VERSION) $(UV) python find --no-project 3.13 2>/dev/null)" \

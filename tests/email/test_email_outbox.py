@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -15,7 +14,7 @@ from rft_common.db.postgres import run_transaction
 from rft_common.email import outbox, templates
 from rft_common.email.ses import SendFailed, build_message
 from rft_common.email.suppression import handle_notification
-from rft_tools.local.mail import parse, sent_mail
+from rft_tools.local.mail import LINK, parse, sent_mail
 
 pytestmark = pytest.mark.usefixtures("db", "local_ses")
 
@@ -242,31 +241,17 @@ def test_hostile_names_are_text_in_html_and_cannot_add_headers(local_ses):
     assert "£150.00" in mail.html
 
 
-def test_every_kind_renders_html_and_text():
-    payloads = {
-        "booking_confirmation": {"reason": None},
-        "booking_unplaced": {"reason": "session_full"},
-        "staff_password_reset": {
-            "link": "https://example.com/r?token=t",
-            "minutes": 30,
-            "expires_at": datetime(2027, 1, 1, 12, tzinfo=UTC).isoformat(),
-        },
-        "staff_password_changed": CHANGED,
-    }
-    booking = {
-        "reference": "RFT-1",
-        "name": "Sam",
-        "course": "FAW",
-        "venue": "Leeds",
-        "places": 1,
-        "amount": "75.00",
-        "starts_at": "2027-01-01T09:00:00+00:00",
-        "ends_at": "2027-01-01T16:00:00+00:00",
-    }
-    for kind in templates.KINDS:
-        payload = {"name": "Sam"} | booking if kind.startswith("booking") else {"name": "Sam"}
-        rendered = templates.render(kind, payloads[kind] | payload)
-        assert rendered.subject and "Sam" in rendered.text and "Sam" in rendered.html
+def test_every_kind_has_an_example_that_renders_html_and_text_with_the_same_links():
+    """The examples are what ``rft mail screenshots`` opens in Chromium (docs/emails/)."""
+    from rft_tools.data.email_examples import EXAMPLES
+
+    assert set(EXAMPLES) == set(templates.KINDS)
+    for kind, example in EXAMPLES.items():
+        rendered = templates.render(kind, example)
+        name = example["name"]
+        assert rendered.subject and name in rendered.text and name in rendered.html
+        html_links = {link.replace("&amp;", "&") for link in LINK.findall(rendered.html)}
+        assert set(LINK.findall(rendered.text)) <= html_links, kind
 
 
 def test_rft_mail_list_prints_the_messages_newest_first(db, local_ses, capsys):

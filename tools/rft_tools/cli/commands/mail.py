@@ -1,4 +1,5 @@
-"""``rft mail list``: the emails the local stack sent (moto's SES), newest first."""
+"""``rft mail list``: the emails the local stack sent (moto's SES), newest first.
+``rft mail screenshots``: every kind of email checked in Chromium and saved as a picture."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "default $AWS_ENDPOINT_URL)",
     )
     listing.set_defaults(handler=_list)
+    screenshots = verbs.add_parser(
+        "screenshots",
+        help="every kind of email, checked in Chromium and saved as a PNG (make email-screenshots)",
+    )
+    screenshots.add_argument("--output", default="docs/emails", help="where the PNGs go")
+    screenshots.set_defaults(handler=_screenshots)
 
 
 def _list(arguments: argparse.Namespace) -> int:
@@ -40,3 +47,18 @@ def _list(arguments: argparse.Namespace) -> int:
     if not messages:
         print("no messages")
     return 0
+
+
+def _screenshots(arguments: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rft_tools.checks.email_pages import CHROMIUM, check_emails
+
+    if not CHROMIUM.exists():
+        print(f"rft mail screenshots needs Chromium at {CHROMIUM}: apt-get install chromium")
+        return 2
+    checks = check_emails(Path(arguments.output))
+    for check in checks:
+        verdict = "ok" if not check.problems else "; ".join(check.problems)
+        print(f"{check.kind}: {check.screenshot} ({verdict})")
+    return 1 if any(check.problems for check in checks) else 0
