@@ -376,3 +376,39 @@ def test_the_sender_keeps_to_the_send_rate(db, local_ses, monkeypatch):
     started = time.monotonic()
     assert outbox.drain().sent == 11
     assert time.monotonic() - started >= 10 / 20
+
+
+def test_the_scheduled_function_publishes_sent_and_skipped_by_reason(
+    db, local_ses, lambda_context, capsys, monkeypatch
+):
+    import json
+
+    from tests.conftest import load_function
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+
+    with db.begin() as connection:
+        ada = customer(connection, "ada@example.com", "Ada Holder")
+        bob = customer(connection, "bob@example.com", "Bob Nobasis", basis=None)
+        cat = customer(connection, "cat@example.com", "Cat Objects", "objection")
+    certified(db, {n: (n, [n]) for n in (ada, bob, cat)}, expires_in=3)
+    function = load_function("reminders")
+    capsys.readouterr()
+
+    summary = function.lambda_handler({"dry_run": False}, lambda_context)
+
+    assert summary["sent"] == 1 and summary["by_stage"] == {
+        "7": {"no_lawful_basis": 1, "objected": 1, "sent": 1}
+    }
+    documents = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("{") and "_aws" in line
+    ]
+    skipped = {
+        document["reason"]: document["RemindersSkipped"]
+        for document in documents
+        if "RemindersSkipped" in document
+    }
+    assert skipped == {"no_lawful_basis": [1.0], "objected": [1.0]}
+    assert any(document.get("RemindersSent") in (1.0, [1.0]) for document in documents)
