@@ -412,3 +412,24 @@ def test_the_scheduled_function_publishes_sent_and_skipped_by_reason(
     }
     assert skipped == {"no_lawful_basis": [1.0], "objected": [1.0]}
     assert any(document.get("RemindersSent") in (1.0, [1.0]) for document in documents)
+
+
+@pytest.mark.usefixtures("signed_in_admin")
+def test_the_renewals_list_shows_the_last_reminder_per_certificate(
+    db, local_ses, admin_users_function
+):
+    from tests.admin_helpers import call
+
+    with db.begin() as connection:
+        ada = customer(connection, "ada@example.com", "Ada Holder")
+        bob = customer(connection, "bob@example.com", "Bob Nobasis", basis=None)
+    today = certified(db, {n: (n, [n]) for n in (ada, bob)}, expires_in=40)
+    run_reminders(today=today)
+    run_reminders(today=today + timedelta(days=15))
+
+    status, page, _ = call(admin_users_function, "GET", "/api/admin/renewals")
+
+    assert status == 200, page
+    last = {row["customer_id"]: row["last_reminder"] for row in page["data"]}
+    assert last[bob] is None  # skipped: nothing was sent about it
+    assert last[ada]["stage"] == 30 and last[ada]["sent_at"]
