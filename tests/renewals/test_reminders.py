@@ -433,3 +433,25 @@ def test_the_renewals_list_shows_the_last_reminder_per_certificate(
     last = {row["customer_id"]: row["last_reminder"] for row in page["data"]}
     assert last[bob] is None  # skipped: nothing was sent about it
     assert last[ada]["stage"] == 30 and last[ada]["sent_at"]
+
+
+@pytest.mark.usefixtures("signed_in_admin")
+def test_the_customer_detail_shows_their_reminder_history(db, local_ses, admin_users_function):
+    from tests.admin_helpers import call
+
+    with db.begin() as connection:
+        boss = customer(connection, "boss@example.com", "Bea Booker")
+        staff = customer(connection, "staff@example.com", "Sam Staff", basis=None)
+    today = certified(db, {"group": (boss, [staff])}, expires_in=5)
+    run_reminders(today=today)
+
+    _, boss_detail, _ = call(admin_users_function, "GET", f"/api/admin/users/{boss}")
+    _, staff_detail, _ = call(admin_users_function, "GET", f"/api/admin/users/{staff}")
+
+    [to_boss] = boss_detail["renewal_reminders"]
+    assert (to_boss["stage"], to_boss["recipient_id"], to_boss["skipped_reason"]) == (7, boss, None)
+    assert to_boss["email_status"] == "pending"
+    about_staff = {
+        (r["recipient_id"], r["skipped_reason"]) for r in staff_detail["renewal_reminders"]
+    }
+    assert about_staff == {(boss, None), (staff, "no_lawful_basis")}

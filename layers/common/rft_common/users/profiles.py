@@ -47,6 +47,7 @@ from rft_common.users.duplicates import (
     possible_duplicates,
 )
 from rft_common.users.listing import CustomerType, Role
+from rft_common.users.reminder_history import REMINDERS_SHOWN, ReminderEntry, reminder_history
 
 UPCOMING_SESSIONS_SHOWN = 10
 
@@ -113,6 +114,11 @@ class UserDetail(BaseModel):
     possible_duplicates: list[PossibleDuplicate] = Field(
         description="Customers who may be the same person, best first (at most "
         f"{POSSIBLE_DUPLICATES_SHOWN}; see /api/admin/users/duplicates)"
+    )
+    renewal_reminders: list[ReminderEntry] = Field(
+        default_factory=list,
+        description=f"The latest {REMINDERS_SHOWN} renewal reminders to or about them, "
+        "newest first",
     )
 
 
@@ -257,6 +263,7 @@ def _read_detail(connection: Connection, user_id: int, bookings_limit: int) -> U
         bookings_total=history.total,
         bookings_next_cursor=history.next_cursor,
         possible_duplicates=possible_duplicates(connection, user_id),
+        renewal_reminders=reminder_history(connection, user_id),
     )
 
 
