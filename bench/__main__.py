@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import admin, backfill, booking, cold_start, email_outbox, report
+from bench import admin, backfill, booking, cold_start, email_outbox, reminders, report
 from bench.environment import bench_server
 from rft_tools.local.db import RDS_INSTANCE_CLASS, RDS_MEMORY_SETTINGS
 from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
@@ -25,6 +25,7 @@ SECTIONS: dict[str, Any] = {
     "admin": admin,
     "cold_start": cold_start,
     "email": email_outbox,
+    "reminders": reminders,
 }
 """Run in this order, which is the issue's."""
 
