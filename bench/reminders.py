@@ -61,14 +61,15 @@ GENERATE = [
            CASE WHEN mod(i, 5) = 0 THEN 3 ELSE 1 END, '{}', s.start_datetime - interval '9 days'
     FROM generate_series(1, :bookings) AS i
     JOIN course_schedules AS s
-      ON s.id = (SELECT min(id) FROM course_schedules) + mod(i * 7919, :days)
-    JOIN users AS u ON u.id = (SELECT min(id) FROM users) + mod(i * 104729, :customers)
+      ON s.id = (SELECT min(id) FROM course_schedules) + mod(i::bigint * 7919, :days)
+    JOIN users AS u ON u.id = (SELECT min(id) FROM users) + mod(i::bigint * 104729, :customers)
     """,
     """
     INSERT INTO booking_attendees (booking_id, position, user_id, first_name, last_name)
     SELECT b.id, p.position,
            CASE WHEN p.position = 1 THEN b.user_id
-                ELSE (SELECT min(id) FROM users) + mod(b.user_id * 31 + p.position, :customers)
+                ELSE (SELECT min(id) FROM users)
+                     + mod(b.user_id::bigint * 31 + p.position, :customers)
            END,
            'Bench', 'Attendee'
     FROM bookings AS b CROSS JOIN LATERAL generate_series(1, b.number_of_attendees) AS p (position)
@@ -140,9 +141,8 @@ def run(server_url: str, flags_file: Path, *, quick: bool) -> dict[str, Any]:
 
     sizes = QUICK if quick else FULL
     url = fresh_database(server_url, "bench_reminders")
-    use_database(url, str(flags_file))
     os.environ.update({"DB_SOCKET_TIMEOUT_SECONDS": "600", "UNSUBSCRIBE_SECRET": "bench"})
-    settings.get_settings.cache_clear()
+    use_database(url, str(flags_file))  # the pool, with the socket timeout above
     generated = _generate(url, sizes)
 
     started = time.perf_counter()

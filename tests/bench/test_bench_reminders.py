@@ -8,8 +8,12 @@ from sqlalchemy import text
 from bench.reminders import _generate
 
 
-def test_the_generated_switch_on_backlog_is_reminded_once(db, database_url, monkeypatch):
+def test_the_generated_switch_on_backlog_is_reminded_once(
+    db, database_url, monkeypatch, database_settings
+):
     from rft_common.core import settings
+
+    database_settings(DB_SOCKET_TIMEOUT_SECONDS="60")
     from rft_common.renewals.reminders import run_reminders
 
     monkeypatch.setenv("UNSUBSCRIBE_SECRET", "bench")

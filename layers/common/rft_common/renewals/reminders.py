@@ -20,8 +20,10 @@ under ``Settings.reminder_policy`` (``no_lawful_basis``).
 recipient): ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` decides, in the same
 statement, which messages go to the outbox, so a rerun or a concurrent run (which waits
 for the first's commit on the unique index, then inserts nothing) sends nothing twice.
-A run works in batches of ``Settings.reminder_batch_size`` recipients (keyset on the
-recipient id), one transaction each: a booker's people are always in one batch.
+A run lists everyone with something due (one read), then works in batches of
+``Settings.reminder_batch_size`` of them, one transaction each, each batch's statement
+reaching its people's certificates through indexes: a booker's people are always in
+their batch.
 
 **What.** Each message names whose certificates, which course, the expiry date, and
 links to the booking site's course page (``Settings.renewal_course_url``) tagged with
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -63,7 +66,7 @@ ATTRIBUTION_DAYS = 180
 SENT = "sent"
 TRACKING = "utm_source=reminder&utm_medium=email&utm_campaign=renewal&reminder="
 
-JUDGED = """
+OPEN_CANDIDATES = """
     WITH parameters AS (
         SELECT coalesce(CAST(:today AS date),
                         (now() AT TIME ZONE CAST(:time_zone AS text))::date) AS today
@@ -72,35 +75,52 @@ JUDGED = """
                                stage - CAST(:last_stage_days AS integer)) AS next_stage
         FROM unnest(CAST(:stages AS integer[])) AS given (stage)
     ), due AS (
-        SELECT cert.id AS certificate_id, cert.user_id AS holder_id, b.user_id AS booker_id,
-               st.stage, cert.expires_on, cert.course_type, cert.certificate_number,
-               s.start_datetime AS taken_at, c.name AS course_name,
-               nullif(btrim(concat_ws(' ', a.first_name, a.last_name)), '') AS attendee_name
+        SELECT cert.id AS certificate_id, st.stage, cert.user_id AS holder_id,
+               b.user_id AS booker_id
         FROM parameters AS p
         CROSS JOIN stages AS st
         JOIN certificates AS cert
           ON cert.status <> 'revoked'
          AND cert.expires_on > p.today + st.next_stage
          AND cert.expires_on <= p.today + st.stage
+        JOIN bookings AS b ON b.id = cert.booking_id
+    ), candidates AS (
+        SELECT certificate_id, stage, holder_id AS recipient_id FROM due
+        WHERE holder_id IS NOT NULL
+        UNION ALL
+        SELECT certificate_id, stage, booker_id FROM due
+        WHERE booker_id IS NOT NULL AND booker_id IS DISTINCT FROM holder_id
+    )
+    SELECT c.recipient_id, c.certificate_id, c.stage FROM candidates AS c
+    WHERE NOT EXISTS (
+        SELECT FROM renewal_reminders AS r
+        WHERE r.certificate_id = c.certificate_id AND r.stage = c.stage
+          AND r.recipient_id = c.recipient_id)
+    ORDER BY c.recipient_id, c.certificate_id
+"""
+"""Every (certificate, stage, recipient) due and not decided yet, in one read: each
+certificate (not revoked) at its current stage, for its holder and for its booker. The
+run's batches are slices of this list, by recipient."""
+
+JUDGED = """
+    WITH batch AS (
+        SELECT * FROM unnest(CAST(:batch_recipients AS integer[]),
+                             CAST(:batch_certificates AS bigint[]),
+                             CAST(:batch_stages AS integer[]))
+                      AS given (recipient_id, certificate_id, stage)
+    ), due AS (
+        SELECT batch.*, cert.user_id AS holder_id, cert.expires_on, cert.course_type,
+               cert.certificate_number, s.start_datetime AS taken_at, c.name AS course_name,
+               nullif(btrim(concat_ws(' ', a.first_name, a.last_name)), '') AS attendee_name
+        FROM batch
+        JOIN certificates AS cert ON cert.id = batch.certificate_id
         JOIN booking_attendees AS a ON a.id = cert.attendee_id
         JOIN bookings AS b ON b.id = cert.booking_id
         JOIN course_schedules AS s ON s.id = b.course_schedule_id
         JOIN courses AS c ON c.id = s.course_id
-    ), candidates AS (
-        SELECT due.*, due.holder_id AS recipient_id FROM due WHERE due.holder_id IS NOT NULL
-        UNION ALL
-        SELECT due.*, due.booker_id FROM due
-        WHERE due.booker_id IS NOT NULL AND due.booker_id IS DISTINCT FROM due.holder_id
-    ), open_candidates AS (
-        SELECT * FROM candidates AS c
-        WHERE c.recipient_id > :after_recipient
-          AND NOT EXISTS (
-              SELECT FROM renewal_reminders AS r
-              WHERE r.certificate_id = c.certificate_id AND r.stage = c.stage
-                AND r.recipient_id = c.recipient_id)
-    ), batch AS (
-        SELECT DISTINCT recipient_id FROM open_candidates
-        ORDER BY recipient_id LIMIT :batch_size
+    ), consent AS (
+        SELECT user_id, basis FROM current_consents
+        WHERE user_id = ANY(:batch_recipients) AND purpose = :purpose
     ), judged AS (
         SELECT c.*, u.name AS recipient_name, u.email AS recipient_email,
                coalesce(holder.name, c.attendee_name) AS holder_name,
@@ -123,17 +143,16 @@ JUDGED = """
                    WHEN consent.basis IS NULL OR consent.basis <> ALL(:lawful_bases)
                        THEN 'no_lawful_basis'
                END AS skipped_reason
-        FROM open_candidates AS c
-        JOIN batch USING (recipient_id)
+        FROM due AS c
         JOIN users AS u ON u.id = c.recipient_id
         LEFT JOIN users AS holder ON holder.id = c.holder_id
-        LEFT JOIN LATERAL (
-            SELECT cc.basis FROM current_consents AS cc
-            WHERE cc.user_id = u.id AND cc.purpose = :purpose
-        ) AS consent ON true
+        LEFT JOIN consent ON consent.user_id = u.id
     )
 """
-"""Every open (certificate, stage, recipient) of the next batch of recipients, judged."""
+"""A batch of open (recipient, certificate, stage), judged now. Everything is reached by
+primary key from the batch's arrays; the consent is read from ``current_consents`` for
+the batch's people only (a constant filter on the view's ``DISTINCT ON`` key reaches
+its index; a join would read the whole view)."""
 
 RECORD = f"""
     {JUDGED}, messages AS (
@@ -174,8 +193,7 @@ RECORD = f"""
         GROUP BY r.outbox_id, r.recipient_id, r.stage, j.recipient_email, j.recipient_name
         RETURNING id, CAST(payload ->> 'stage' AS integer) AS stage
     )
-    SELECT (SELECT max(recipient_id) FROM batch) AS last_recipient,
-           (SELECT coalesce(jsonb_agg(jsonb_build_array(m.outbox_id, m.recipient_id)), '[]')
+    SELECT (SELECT coalesce(jsonb_agg(jsonb_build_array(m.outbox_id, m.recipient_id)), '[]')
             FROM messages AS m WHERE m.outbox_id IN (SELECT id FROM queued)) AS messages,
            (SELECT coalesce(jsonb_agg(jsonb_build_array(stage, outcome, count)), '[]')
             FROM (SELECT stage, coalesce(skipped_reason, '{SENT}') AS outcome, count(*)
@@ -282,7 +300,6 @@ def _parameters(today: date | None) -> dict[str, Any]:
         "time_zone": BUSINESS_TIME_ZONE,
         "stages": sorted(set(settings.reminder_stages), reverse=True),
         "last_stage_days": LAST_STAGE_DAYS,
-        "batch_size": settings.reminder_batch_size,
         "lawful_bases": list(POLICIES[settings.reminder_policy]),
         "purpose": RENEWAL_REMINDERS,
         "course_url": settings.renewal_course_url,
@@ -291,17 +308,16 @@ def _parameters(today: date | None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch's outcome: its last recipient (None: nothing was left), the messages
-    queued, and (stage, outcome, reminders) counts; for a dry run, who would get what."""
+    """One batch's outcome: the messages queued and (stage, outcome, reminders) counts;
+    for a dry run, who would get what."""
 
-    last_recipient: int | None
     messages: int
     counts: list[tuple[int, str, int]]
     recipients: list[dict[str, Any]] = field(default_factory=list)
 
 
 def record_batch(connection: Connection, parameters: dict[str, Any]) -> Batch:
-    """Record and queue the batch of recipients after ``parameters['after_recipient']``."""
+    """Record and queue the batch given in ``parameters`` (``batch_*`` arrays)."""
     row = connection.execute(RECORD, parameters).one()
     messages = _json(row.messages)
     if messages:
@@ -313,14 +329,13 @@ def record_batch(connection: Connection, parameters: dict[str, Any]) -> Batch:
             },
         )
     counts = [(stage, outcome, how_many) for stage, outcome, how_many in _json(row.counts)]
-    return Batch(row.last_recipient, len(messages), counts)
+    return Batch(len(messages), counts)
 
 
 def preview_batch(connection: Connection, parameters: dict[str, Any]) -> Batch:
     """What ``record_batch`` would do, recording nothing."""
     rows = connection.execute(PREVIEW, parameters).all()
     return Batch(
-        last_recipient=max((row.recipient_id for row in rows), default=None),
         messages=sum(1 for row in rows if row.outcome == SENT),
         counts=[(row.stage, row.outcome, len(row.certificates)) for row in rows],
         recipients=[
@@ -339,21 +354,44 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _batches(candidates: list[Any], recipients_per_batch: int) -> Iterator[list[Any]]:
+    """Slices of ``candidates`` (sorted by recipient) of at most ``recipients_per_batch``
+    recipients each, each recipient's rows whole."""
+    batch: list[Any] = []
+    recipients = 0
+    for row in candidates:
+        if not batch or row.recipient_id != batch[-1].recipient_id:
+            if recipients == recipients_per_batch:
+                yield batch
+                batch, recipients = [], 0
+            recipients += 1
+        batch.append(row)
+    if batch:
+        yield batch
+
+
 def run_reminders(*, dry_run: bool = False, today: date | None = None) -> ReminderReport:
     """The daily run: every batch in its own transaction, then the attribution of
     renewals booked since. A dry run records nothing and reads the same batches."""
-    parameters = _parameters(today) | {"after_recipient": 0}
+    parameters = _parameters(today)
     report = ReminderReport(dry_run=dry_run)
     work = preview_batch if dry_run else record_batch
-    while True:
-        batch = run_transaction(lambda connection: work(connection, parameters))
-        if batch.last_recipient is None:
-            break
+    candidates = run_transaction(
+        lambda connection: connection.execute(OPEN_CANDIDATES, parameters).all()
+    )
+    for batch_rows in _batches(candidates, get_settings().reminder_batch_size):
+        batch_parameters = parameters | {
+            "batch_recipients": [row.recipient_id for row in batch_rows],
+            "batch_certificates": [row.certificate_id for row in batch_rows],
+            "batch_stages": [row.stage for row in batch_rows],
+        }
+        batch = run_transaction(
+            lambda connection, batch_parameters=batch_parameters: work(connection, batch_parameters)
+        )
         report.messages += batch.messages
         report.recipients += batch.recipients
         for stage, outcome, how_many in batch.counts:
             report.count(stage, outcome, how_many)
-        parameters["after_recipient"] = batch.last_recipient
     if not dry_run:
         report.renewals_booked = run_transaction(
             lambda connection: connection.execute(ATTRIBUTE_RENEWALS).scalar_one()
