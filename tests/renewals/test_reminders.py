@@ -455,3 +455,25 @@ def test_the_customer_detail_shows_their_reminder_history(db, local_ses, admin_u
         (r["recipient_id"], r["skipped_reason"]) for r in staff_detail["renewal_reminders"]
     }
     assert about_staff == {(boss, None), (staff, "no_lawful_basis")}
+
+
+def test_a_renewal_booked_after_a_reminder_is_attributed_to_it(db, local_ses):
+    with db.begin() as connection:
+        ada = customer(connection, "ada@example.com", "Ada Holder")
+        bob = customer(connection, "bob@example.com", "Bob Later")
+    today = certified(db, {n: (n, [n]) for n in (ada, bob)}, expires_in=20)
+    assert run_reminders(today=today).renewals_booked == 0
+    with db.begin() as connection:
+        course = add_course(connection, "Emergency First Aid at Work, renewal")
+        session_id = add_session_ending(connection, course, today + timedelta(days=10))
+        renewal = booking(connection, session_id, ada, [ada], status="confirmed")
+
+    again = run_reminders(today=today + timedelta(days=1))
+
+    assert again.renewals_booked == 1
+    with db.connect() as connection:
+        attributed = connection.execute(
+            text("SELECT recipient_id, booking_id_after FROM renewal_reminders ORDER BY id")
+        ).all()
+    assert [tuple(row) for row in attributed] == [(ada, renewal), (bob, None)]
+    assert run_reminders(today=today + timedelta(days=2)).renewals_booked == 0
