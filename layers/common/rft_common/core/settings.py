@@ -102,8 +102,8 @@ class Settings:
     """The booking site's page for a course type (``RENEWAL_COURSE_URL``), with
     ``{course_type}`` (``EFAW``) or ``{course_slug}`` (``efaw``, the site's routes)."""
     ses_send_rate: float
-    """Most messages per second one email sender run sends (``SES_SEND_RATE``): the SES
-    account's maximum send rate (two runs overlap only when one outlasts its minute)."""
+    """Most messages per second the email sender sends (``SES_SEND_RATE``): the SES
+    account's maximum send rate (each run ends within its minute, so runs never add up)."""
 
 
 @cache
