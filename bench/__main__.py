@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import admin, backfill, booking, cold_start, email_outbox, renewals, report
+from bench import (
+    admin,
+    backfill,
+    booking,
+    cold_start,
+    email_outbox,
+    reminders,
+    renewals,
+    report,
+)
 from bench.environment import bench_server
 from rft_tools.local.db import RDS_INSTANCE_CLASS, RDS_MEMORY_SETTINGS
 from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
@@ -26,6 +35,7 @@ SECTIONS: dict[str, Any] = {
     "renewals": renewals,
     "cold_start": cold_start,
     "email": email_outbox,
+    "reminders": reminders,
 }
 """Run in this order, which is the issue's."""
 

@@ -169,6 +169,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "",
             ),
         ]
+    found += _reminder_rows(results.get("reminders"))
     booking = results.get("booking")
     if booking:
         found += [
@@ -217,6 +218,28 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         for name, value in results["function_mb"].items():
             found.append((f"  {name} size (MB)", str(value), ""))
     return found
+
+
+def _reminder_rows(reminders: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    if not reminders:
+        return []
+    drain = reminders["drain"]
+    return [
+        (
+            f"reminder run on switch-on, {reminders['bookings']:,} bookings, "
+            f"{reminders['certificates']:,} certificates (s)",
+            f"{reminders['first_run_s']} ({reminders['messages']:,} messages, "
+            f"{reminders['reminders_sent']:,} reminders, "
+            f"{sum(reminders['skipped'].values()):,} skipped)",
+            f"< {reminders['timeout_s']} (timeout)",
+        ),
+        ("  the rerun, everything decided (s)", str(reminders["rerun_s"]), ""),
+        (
+            f"  reminders drained, {drain['of']:,} queued, SES emulated, unpaced (messages/s)",
+            f"{drain['per_s']} ({drain['sent']:,} sent in {drain['seconds']} s)",
+            "",
+        ),
+    ]
 
 
 BOTO3_RATIO_GOAL = 0.8

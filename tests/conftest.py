@@ -49,7 +49,8 @@ ALL_TABLES = (
     "admin_revoked_refresh_tokens, payment_checkouts, stripe_events, erasure_suppressions, "
     "user_email_aliases, user_merges, not_duplicate_pairs, duplicate_candidates, "
     "duplicate_scan_queue, email_outbox, email_suppressions, staff_password_resets, "
-    "staff_password_reset_requests, booking_attendees, certificates, consent_events"
+    "staff_password_reset_requests, booking_attendees, certificates, consent_events, "
+    "renewal_reminders"
 )
 
 

@@ -14,7 +14,7 @@ Issue 23, outcomes 8 and 6:
   No stored email changes: every writer of ``users.email`` already wrote this form.
 
 Revision ID: 0021_threat_defences_2
-Revises: 0019_consent_records
+Revises: 0020_renewal_reminders
 Create Date: 2026-12-06
 """
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021_threat_defences_2"
-down_revision: str | None = "0019_consent_records"
+down_revision: str | None = "0020_renewal_reminders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

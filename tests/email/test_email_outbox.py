@@ -299,3 +299,19 @@ def test_the_sender_with_nothing_due_logs_and_publishes_nothing(lambda_context, 
     assert result == {"sent": 0, "failed": 0, "dead": 0, "suppressed": 0}
     assert records == []
     assert capsys.readouterr().out == ""  # no metrics document either
+
+
+def test_a_paced_sender_run_stops_within_its_minute(db, local_ses, lambda_context, monkeypatch):
+    from rft_common.core import settings
+    from tests.conftest import load_function
+
+    monkeypatch.setenv("SES_SEND_RATE", "4")  # batches of 20, 5 s each
+    settings.get_settings.cache_clear()
+    queue(*(f"paced{n}@example.com" for n in range(30)))
+    function = load_function("email_sender", "paced")
+    monkeypatch.setattr(function, "RUN_SECONDS", 1)
+
+    result = function.lambda_handler({}, lambda_context)
+
+    assert result["sent"] == 20  # one batch, then its time was up
+    assert sorted(statuses(db).values()).count("pending") == 10

@@ -165,6 +165,7 @@ def test_known_expiries_are_listed_and_a_customer_who_rebooked_is_not(admin_user
         "taken_on": taken_on_for_expiry(today + timedelta(days=10)).isoformat(),
         "expires_on": (today + timedelta(days=10)).isoformat(),
         "may_contact": True,
+        "last_reminder": None,
     }
     assert [row["may_contact"] for row in rows] == [True, False, False, False]
     contactable = renewals(admin_users_function, withinDays="90", mayContact="true")

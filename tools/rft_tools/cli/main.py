@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "rft_tools.cli.commands.duplicates",
     "rft_tools.cli.commands.mail",
     "rft_tools.cli.commands.certificates",
+    "rft_tools.cli.commands.reminders",
 )
 
 

@@ -34,4 +34,31 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "changed_at": "2027-03-18T10:05:00+00:00",
         "by_reset": True,
     },
+    "renewal_reminder": {
+        "name": "Priya Shah",
+        "stage": 30,
+        "people": [
+            {
+                "name": "Priya Shah",
+                "own": True,
+                "course": "Emergency First Aid at Work",
+                "course_type": "EFAW",
+                "expires_on": "2027-03-18",
+                "certificate_number": "RFT-EFAW-2024-00001234",
+                "link": "https://reactfasttraining.co.uk/courses/efaw?utm_source=reminder"
+                "&utm_medium=email&utm_campaign=renewal&reminder=41",
+            },
+            {
+                "name": "Tom Okafor",
+                "own": False,
+                "course": "Emergency First Aid at Work",
+                "course_type": "EFAW",
+                "expires_on": "2027-03-18",
+                "certificate_number": "RFT-EFAW-2024-00001235",
+                "link": "https://reactfasttraining.co.uk/courses/efaw?utm_source=reminder"
+                "&utm_medium=email&utm_campaign=renewal&reminder=42",
+            },
+        ],
+        "unsubscribe_url": "https://reactfasttraining.co.uk/api/unsubscribe/MTIzOnJlbmV3YWw.example",
+    },
 }

@@ -90,6 +90,20 @@ class Settings:
     checkout_consent_notice_version: str | None
     """The version of the consent wording and opt-out notice the booking site shows at
     checkout (``CHECKOUT_CONSENT_NOTICE_VERSION``). Unset: no soft opt-in is recorded."""
+    reminder_stages: tuple[int, ...]
+    """When renewal reminders go: days before a certificate's expiry, negative after it
+    (``REMINDER_STAGES``, comma-separated; ``90,30,7,-1`` unless set)."""
+    reminder_policy: str
+    """The lawful basis a reminder needs (``REMINDER_POLICY``): ``consent_only`` (explicit
+    consent, the default) or ``soft_opt_in`` (explicit consent or a soft opt-in)."""
+    reminder_batch_size: int
+    """Recipients per transaction of the daily reminder run (``REMINDER_BATCH_SIZE``)."""
+    renewal_course_url: str
+    """The booking site's page for a course type (``RENEWAL_COURSE_URL``), with
+    ``{course_type}`` (``EFAW``) or ``{course_slug}`` (``efaw``, the site's routes)."""
+    ses_send_rate: float
+    """Most messages per second the email sender sends (``SES_SEND_RATE``): the SES
+    account's maximum send rate (each run ends within its minute, so runs never add up)."""
 
 
 @cache
@@ -146,4 +160,12 @@ def get_settings() -> Settings:
             or "https://reactfasttraining.co.uk"
         ).rstrip("/"),
         checkout_consent_notice_version=env.get("CHECKOUT_CONSENT_NOTICE_VERSION") or None,
+        reminder_stages=tuple(
+            int(days) for days in (env.get("REMINDER_STAGES") or "90,30,7,-1").split(",")
+        ),
+        reminder_policy=env.get("REMINDER_POLICY") or "consent_only",
+        reminder_batch_size=int(env.get("REMINDER_BATCH_SIZE", "500")),
+        renewal_course_url=env.get("RENEWAL_COURSE_URL")
+        or "https://reactfasttraining.co.uk/courses/{course_slug}",
+        ses_send_rate=float(env.get("SES_SEND_RATE", "14")),
     )

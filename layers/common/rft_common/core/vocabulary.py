@@ -39,3 +39,14 @@ MAY_WRITE_BASES = (EXPLICIT_CONSENT, SOFT_OPT_IN)
 
 CONSENT_SOURCES = ("checkout", "admin", "unsubscribe_link", "import", "backfill", "erasure")
 """Where a consent event came from."""
+
+REMINDER_SKIP_REASONS = (
+    "rebooked",
+    "erased",
+    "merged",
+    "suppressed",
+    "objected",
+    "no_lawful_basis",
+)
+"""Why a renewal reminder due to someone was not sent (``renewal_reminders.skipped_reason``),
+in the order they are judged: the first that applies is recorded."""

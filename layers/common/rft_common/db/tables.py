@@ -37,7 +37,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, TIMESTAMP
 from sqlalchemy.engine import URL
 
-from rft_common.core.vocabulary import CONSENT_BASES, CONSENT_PURPOSES, CONSENT_SOURCES
+from rft_common.core.vocabulary import (
+    CONSENT_BASES,
+    CONSENT_PURPOSES,
+    CONSENT_SOURCES,
+    REMINDER_SKIP_REASONS,
+)
 from rft_common.db import postgres
 
 NAMING_CONVENTION = {
@@ -787,6 +792,11 @@ Index(
     certificates.c.id,
     postgresql_where=certificates.c.status == "active",
 )
+Index(
+    "ix_certificates_unrevoked_expires_on",
+    certificates.c.expires_on,
+    postgresql_where=certificates.c.status != "revoked",
+)
 
 consent_events = Table(
     "consent_events",
@@ -818,4 +828,31 @@ Index(
     "ix_consent_events_booking_id",
     consent_events.c.booking_id,
     postgresql_where=consent_events.c.booking_id.isnot(None),
+)
+
+
+# --- renewal reminders (migration 0020, docs/reminders.md) -----------------------------
+
+renewal_reminders = Table(
+    "renewal_reminders",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("certificate_id", BigInteger, ForeignKey("certificates.id"), nullable=False),
+    Column("stage", Integer, nullable=False),
+    Column("recipient_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("outbox_id", BigInteger, ForeignKey("email_outbox.id")),
+    Column("skipped_reason", Text),
+    Column("queued_at", Timestamp, nullable=False, server_default=func.now()),
+    Column("booking_id_after", Integer, ForeignKey("bookings.id")),
+    UniqueConstraint("certificate_id", "stage", "recipient_id"),
+    CheckConstraint(_in("skipped_reason", REMINDER_SKIP_REASONS), name="skipped_reason"),
+    CheckConstraint("(outbox_id IS NULL) <> (skipped_reason IS NULL)", name="queued_or_skipped"),
+)
+"""One row per certificate, stage (days before expiry; negative after) and recipient,
+ever (``renewals.reminders``): queued in the outbox message ``outbox_id`` or skipped."""
+
+Index(
+    "ix_renewal_reminders_outbox_id",
+    renewal_reminders.c.outbox_id,
+    postgresql_where=renewal_reminders.c.outbox_id.isnot(None),
 )

@@ -19,17 +19,22 @@ never sent. A failed send is tried again after ``backoff(attempts)``; after
 ``MAX_ATTEMPTS`` tries, or at once for an error SES will always give (a rejected
 message), it is ``dead``: counted by the ``EmailsDead`` metric, which has an alarm.
 A message that is sent, dead or suppressed loses its payload (it may hold a reset link).
+
+Sends are paced to ``Settings.ses_send_rate`` a second (``Pace``): SES refuses
+(throttles) faster sending, and the daily renewal reminders queue thousands at once.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
+from rft_common.core.settings import get_settings
 from rft_common.db.postgres import Connection, run_transaction
 
 BATCH_SIZE = 50
@@ -142,6 +147,21 @@ class DrainResult:
         self.suppressed += other.suppressed
 
 
+class Pace:
+    """At most ``rate`` sends a second: ``wait`` sleeps until the next send is due."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1 / rate
+        self.next_at = time.monotonic()
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if self.next_at > now:
+            time.sleep(self.next_at - now)
+            now = self.next_at
+        self.next_at = now + self.interval
+
+
 Sender = Callable[[str, str, dict[str, Any]], str]
 """(kind, recipient, payload) -> SES message id; raises ``SendFailed``."""
 
@@ -164,10 +184,13 @@ def _execute(sql: str, parameters: dict[str, Any]) -> None:
     run_transaction(lambda connection: connection.execute(sql, parameters))
 
 
-def drain_batch(send: Sender = send_with_ses, *, limit: int = BATCH_SIZE) -> DrainResult:
-    """Claim and send one batch of due messages."""
+def drain_batch(
+    send: Sender = send_with_ses, *, limit: int = BATCH_SIZE, pace: Pace | None = None
+) -> DrainResult:
+    """Claim and send one batch of due messages, paced (``SES_SEND_RATE``)."""
     from rft_common.email.ses import SendFailed
 
+    pace = pace or Pace(get_settings().ses_send_rate)
     result = DrainResult()
     claimed = _claim(limit)
     suppressed = [row.id for row in claimed if row.suppressed]
@@ -177,6 +200,7 @@ def drain_batch(send: Sender = send_with_ses, *, limit: int = BATCH_SIZE) -> Dra
     for row in claimed:
         if row.suppressed:
             continue
+        pace.wait()
         try:
             message_id = send(row.kind, row.recipient, row.payload)
         except SendFailed as failure:
@@ -209,8 +233,9 @@ def drain(
 ) -> DrainResult:
     """Send batches until none is due (or ``keep_going`` says stop: the Lambda's time)."""
     total = DrainResult()
+    pace = Pace(get_settings().ses_send_rate)
     while keep_going():
-        batch = drain_batch(send, limit=limit)
+        batch = drain_batch(send, limit=limit, pace=pace)
         total.add(batch)
         if batch.sent + batch.failed + batch.dead + batch.suppressed < limit:
             return total

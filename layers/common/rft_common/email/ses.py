@@ -50,6 +50,8 @@ def build_message(recipient: str, rendered: Rendered, *, kind: str) -> EmailMess
     message["Message-ID"] = make_msgid(domain="reactfasttraining.co.uk")
     message["Auto-Submitted"] = "auto-generated"
     message["X-RFT-Kind"] = kind
+    for name, value in rendered.headers:
+        message[name] = one_line(value)
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message

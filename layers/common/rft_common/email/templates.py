@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -39,6 +39,8 @@ class Rendered:
     subject: str
     text: str
     html: str
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra headers, e.g. RFC 8058 one-click unsubscribe for a message with a link."""
 
 
 @cache
@@ -69,6 +71,11 @@ def uk_time(moment: datetime) -> str:
     local = moment.astimezone(LONDON)
     hour = local.hour % 12 or 12
     return f"{hour}:{local:%M}{'am' if local.hour < 12 else 'pm'}"
+
+
+def uk_day(day: date) -> str:
+    """``Thursday 18 March 2027``: a calendar date (already the company's)."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def pounds(amount: Decimal | str | float) -> str:
@@ -127,11 +134,59 @@ def _staff_password_changed(payload: dict[str, Any]) -> tuple[str, dict[str, Any
     return "Your React Fast Training admin password was changed", facts
 
 
+def _renewal_reminder(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    expired = payload["stage"] <= 0
+    people = [
+        {
+            "whose": "Your" if person["own"] else f"{person['name'] or 'Your delegate'}'s",
+            "course": person["course"],
+            "certificate_number": person["certificate_number"],
+            "runs_out": "expired" if expired else "expires",
+            "expires": uk_day(date.fromisoformat(person["expires_on"])),
+            "link": person["link"],
+        }
+        for person in payload["people"]
+    ]
+    if len(people) == 1:
+        only = people[0]
+        subject = f"{only['whose']} {only['course']} certificate {only['runs_out']} on "
+        subject += only["expires"]
+    else:
+        subject = f"{len(people)} first aid certificates " + (
+            "have expired" if expired else "expire soon"
+        )
+    booked_for_others = any(not person["own"] for person in payload["people"])
+    facts = {
+        "name": payload["name"] or "customer",
+        "heading": "Time to renew: " + ("certificate expired" if expired else "certificate due"),
+        "people": people,
+        "intro": (
+            "You booked the people below onto one of our courses. "
+            if booked_for_others
+            else "Thank you for training with us. "
+        )
+        + (
+            "Their first aid certificates have now run out."
+            if expired and booked_for_others
+            else "Your first aid certificate has now run out."
+            if expired
+            else "Here is when the certificates run out."
+            if booked_for_others
+            else "Here is when your certificate runs out."
+        ),
+        "why": "A first aider whose certificate has run out no longer counts as a first "
+        "aider at work until they requalify (HSE guidance L74): booking the renewal "
+        "before the expiry date keeps the cover unbroken.",
+    }
+    return subject, facts
+
+
 KINDS = {
     "booking_confirmation": _booking_confirmation,
     "booking_unplaced": _booking_unplaced,
     "staff_password_reset": _staff_password_reset,
     "staff_password_changed": _staff_password_changed,
+    "renewal_reminder": _renewal_reminder,
 }
 """Every kind of message the outbox holds, and what makes its subject and template facts."""
 
@@ -142,9 +197,17 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
     facts["company"] = {"phone": settings.company_phone, "email": settings.company_email}
     subject = one_line(subject)
     facts["subject"] = subject
+    headers: tuple[tuple[str, str], ...] = ()
+    if payload.get("unsubscribe_url"):
+        facts["unsubscribe_url"] = payload["unsubscribe_url"]
+        headers = (
+            ("List-Unsubscribe", f"<{one_line(payload['unsubscribe_url'])}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        )
     environment = _environment()
     return Rendered(
         subject=subject,
         text=environment.get_template(f"{kind}.txt").render(facts),
         html=environment.get_template(f"{kind}.html").render(facts),
+        headers=headers,
     )

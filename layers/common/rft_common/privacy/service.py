@@ -22,7 +22,10 @@ itself audited (``data_export``), in the same transaction.
   first) gets ``REDACTED_CONTACT_DETAILS``;
   their older audit entries keep the field names and lose every value; the checkout
   records of their intents (``payment_checkouts``, keyed by a hash of their email) go;
-  their attendances (``booking_attendees``) lose name, email and health data;
+  their attendances (``booking_attendees``) lose name, email and health data; renewal
+  reminders that name them and are not sent yet are never sent and lose their content,
+  and those sent to them forget their address (the decisions stay, without content, so
+  nothing is sent again);
 - kept: the user id, role, customer type, statistics and dates; each booking's id,
   reference, session, status, amounts, payment status, Stripe ids and dates; payments.
   Revenue and the statistics are therefore exactly what they were. Their certificates
@@ -376,6 +379,27 @@ SCRUB_ATTENDANCES = """
     WHERE user_id = ANY(:user_ids) AND erased_at IS NULL
 """
 """Their places on bookings keep the booking and the link to the scrubbed user."""
+FORGET_REMINDERS = f"""
+    WITH naming AS (
+        SELECT outbox_id, recipient_id FROM renewal_reminders
+        WHERE recipient_id = ANY(:user_ids) AND outbox_id IS NOT NULL
+        UNION
+        SELECT r.outbox_id, r.recipient_id
+        FROM certificates AS cert
+        JOIN renewal_reminders AS r ON r.certificate_id = cert.id
+        WHERE cert.user_id = ANY(:user_ids) AND r.outbox_id IS NOT NULL
+    )
+    UPDATE email_outbox AS o
+    SET status = CASE WHEN o.status = 'pending' THEN 'suppressed' ELSE o.status END,
+        payload = NULL,
+        recipient = CASE WHEN n.recipient_id = ANY(:user_ids)
+                         THEN {placeholder_email_sql("n.recipient_id")} ELSE o.recipient END
+    FROM naming AS n
+    WHERE o.id = n.outbox_id
+      AND (o.status = 'pending' OR n.recipient_id = ANY(:user_ids))
+"""
+"""Renewal reminders naming them (to them, or a booker's listing them) that are still
+to be sent are cancelled with their content; those sent to them forget the address."""
 FORGET_ALIASES = """
     DELETE FROM user_email_aliases
     WHERE user_id = ANY(:user_ids) OR merged_user_id = ANY(:user_ids)
@@ -432,6 +456,7 @@ def erase_users(
     connection.execute(FORGET_SIGN_INS, parameters)
     connection.execute(FORGET_CHECKOUTS, parameters)
     connection.execute(SCRUB_ATTENDANCES, parameters)
+    connection.execute(FORGET_REMINDERS, parameters)
     connection.execute(FORGET_ALIASES, parameters)
     connection.execute(FORGET_CANDIDATES, parameters)
     connection.execute(REDACT_MERGES, parameters)

@@ -27,7 +27,7 @@ of them would take 400 ms). The CSV export holds the whole window.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -101,7 +101,12 @@ ROW_COLUMNS = """
     c.id AS course_id, c.name AS course_name, s.id AS session_id, b.id AS booking_id,
     booker.id AS booked_by_id, booker.name AS booked_by_name, booker.email AS booked_by_email,
     cert.issued_on AS taken_on, cert.expires_on,
-    coalesce(u.marketing_consent, false) AS may_contact
+    coalesce(u.marketing_consent, false) AS may_contact,
+    (SELECT to_jsonb(last_reminder) FROM (
+        SELECT r.queued_at AS sent_at, r.stage FROM renewal_reminders AS r
+        WHERE r.certificate_id = cert.id AND r.outbox_id IS NOT NULL
+        ORDER BY r.queued_at DESC, r.id DESC
+        LIMIT 1) AS last_reminder) AS last_reminder
 """
 ORDER = "cert.expires_on, cert.id"
 PAGE = f"""
@@ -160,6 +165,11 @@ CSV_ROWS = f"""
 CSV_TEXT_CELLS = 4
 
 
+class LastReminder(BaseModel):
+    sent_at: datetime = Field(description="When it was queued (the sender sends within minutes)")
+    stage: int = Field(description="Days before the expiry it was for; negative after it")
+
+
 class Renewal(BaseModel):
     """An attendee whose certificate of a course type expires within the window."""
 
@@ -181,6 +191,11 @@ class Renewal(BaseModel):
     expires_on: date = Field(description="taken_on plus the course's validity (3 years)")
     may_contact: bool = Field(
         description="The customer gave marketing consent: a renewal reminder may be sent"
+    )
+    last_reminder: LastReminder | None = Field(
+        default=None,
+        description="The latest renewal reminder queued about this certificate (to the "
+        "holder or their booker); null if none",
     )
 
 

@@ -53,6 +53,7 @@ from rft_common.users.duplicates import (
     possible_duplicates,
 )
 from rft_common.users.listing import CustomerType, Role
+from rft_common.users.reminder_history import REMINDERS_SHOWN, ReminderEntry, reminder_history
 
 UPCOMING_SESSIONS_SHOWN = 10
 ATTENDANCES_SHOWN = 20
@@ -178,6 +179,11 @@ class UserDetail(BaseModel):
         "courses count for those people"
     )
     booked_attendees_total: int
+    renewal_reminders: list[ReminderEntry] = Field(
+        default_factory=list,
+        description=f"The latest {REMINDERS_SHOWN} renewal reminders to or about them, "
+        "newest first",
+    )
 
 
 PROFILE = """
@@ -362,6 +368,7 @@ def _read_detail(connection: Connection, user_id: int, bookings_limit: int) -> U
         attended_courses_total=attended[0].attendances if attended else 0,
         booked_attendees=[BookedAttendee(**_without(row, "booked")) for row in booked],
         booked_attendees_total=booked[0].booked if booked else 0,
+        renewal_reminders=reminder_history(connection, user_id),
     )
 
 
