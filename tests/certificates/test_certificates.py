@@ -101,6 +101,21 @@ def test_the_session_ending_issues_them_and_validity_is_a_setting_per_course(
     assert (dates.issued_on, dates.expires_on) == (date(2026, 3, 2), date(2027, 3, 2))
 
 
+def test_the_longest_course_code_gets_its_certificates_too(
+    db, checkout_function, webhook_function, lambda_context, stripe_keys
+):
+    """``RFT-ANNUAL_SKILLS_REFRESHER-<year>-<10-digit id>`` is 43 characters."""
+    execute(db, "SELECT setval('booking_attendees_id_seq', 2000000000)")
+    group_booking(db, checkout_function, webhook_function, lambda_context, stripe_keys)
+    execute(db, "UPDATE courses SET course_type = 'ANNUAL_SKILLS_REFRESHER'")
+    execute(db, "UPDATE bookings SET status = 'completed'")
+
+    assert issue_certificates().issued == 5
+    numbers = [c.certificate_number for c in rows(db, "SELECT * FROM certificates")]
+    longest = re.compile(r"RFT-ANNUAL_SKILLS_REFRESHER-\d{4}-20000000\d\d")
+    assert all(longest.fullmatch(number) for number in numbers), numbers
+
+
 def test_a_refund_after_completion_revokes_the_certificates(
     db, checkout_function, webhook_function, lambda_context, stripe_keys
 ):

@@ -776,7 +776,7 @@ certificates = Table(
     Column("course_type", String(40), nullable=False),
     Column("issued_on", Date, nullable=False),
     Column("expires_on", Date, nullable=False),
-    Column("certificate_number", String(40), nullable=False, unique=True),
+    Column("certificate_number", String(64), nullable=False, unique=True),
     Column("status", String(10), nullable=False, server_default=text("'active'")),
     Column("revoked_at", Timestamp),
     _created_at(),
