@@ -22,9 +22,16 @@ from rft_common.staff.routes import LOGIN_EXAMPLE
 from rft_common.staff.service import save_staff_member
 from rft_tools.local.admin import local_staff
 from rft_tools.local.process import stack_process as local_stack
+from rft_tools.operations.migrations import upgrade
 from tests.conftest import scratch_database
 
 CUSTOMERS = 3
+NAMED_PARTICIPANT = """
+    INSERT INTO booking_attendees (booking_id, position, first_name, last_name)
+    SELECT min(id), 2, 'Named', 'Participant' FROM bookings
+"""
+"""The second place of the first booking, known by name only (as the site's
+``participantDetails`` record it): the attendee erasure has someone to erase."""
 LOCAL_STAFF_HIGH_ID = 900_000_001
 """Where this stack's own staff go, so that fuzzing's smallest ids (1, 2) are customers it
 can merge."""
@@ -54,11 +61,15 @@ def stack(postgres_server_url, tmp_path_factory) -> Iterator[Stack]:
     url = scratch_database(postgres_server_url, "rft_contract_test")
     log = tmp_path_factory.mktemp("contract") / "stack.log"
     emails = tuple(f"contract{number}@example.com" for number in range(CUSTOMERS))
+    upgrade(url, configure_logging=False)  # the stack's own upgrade then finds it done
     with transaction_at(url) as connection:  # before the stack makes them with ids 1 and 2
         local_staff(connection, first_id=LOCAL_STAFF_HIGH_ID)
     with local_stack(url, log, {"RFT_LOCAL_DIR": str(log.parent)}) as (_, api):
-        for email in emails:
+        for number, email in enumerate(emails):
             assert _checkout(api, CHECKOUT_EXAMPLE | {"email": email}) == 201
+            if number == 0:  # attendee 2: someone the first booker named, erasable alone
+                with transaction_at(url) as connection:
+                    connection.execute(NAMED_PARTICIPANT)
         with transaction_at(url) as connection:
             staff_id, _ = save_staff_member(
                 connection, name="Contract Admin", role="admin", **LOGIN_EXAMPLE

@@ -150,7 +150,10 @@ def assert_bare_refusal(body: dict[str, Any], customer_emails: tuple[str, ...]) 
 
 
 def test_the_document_has_every_admin_route_and_the_handler_tests_cover_them_all():
-    documented = {(method, path.replace("{user_id}", "{id}")) for method, path in ADMIN_OPERATIONS}
+    documented = {
+        (method, path.replace("{user_id}", "{id}").replace("{attendee_id}", "{id}"))
+        for method, path in ADMIN_OPERATIONS
+    }
 
     assert len(documented) >= 5
     assert documented == {(method, path) for method, path, _ in HANDLER_LEVEL_ROUTES}
