@@ -52,15 +52,17 @@ from pydantic.alias_generators import to_camel
 from rft_common.aws import flags
 from rft_common.checkout.intents import (
     CONSENT_FIELDS,
+    META_EMAIL_FINGERPRINT,
+    META_PARTICIPANTS,
+    META_SESSION,
     ConsentChoices,
     WithCustomerEmail,
-    confirmed_payment,
 )
 from rft_common.checkout.pricing import booking_price, to_pence
-from rft_common.checkout.stripe_api import PaymentIntent
+from rft_common.checkout.stripe_api import CURRENCY, PaymentIntent, retrieve_payment_intent
 from rft_common.consent.service import record_checkout_choices
-from rft_common.core.emails import EMAIL_WHITESPACE, normalized_email_sql
-from rft_common.core.errors import Conflict, InvalidRequest, NotFound
+from rft_common.core.emails import EMAIL_WHITESPACE, email_fingerprint, normalized_email_sql
+from rft_common.core.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
 from rft_common.core.vocabulary import ACTIVE_BOOKING_STATUSES, UNPAID_HOLD_MINUTES
 from rft_common.customers.attendees import record_participants
 from rft_common.customers.identity import CustomerDetails, find_or_create_customer
@@ -296,6 +298,38 @@ BOOKING_OF_INTENT = f"""
     FROM bookings WHERE stripe_payment_intent_id = :payment_intent_id
     ORDER BY id LIMIT 1
 """
+
+
+def confirmed_payment(intent_id: str, request: BookingRequest) -> PaymentIntent:
+    """The PaymentIntent ``intent_id`` if it succeeded and this system's checkout made it
+    for ``request``'s session, participants and email; else 402 (no such payment, not
+    paid) or 422 (a payment for something else)."""
+    intent = retrieve_payment_intent(intent_id)
+    if intent is None:
+        raise PaymentRequired("Stripe knows no such payment", field="paymentIntentId")
+    if intent.status != "succeeded":
+        raise PaymentRequired(
+            f"the payment has not succeeded (Stripe says {intent.status})",
+            field="paymentIntentId",
+        )
+    if intent.currency != CURRENCY:
+        raise InvalidRequest("the payment is not in GBP", field="paymentIntentId")
+    metadata = intent.metadata
+    mismatches = [
+        field
+        for field, key, value in (
+            ("courseSessionId", META_SESSION, str(request.course_session_id)),
+            ("numberOfParticipants", META_PARTICIPANTS, str(request.number_of_participants)),
+            ("email", META_EMAIL_FINGERPRINT, email_fingerprint(request.normalized_email)),
+        )
+        if metadata.get(key) != value
+    ]
+    if mismatches:
+        raise InvalidRequest(
+            f"the payment was made for another booking ({', '.join(mismatches)} differ)",
+            field="paymentIntentId",
+        )
+    return intent
 
 
 def place_booking(request: BookingRequest, *, idempotency_key: str | None = None) -> BookingOutcome:

@@ -42,7 +42,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
@@ -58,18 +58,14 @@ from pydantic import (
 from rft_common.checkout.pricing import booking_price, to_pence
 from rft_common.checkout.sessions import SESSION_FOR_CHECKOUT
 from rft_common.checkout.stripe_api import (
-    CURRENCY,
     PaymentIntent,
     create_payment_intent,
     retrieve_payment_intent,
 )
 from rft_common.core.emails import email_fingerprint, normalize_email
-from rft_common.core.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
+from rft_common.core.errors import Conflict, InvalidRequest, NotFound
 from rft_common.db.locks import LOCK_CHECKOUT
 from rft_common.db.postgres import Connection, run_transaction
-
-if TYPE_CHECKING:
-    from rft_common.checkout.bookings import BookingRequest
 
 CHECKOUT_REUSE_HOURS = 24
 REUSABLE_INTENT_STATUSES = frozenset(
@@ -433,38 +429,6 @@ def _check_bookable(connection: Connection, request: CheckoutIntentRequest) -> N
             f"place(s): {price} pence",
             field="amount",
         )
-
-
-def confirmed_payment(intent_id: str, request: BookingRequest) -> PaymentIntent:
-    """The PaymentIntent ``intent_id`` if it succeeded and this system's checkout made it
-    for ``request``'s session, participants and email; else 402 (no such payment, not
-    paid) or 422 (a payment for something else)."""
-    intent = retrieve_payment_intent(intent_id)
-    if intent is None:
-        raise PaymentRequired("Stripe knows no such payment", field="paymentIntentId")
-    if intent.status != "succeeded":
-        raise PaymentRequired(
-            f"the payment has not succeeded (Stripe says {intent.status})",
-            field="paymentIntentId",
-        )
-    if intent.currency != CURRENCY:
-        raise InvalidRequest("the payment is not in GBP", field="paymentIntentId")
-    metadata = intent.metadata
-    mismatches = [
-        field
-        for field, key, value in (
-            ("courseSessionId", META_SESSION, str(request.course_session_id)),
-            ("numberOfParticipants", META_PARTICIPANTS, str(request.number_of_participants)),
-            ("email", META_EMAIL_FINGERPRINT, email_fingerprint(request.normalized_email)),
-        )
-        if metadata.get(key) != value
-    ]
-    if mismatches:
-        raise InvalidRequest(
-            f"the payment was made for another booking ({', '.join(mismatches)} differ)",
-            field="paymentIntentId",
-        )
-    return intent
 
 
 def booking_fields_from_metadata(intent: PaymentIntent) -> dict[str, Any] | None:
