@@ -14,6 +14,7 @@ from rft_common.consent.tokens import unsubscribe_token
 from rft_common.core.vocabulary import MARKETING_EMAIL, RENEWAL_REMINDERS
 from tests.admin_helpers import add_user
 from tests.conftest import FakeLambdaContext, load_function, rest_event
+from tests.consent.test_records import events
 
 EMAIL = "robin.unsubscribes@example.com"
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -50,20 +51,6 @@ def content_type(result: dict[str, Any]) -> str:
     return headers["content-type"]
 
 
-def objections(db, user_id: int) -> list[tuple[str, str, str]]:
-    with db.connect() as connection:
-        return [
-            tuple(row)
-            for row in connection.execute(
-                text(
-                    "SELECT purpose, basis, source FROM consent_events WHERE user_id = :id "
-                    "ORDER BY id"
-                ),
-                {"id": user_id},
-            ).all()
-        ]
-
-
 def test_a_one_click_post_unsubscribes_at_once_and_again_changes_nothing(db, function, person):
     token = unsubscribe_token(person, RENEWAL_REMINDERS)
 
@@ -73,7 +60,7 @@ def test_a_one_click_post_unsubscribes_at_once_and_again_changes_nothing(db, fun
     assert first["statusCode"] == again["statusCode"] == 200
     assert content_type(first).startswith("application/json")
     assert json.loads(first["body"]) == {"unsubscribed": True, "purpose": RENEWAL_REMINDERS}
-    assert objections(db, person) == [(RENEWAL_REMINDERS, "objection", "unsubscribe_link")]
+    assert events(db, person) == [(RENEWAL_REMINDERS, "objection", "unsubscribe_link")]
 
 
 def test_a_multipart_one_click_post_is_taken_too(db, function, person):
@@ -91,7 +78,7 @@ def test_a_multipart_one_click_post_is_taken_too(db, function, person):
     )
 
     assert result["statusCode"] == 200
-    assert objections(db, person) == [(MARKETING_EMAIL, "objection", "unsubscribe_link")]
+    assert events(db, person) == [(MARKETING_EMAIL, "objection", "unsubscribe_link")]
 
 
 def test_the_page_only_asks_and_its_button_unsubscribes(db, function, person):
@@ -104,13 +91,13 @@ def test_the_page_only_asks_and_its_button_unsubscribes(db, function, person):
     assert '<form method="post">' in html and "<button" in html
     assert "<script" not in html and token not in html and EMAIL not in html
     assert 'lang="en-GB"' in html
-    assert objections(db, person) == []  # opening the link (a mail scanner) changes nothing
+    assert events(db, person) == []  # opening the link (a mail scanner) changes nothing
 
     done = send(function, "POST", token, ONE_CLICK, **FORM, **BROWSER)
     assert done["statusCode"] == 200
     assert content_type(done).startswith("text/html")
     assert "You are unsubscribed" in done["body"]
-    assert objections(db, person) == [(MARKETING_EMAIL, "objection", "unsubscribe_link")]
+    assert events(db, person) == [(MARKETING_EMAIL, "objection", "unsubscribe_link")]
     headers = {name.lower(): values[0] for name, values in done["multiValueHeaders"].items()}
     assert headers["referrer-policy"] == "no-referrer"
     assert "default-src 'none'" in headers["content-security-policy"]
@@ -128,7 +115,7 @@ def test_a_bad_token_is_404_naming_nobody(db, function, person, token, method):
         client = send(function, "POST", token, ONE_CLICK, **FORM)
         assert client["statusCode"] == 404
         assert content_type(client).startswith("application/json")
-    assert objections(db, person) == []
+    assert events(db, person) == []
 
 
 def test_another_persons_signature_does_not_work(db, function, person):
@@ -140,7 +127,7 @@ def test_another_persons_signature_does_not_work(db, function, person):
     result = send(function, "POST", f"{payload}.{signature}", ONE_CLICK, **FORM)
 
     assert result["statusCode"] == 404
-    assert objections(db, other) == []
+    assert events(db, other) == []
 
 
 @pytest.mark.parametrize("round_number", range(3))
@@ -161,7 +148,7 @@ def test_two_clicks_at_once_record_one_objection(db, person, round_number):
         thread.join()
 
     assert statuses == [200, 200]
-    assert objections(db, person) == [(RENEWAL_REMINDERS, "objection", "unsubscribe_link")]
+    assert events(db, person) == [(RENEWAL_REMINDERS, "objection", "unsubscribe_link")]
 
 
 def test_a_merged_records_link_unsubscribes_the_customer_it_was_merged_into(db, function):
@@ -177,7 +164,7 @@ def test_a_merged_records_link_unsubscribes_the_customer_it_was_merged_into(db, 
 
     assert result["statusCode"] == 200
     for user_id in (merged, survivor):
-        assert objections(db, user_id) == [(MARKETING_EMAIL, "objection", "unsubscribe_link")]
+        assert events(db, user_id) == [(MARKETING_EMAIL, "objection", "unsubscribe_link")]
 
 
 def test_the_log_names_no_email(db, function, person, capsys):
