@@ -50,7 +50,7 @@ ALL_TABLES = (
     "user_email_aliases, user_merges, not_duplicate_pairs, duplicate_candidates, "
     "duplicate_scan_queue, email_outbox, email_suppressions, staff_password_resets, "
     "staff_password_reset_requests, booking_attendees, certificates, consent_events, "
-    "renewal_reminders"
+    "renewal_reminders, user_match_keys"
 )
 
 

@@ -510,22 +510,35 @@ so a redelivered event finds its id here and changes nothing."""
 Index(
     "ix_users_merged_into", users.c.merged_into, postgresql_where=users.c.merged_into.is_not(None)
 )
+user_match_keys = Table(
+    "user_match_keys",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("phone_e164", Text),
+    Column("email_local_variants", ARRAY(Text), nullable=False),
+    Column("name_key", Text),
+    Column("company_key", Text),
+)
+"""What the duplicate scan looks people up by, per user (migration 0025): written by the
+``users`` trigger when a user is inserted or their name, email, phone or company
+changes, so that updates of anything else (a booking's statistics) write no index entry
+for them."""
 Index(
-    "ix_users_phone_e164",
-    func.rft_phone_e164(users.c.phone),
-    postgresql_where=func.rft_phone_e164(users.c.phone).is_not(None),
+    "ix_user_match_keys_phone_e164",
+    user_match_keys.c.phone_e164,
+    postgresql_where=user_match_keys.c.phone_e164.is_not(None),
 )
 Index(
-    "ix_users_email_local_variants",
-    func.rft_deletion_variants(func.split_part(users.c.email_normalized, "@", 1)),
+    "ix_user_match_keys_email_local_variants",
+    user_match_keys.c.email_local_variants,
     postgresql_using="gin",
     postgresql_with={"fastupdate": "off"},
 )
 Index(
-    "ix_users_name_company",
-    func.rft_name_key(users.c.name),
-    func.lower(func.btrim(users.c.company_name)),
-    postgresql_where=users.c.company_name.is_not(None),
+    "ix_user_match_keys_name_company",
+    user_match_keys.c.name_key,
+    user_match_keys.c.company_key,
+    postgresql_where=user_match_keys.c.company_key.is_not(None),
 )
 
 

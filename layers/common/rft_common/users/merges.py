@@ -75,6 +75,7 @@ USER_REFERENCES_KEPT = {
     ("staff_password_resets", "user_id"),  # staff only, and staff are never merged
     ("consent_events", "user_id"),  # consent is given by a record, never inferred by a merge
     ("renewal_reminders", "recipient_id"),  # to whom a reminder went: history, not ownership
+    ("user_match_keys", "user_id"),  # the user's own lookup keys, derived from their row
 }
 """Every foreign key to ``users.id`` is in one of these sets (a test checks the
 schema): a new table referencing users must decide whether a merge moves its rows."""
