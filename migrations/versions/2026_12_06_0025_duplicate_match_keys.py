@@ -32,7 +32,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-
 def match_keys(row: str) -> str:
     """The keys of the ``users`` row ``row``, as migration 0009 indexed them."""
     return f"""
@@ -127,7 +126,11 @@ CANDIDATE_LOOKUP = """
     CROSS JOIN LATERAL (SELECT * FROM users WHERE id = pair.other_id LIMIT 1) AS b
 """
 
-USER_INDEXES_0009 = ("ix_users_phone_e164", "ix_users_email_local_variants", "ix_users_name_company")
+USER_INDEXES_0009 = (
+    "ix_users_phone_e164",
+    "ix_users_email_local_variants",
+    "ix_users_name_company",
+)
 
 
 def _migration_0009():  # type: ignore[no-untyped-def]
