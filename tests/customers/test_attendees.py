@@ -3,12 +3,14 @@ real handlers (intent, browser post, Stripe's webhook), PostgreSQL and localstri
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
+from rft_common.db.postgres import run_transaction
 from tests.checkout.test_payments import (
     EMAIL,
     call,
@@ -169,3 +171,42 @@ def test_bad_participant_details_are_refused_naming_the_field(
     assert status == 422, answer
     assert field in {error["field"] for error in answer["errors"]}
     assert rows(db, "SELECT * FROM payment_checkouts") == []
+
+
+@pytest.mark.parametrize(("places", "recorded"), [(1, []), (2, ["bob.khan@example.com"])])
+def test_participants_beyond_the_booked_places_are_neither_recorded_nor_made_customers(
+    db, places, recorded
+):
+    """An earlier call for more places may have stored more participants with the
+    checkout than the paid booking has places: those beyond are not recorded, nor made
+    customers, and no copy is kept."""
+    from rft_common.customers.attendees import record_participants
+    from tests.factories import legacy_insert_booking
+
+    session_id = new_session(db)
+    with db.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO payment_checkouts (checkout_key, generation, payment_intent_id, "
+                "course_schedule_id, number_of_attendees, amount_pence, participant_details) "
+                "VALUES ('k', 2, 'pi_fewer', :session, :places, 7500, CAST(:details AS jsonb))"
+            ),
+            {"session": session_id, "places": places, "details": json.dumps(PARTICIPANTS[1:3])},
+        )
+        booking_id = legacy_insert_booking(
+            connection, session_id=session_id, email="booker@example.com", reference="RFT-FEWER"
+        )
+
+    run_transaction(
+        lambda connection: record_participants(
+            connection,
+            booking_id=booking_id,
+            places=places,
+            payment_intent_id="pi_fewer",
+            link_customers=True,
+        )
+    )
+
+    assert rows(db, "SELECT participant_details FROM payment_checkouts")[0][0] is None
+    assert [a.email for a in rows(db, "SELECT email FROM booking_attendees")] == recorded
+    assert [u.email for u in rows(db, "SELECT email FROM users ORDER BY id")] == recorded
