@@ -53,27 +53,10 @@ ENQUEUE = """
     VALUES (:kind, :dedupe_key, :recipient, CAST(:payload AS jsonb))
     ON CONFLICT (kind, dedupe_key) DO NOTHING
 """
-ENQUEUE_BOOKING_EMAIL = f"""
-    INSERT INTO email_outbox (kind, dedupe_key, recipient, payload)
-    SELECT CASE WHEN b.unplaced_reason IS NULL THEN 'booking_confirmation'
-                ELSE 'booking_unplaced' END,
-           CAST(b.id AS text),
-           {normalized_email_sql("b.contact_details ->> 'email'")},
-           jsonb_build_object(
-               'reference', b.booking_reference, 'name', b.contact_details ->> 'name',
-               'course', c.name, 'starts_at', s.start_datetime, 'ends_at', s.end_datetime,
-               'venue', s.venue, 'places', b.number_of_attendees,
-               'amount', b.payment_amount, 'reason', b.unplaced_reason)
-    FROM bookings AS b
-    JOIN course_schedules AS s ON s.id = b.course_schedule_id
-    JOIN courses AS c ON c.id = s.course_id
-    WHERE b.id = :booking_id AND b.payment_status = 'paid'
-      AND (b.status = 'confirmed' OR b.unplaced_reason IS NOT NULL)
-    ON CONFLICT (kind, dedupe_key) DO NOTHING
-"""
-"""The customer's email for a paid booking (to the address in the identity's form, as
-suppressions hold it): its confirmation, or (no seat) the "staff will contact you"
-message. The facts are copied as they are at booking time."""
+ENQUEUE_BOOKING_EMAIL = "SELECT rft_enqueue_booking_email(CAST(:booking_id AS integer))"
+"""The customer's email for a paid booking: its confirmation, or (no seat) the "staff
+will contact you" message. A database function (migration 0026) so that PostgreSQL plans
+it once per connection rather than for every paid booking."""
 
 CLAIM = f"""
     WITH due AS (
@@ -128,9 +111,7 @@ def enqueue(
 def enqueue_booking_email(connection: Connection, booking_id: int) -> None:
     """Queue the paid booking's confirmation (or unplaced notice); no-op if already queued
     or if the booking is not paid."""
-    connection.execute(
-        ENQUEUE_BOOKING_EMAIL, {"booking_id": booking_id, "whitespace": EMAIL_WHITESPACE}
-    )
+    connection.execute(ENQUEUE_BOOKING_EMAIL, {"booking_id": booking_id})
 
 
 @dataclass
