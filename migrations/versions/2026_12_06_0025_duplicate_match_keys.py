@@ -82,26 +82,6 @@ END
 $$;
 """
 
-CANDIDATE_LOOKUP_0009 = """
-        FROM users AS c
-        CROSS JOIN LATERAL (
-            SELECT u.id FROM users AS u
-            WHERE rft_phone_e164(u.phone) = rft_phone_e164(c.phone)
-            UNION
-            SELECT u.id FROM users AS u
-            WHERE rft_deletion_variants(split_part(u.email_normalized, '@', 1))
-                  && rft_deletion_variants(split_part(c.email_normalized, '@', 1))
-            UNION
-            SELECT u.id FROM users AS u
-            WHERE rft_name_key(u.name) = rft_name_key(c.name)
-              AND lower(btrim(u.company_name)) = lower(btrim(c.company_name))
-        ) AS o
-        WHERE c.id = ANY(user_ids) AND o.id <> c.id
-          AND c.role = 'customer' AND c.merged_into IS NULL
-    ) AS pair
-    JOIN users AS a ON a.id = pair.user_id
-    JOIN users AS b ON b.id = pair.other_id
-"""
 # Each pair's two users are read by their id, per pair (a subquery with LIMIT is never
 # flattened into the join): the planner cannot start from a cross join of all
 # customers, which it did for the plain joins when the statistics of a freshly filled
@@ -137,12 +117,14 @@ def _migration_0009():  # type: ignore[no-untyped-def]
     return op.get_context().script.get_revision("0009_duplicate_customers").module
 
 
-def _refresh_candidates_function(lookup: str) -> str:
+def _refresh_candidates_function() -> str:
+    """Migration 0009's function with ``CANDIDATE_LOOKUP`` in place of its lookup (from
+    its customers to the join of each pair's two users)."""
     source = _migration_0009().REFRESH_CANDIDATES_FUNCTION
-    assert CANDIDATE_LOOKUP_0009 in source, "migration 0009's candidate lookup changed"
-    return source.replace(CANDIDATE_LOOKUP_0009, lookup).replace(
-        "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"
-    )
+    start = source.index("        FROM users AS c\n")
+    end = source.index("    CROSS JOIN LATERAL (\n        SELECT split_part(a.email_normalized")
+    replaced = source[:start] + CANDIDATE_LOOKUP + source[end:]
+    return replaced.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
 
 
 def upgrade() -> None:
@@ -177,7 +159,7 @@ def upgrade() -> None:
         "(name_key, company_key) WHERE company_key IS NOT NULL"
     )
     op.execute(QUEUE_TRIGGER_FUNCTION)
-    op.execute(_refresh_candidates_function(CANDIDATE_LOOKUP))
+    op.execute(_refresh_candidates_function())
     for name in USER_INDEXES_0009:
         op.execute(f"DROP INDEX {name}")
 
@@ -186,10 +168,9 @@ def downgrade() -> None:
     migration_0009 = _migration_0009()
     for name in USER_INDEXES_0009:
         op.execute(f"CREATE INDEX {name} ON users {migration_0009.USER_INDEXES[name]}")
-    op.execute(_refresh_candidates_function(CANDIDATE_LOOKUP_0009))
-    op.execute(
-        migration_0009.QUEUE_TRIGGER_FUNCTION.replace(
-            "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"
-        )
-    )
+    for function in (
+        migration_0009.REFRESH_CANDIDATES_FUNCTION,
+        migration_0009.QUEUE_TRIGGER_FUNCTION,
+    ):
+        op.execute(function.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
     op.drop_table("user_match_keys")
