@@ -40,6 +40,8 @@ from tests.extension_servers import (
     SecretsExtension,
 )
 
+pytest_plugins = ("tests.attendee_helpers",)
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = LOCAL_DIR / f"pgtest-{os.getpid()}"
 """A server per test run, so that concurrent runs never stop each other's database."""

@@ -13,35 +13,12 @@ from rft_common.privacy.service import erase_users, export_user_data
 from rft_common.staff.tokens import Staff
 from rft_common.users.merges import merge_users, unmerge_users
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID
-from tests.attendee_helpers import completed_group_booking
 from tests.checkout.test_payments import rows
 
 pytestmark = pytest.mark.usefixtures("db", "stripe_keys", "customer_accounts_on")
 
 ADMIN = Staff(id=ADMIN_ID, email=ADMIN_EMAIL, role="admin")
 ACTOR = Actor("test")
-
-
-@pytest.fixture(scope="module")
-def checkout_function():
-    from tests.conftest import load_function
-
-    return load_function("create_booking", "records")
-
-
-@pytest.fixture(scope="module")
-def webhook_function():
-    from tests.conftest import load_function
-
-    return load_function("stripe_webhook", "records")
-
-
-@pytest.fixture
-def completed_group(db, checkout_function, webhook_function, lambda_context, stripe_keys):
-    """A completed five-place group booking with certificates: ``{email: user id}``."""
-    return completed_group_booking(
-        db, checkout_function, webhook_function, lambda_context, stripe_keys
-    )
 
 
 def test_the_export_holds_attendances_with_health_data_certificates_and_whom_a_booker_booked(

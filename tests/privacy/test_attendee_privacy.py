@@ -14,32 +14,10 @@ from sqlalchemy import text
 from rft_common.privacy.service import ABANDONED_CHECKOUT_DAYS, run_retention
 from rft_common.renewals.service import list_renewals
 from tests.admin_helpers import ADMIN_EMAIL, ADMIN_ID, call
-from tests.attendee_helpers import completed_group_booking
 from tests.checkout.test_payments import rows
 from tests.factories import add_session, legacy_insert_booking
 
 pytestmark = pytest.mark.usefixtures("db", "stripe_keys", "customer_accounts_on", "admin_secret")
-
-
-@pytest.fixture(scope="module")
-def checkout_function():
-    from tests.conftest import load_function
-
-    return load_function("create_booking", "attendee_privacy")
-
-
-@pytest.fixture(scope="module")
-def webhook_function():
-    from tests.conftest import load_function
-
-    return load_function("stripe_webhook", "attendee_privacy")
-
-
-@pytest.fixture
-def completed_group(db, checkout_function, webhook_function, lambda_context, stripe_keys):
-    return completed_group_booking(
-        db, checkout_function, webhook_function, lambda_context, stripe_keys
-    )
 
 
 def attendee(db, position: int):

@@ -11,30 +11,8 @@ import pytest
 
 from rft_common.users.profiles import get_user_detail
 from tests.admin_helpers import call
-from tests.attendee_helpers import completed_group_booking
 
 pytestmark = pytest.mark.usefixtures("db", "stripe_keys", "customer_accounts_on")
-
-
-@pytest.fixture(scope="module")
-def checkout_function():
-    from tests.conftest import load_function
-
-    return load_function("create_booking", "detail_attendees")
-
-
-@pytest.fixture(scope="module")
-def webhook_function():
-    from tests.conftest import load_function
-
-    return load_function("stripe_webhook", "detail_attendees")
-
-
-@pytest.fixture
-def completed_group(db, checkout_function, webhook_function, lambda_context, stripe_keys):
-    return completed_group_booking(
-        db, checkout_function, webhook_function, lambda_context, stripe_keys
-    )
 
 
 HEALTH_DATA = ("vegan", "asthma")
