@@ -277,9 +277,11 @@ class TestRejectedBookingsWriteNothing:
         assert body["errors"][0]["field"] == "body"
         assert "Traceback" not in response["body"]
 
-    def test_a_second_active_booking_by_the_same_email_is_409(
+    def test_an_anonymous_unpaid_booking_gets_the_same_answer_whether_or_not_the_email_booked(
         self, db, create_booking, lambda_context
     ):
+        """Issue 23, outcome 7: a stranger cannot learn whether an address booked a
+        session. The second booking is another unpaid hold, which lapses with its window."""
         with db.begin() as connection:
             session_id = add_session(connection)
         assert post(create_booking, lambda_context, booking_body(session_id))[0] == 201
@@ -288,7 +290,30 @@ class TestRejectedBookingsWriteNothing:
             create_booking, lambda_context, booking_body(session_id, email=" SAM.PATEL@example.com")
         )
 
-        assert status == 409 and body["errors"][0]["field"] == "email"
+        assert (status, body["status"], body["paymentStatus"]) == (201, "pending", "pending")
+        assert count(db, "SELECT count(*) FROM bookings WHERE hold_expires_at IS NOT NULL") == 2
+
+    def test_a_second_booking_staff_record_for_the_same_email_is_409(self, db):
+        from rft_common.checkout.bookings import BookingRequest
+        from rft_common.checkout.bookings import create_booking as record_booking
+        from rft_common.core.errors import Conflict
+        from rft_common.db.postgres import run_transaction
+
+        with db.begin() as connection:
+            session_id = add_session(connection)
+        request = BookingRequest.model_validate(booking_body(session_id))
+
+        def record() -> None:
+            run_transaction(
+                lambda connection: record_booking(
+                    connection, request, link_customer=True, staff_recorded=True
+                )
+            )
+
+        record()
+        with pytest.raises(Conflict, match="already has an active booking") as refused:
+            record()
+        assert refused.value.field == "email"
         assert count(db, "SELECT count(*) FROM bookings") == 1
 
     def test_a_booking_larger_than_the_seats_left_is_409(self, db, create_booking, lambda_context):

@@ -46,9 +46,10 @@ router = Router()
             "content": {"application/json": {"model": ErrorResponse}},
         },
         409: {
-            "description": "Session full, this email already booked it, or the payment "
-            "already paid for another booking (or for this one, which got no seat: staff "
-            "have it)",
+            "description": "Session full; for a paid booking, this email already booked "
+            "it; or the payment already paid for another booking (or for this one, which "
+            "got no seat: staff have it). An unpaid booking is never refused because its "
+            "email booked the session, so that its answer does not tell whether it did",
             "content": {"application/json": {"model": ErrorResponse}},
         },
         **ERROR_RESPONSES,

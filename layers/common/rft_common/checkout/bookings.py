@@ -31,7 +31,8 @@ Money beats a squatter (issue 23): the public checkout's unpaid booking (201,
 only (``hold_expires_at``), and a paid booking counts committed seats alone, so no unpaid
 booking stands between a payment and a seat; it cancels the same email's unpaid holds on
 the session (superseded), so a stranger's squat in someone's email never refuses their
-paid booking as "already booked".
+paid booking as "already booked". An unpaid booking is itself never refused as "already
+booked": its answer must not tell a stranger whether the email booked the session.
 """
 
 from __future__ import annotations
@@ -216,7 +217,11 @@ LOCK_SESSION = """
 # pending unpaid holds on the session are cancelled, superseded by the paid booking (a
 # stranger's squat in the payer's email included). An unpaid booking is measured against
 # every live hold, and, unless staff record it (:hold_minutes null), holds its seats for
-# :hold_minutes only. A booking that does not fit is refused (no row), or, with
+# :hold_minutes only. Only a booking without a payment window (paid, or recorded by
+# staff) is refused because the email already booked the session: an anonymous caller's
+# unpaid booking gets the same answer whether or not the email booked it (issue 23,
+# outcome 7), and a second such hold lapses with its window or gives way to the paid
+# booking. A booking that does not fit is refused (no row), or, with
 # :record_unplaced (a paid booking from Stripe's webhook), stored pending with the reason
 # and no seat.
 INSERT_IF_IT_FITS = f"""
@@ -235,7 +240,8 @@ INSERT_IF_IT_FITS = f"""
                                                             hold_expires_at)
                                 AND (hold_expires_at IS NULL OR NOT CAST(:paid AS boolean))
                                 AND {CONTACT_EMAIL} = :email),
-                        false) AS already_booked
+                        false)
+                   AND CAST(:hold_minutes AS integer) IS NULL AS already_booked
         FROM bookings WHERE course_schedule_id = :session_id
     ), counted AS (
         SELECT already_booked,
