@@ -21,7 +21,8 @@ from rft_common.backfill.service import (
     process_batch,
 )
 from rft_common.db import locks
-from rft_common.db.postgres import transaction_at
+from rft_common.db.postgres import run_transaction, transaction_at
+from rft_common.email.outbox import enqueue_booking_email
 from rft_common.privacy import service as privacy
 from rft_common.privacy.service import (
     EMAIL_WHITESPACE,
@@ -137,6 +138,14 @@ def people(db, create_booking, admin_users_function) -> dict[str, int]:
                 "SELECT md5(stripe_payment_intent_id), 1, stripe_payment_intent_id, "
                 "course_schedule_id, 1, 7500 FROM bookings"
             )
+        )
+    # Their confirmation emails: Sam's first sent (its content dropped), the others queued.
+    for booking in (sam_booking, sam_second, jo_booking):
+        run_transaction(partial(enqueue_booking_email, booking_id=booking["bookingId"]))
+    with db.begin() as connection:
+        connection.execute(
+            text("UPDATE email_outbox SET status = 'sent', payload = NULL WHERE dedupe_key = :id"),
+            {"id": str(sam_booking["bookingId"])},
         )
     status, _, _ = call(
         admin_users_function,
@@ -357,6 +366,15 @@ def test_erasure_leaves_no_trace_of_the_person_in_any_text_or_json_column(
         )
     assert checkouts == ["pi_jo_1"]
     assert len(details) == 1 and json.loads(details[0])["name"] == ERASED_MARKER
+    with db.connect() as connection:
+        emails = connection.execute(
+            text("SELECT status, payload IS NULL FROM email_outbox ORDER BY id")
+        ).all()
+    assert [tuple(email) for email in emails] == [
+        ("sent", True),  # Sam's first: sent, and its address forgotten
+        ("suppressed", True),  # Sam's second: never sent now
+        ("pending", False),  # Jo's
+    ]
 
 
 def money_and_statistics(connection) -> dict[str, Any]:

@@ -400,6 +400,18 @@ FORGET_REMINDERS = f"""
 """
 """Renewal reminders naming them (to them, or a booker's listing them) that are still
 to be sent are cancelled with their content; those sent to them forget the address."""
+FORGET_BOOKING_EMAILS = f"""
+    UPDATE email_outbox AS o
+    SET status = CASE WHEN o.status = 'pending' THEN 'suppressed' ELSE o.status END,
+        payload = NULL,
+        recipient = {placeholder_email_sql("b.user_id")}
+    FROM bookings AS b
+    WHERE b.user_id = ANY(:user_ids)
+      AND o.kind IN ('booking_confirmation', 'booking_unplaced')
+      AND o.dedupe_key = CAST(b.id AS text)
+"""
+"""The emails about their bookings (``email.outbox``: kind and booking id) forget the
+address, and one still to be sent is cancelled with its content."""
 FORGET_ALIASES = """
     DELETE FROM user_email_aliases
     WHERE user_id = ANY(:user_ids) OR merged_user_id = ANY(:user_ids)
@@ -457,6 +469,7 @@ def erase_users(
     connection.execute(FORGET_CHECKOUTS, parameters)
     connection.execute(SCRUB_ATTENDANCES, parameters)
     connection.execute(FORGET_REMINDERS, parameters)
+    connection.execute(FORGET_BOOKING_EMAILS, parameters)
     connection.execute(FORGET_ALIASES, parameters)
     connection.execute(FORGET_CANDIDATES, parameters)
     connection.execute(REDACT_MERGES, parameters)
