@@ -22,7 +22,7 @@ from bench import (
     renewals,
     report,
 )
-from bench.environment import bench_server
+from bench.environment import bench_server, settle
 from rft_tools.local.db import RDS_INSTANCE_CLASS, RDS_MEMORY_SETTINGS
 from rft_tools.paths import LOCAL_DIR, PROJECT_ROOT
 
@@ -96,6 +96,7 @@ def main() -> None:
         for section, module in SECTIONS.items():
             if section not in sections:
                 continue
+            settle(server_url, keep={renewals.RENEWALS_DATABASE})
             started = time.perf_counter()
             found = module.run(server_url, flags_file, quick=arguments.quick)
             # cold_start reports top-level keys of its own (cold_start_ms, layer_mb, ...).
