@@ -42,45 +42,40 @@ def match_keys(row: str) -> str:
         lower(btrim({row}.company_name)) AS company_key"""
 
 
-QUEUE_TRIGGER_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION rft_users_queue_duplicate_scan() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    changed integer[];
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO user_match_keys (user_id, phone_e164, email_local_variants, name_key,
-                                     company_key)
-        SELECT n.id, {match_keys("n")} FROM new_rows AS n;
-        changed := ARRAY(SELECT id FROM new_rows WHERE role = 'customer' ORDER BY id);
-    ELSE
+def write_match_keys(rows: str) -> str:
+    """PL/pgSQL: write the keys of the ``users`` rows ``n`` that ``rows`` (a FROM clause,
+    with a WHERE if any) yields."""
+    return f"""
         INSERT INTO user_match_keys (user_id, phone_e164, email_local_variants, name_key,
                                      company_key)
         SELECT n.id, {match_keys("n")}
-        FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id
-        WHERE (o.name, o.email_normalized, o.phone, o.company_name)
-              IS DISTINCT FROM (n.name, n.email_normalized, n.phone, n.company_name)
+        {rows}
         ORDER BY n.id
         ON CONFLICT (user_id) DO UPDATE
         SET phone_e164 = excluded.phone_e164,
             email_local_variants = excluded.email_local_variants,
             name_key = excluded.name_key,
-            company_key = excluded.company_key;
-        changed := ARRAY(
-            SELECT n.id FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id
-            WHERE (o.name, o.email_normalized, o.phone, o.company_name, o.role, o.merged_into)
-                  IS DISTINCT FROM
-                  (n.name, n.email_normalized, n.phone, n.company_name, n.role, n.merged_into)
-            ORDER BY n.id);
-    END IF;
-    -- Only a transaction holding the user's row (it inserted, updated or locked it)
-    -- gets here for that user, so two never wait for each other on a queue row.
-    INSERT INTO duplicate_scan_queue (user_id)
-    SELECT unnest(changed) ON CONFLICT DO NOTHING;
-    RETURN NULL;
-END
-$$;
-"""
+            company_key = excluded.company_key;"""
+
+
+IDENTITY_CHANGED = """
+        FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id
+        WHERE (o.name, o.email_normalized, o.phone, o.company_name)
+              IS DISTINCT FROM (n.name, n.email_normalized, n.phone, n.company_name)"""
+
+
+def _queue_trigger_function() -> str:
+    """Migration 0009's queue trigger, writing the keys of the users it sees inserted or
+    whose name, email, phone or company changed."""
+    source = _migration_0009().QUEUE_TRIGGER_FUNCTION
+    for branch, rows in (
+        ("    IF TG_OP = 'INSERT' THEN", "FROM new_rows AS n"),
+        ("    ELSE", IDENTITY_CHANGED),
+    ):
+        assert source.count(branch + "\n") == 1, f"migration 0009's trigger changed: {branch}"
+        source = source.replace(branch + "\n", branch + write_match_keys(rows) + "\n")
+    return source.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+
 
 # Each pair's two users are read by their id, per pair (a subquery with LIMIT is never
 # flattened into the join): the planner cannot start from a cross join of all
@@ -158,7 +153,7 @@ def upgrade() -> None:
         "CREATE INDEX ix_user_match_keys_name_company ON user_match_keys "
         "(name_key, company_key) WHERE company_key IS NOT NULL"
     )
-    op.execute(QUEUE_TRIGGER_FUNCTION)
+    op.execute(_queue_trigger_function())
     op.execute(_refresh_candidates_function())
     for name in USER_INDEXES_0009:
         op.execute(f"DROP INDEX {name}")
