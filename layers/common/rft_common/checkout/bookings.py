@@ -1,20 +1,21 @@
 """Creating a booking: price from the session, no overbooking, idempotent retries.
 
-One transaction per booking, in this order (at most six statements):
+One transaction per booking, in this order:
 
 1. claim the ``Idempotency-Key`` (if given); a concurrent retry waits here and then
    replays the stored response;
 2. lock the session row (``FOR UPDATE``): bookings of one session serialise here;
 3. find or create the customer (when ``customer_accounts`` is on);
-4. in one statement, re-read the session's seats and active bookings (a fresh
-   snapshot, taken after the lock) and insert the booking only if it fits;
+4. in one statement (the function ``rft_place_booking``, migration 0027), re-read the
+   session's seats and active bookings (a fresh snapshot, taken after the lock) and
+   insert the booking only if it fits;
 5. for a paid booking, record what its buyer said about consent (``consent.service``:
    usually one statement, none for an unlinked booking) and queue the customer's email
    (``rft_common.email.outbox``: one statement, unique per booking, sent after the
    commit by the email sender);
 6. record its attendees (``customers.attendees``: the booker, and the participants
    its checkout stored), finding or creating those with an email as customers;
-6. store the response under the idempotency key.
+7. store the response under the idempotency key.
 
 Only successful bookings are remembered under a key: a failed attempt rolls back
 entirely, so a retry with the same key runs again.
@@ -186,7 +187,8 @@ def new_booking_reference() -> str:
 
 CONTACT_EMAIL = normalized_email_sql("contact_details ->> 'email'")
 """A booking's email as typed, in the identity's form (composed or decomposed accents
-alike): what "already booked", a superseded hold and a replayed payment compare."""
+alike): what a replayed payment compares (``rft_place_booking`` compares the same form
+for "already booked" and a superseded hold)."""
 
 CLAIM_KEY = """
     INSERT INTO idempotency_keys (key, request_hash) VALUES (:key, :request_hash)
@@ -206,97 +208,26 @@ LOCK_SESSION = """
     FOR UPDATE
 """
 """Locks the session's row alone: ``session_seats`` reads its course in a subquery."""
-# Runs after LOCK_SESSION, so its snapshot includes every committed booking of the
-# session. Seats are summed from the bookings themselves rather than trusted from
-# course_schedules.current_capacity, which the legacy app may not maintain: the counts of
-# session_seats (seats_taken, seats_committed), here in the one scan that also finds this
-# email's active booking (reading the view would plan and scan the session's bookings
-# twice: measured, +0.13 ms of server time per booking, 1.31 -> 1.47 ms for this and
-# LOCK_SESSION). A paid booking is measured against the committed seats alone: an unpaid
-# hold (hold_expires_at) never stands between money and a seat, and the same email's
-# pending unpaid holds on the session are cancelled, superseded by the paid booking (a
-# stranger's squat in the payer's email included). An unpaid booking is measured against
-# every live hold, and, unless staff record it (:hold_minutes null), holds its seats for
-# :hold_minutes only. Only a booking without a payment window (paid, or recorded by
-# staff) is refused because the email already booked the session: an anonymous caller's
-# unpaid booking gets the same answer whether or not the email booked it (issue 23,
-# outcome 7), and a second such hold lapses with its window or gives way to the paid
-# booking. A booking that does not fit is refused (no row), or, with
-# :record_unplaced (a paid booking from Stripe's webhook), stored pending with the reason
-# and no seat.
-INSERT_IF_IT_FITS = f"""
-    WITH session_state AS (
-        SELECT coalesce(sum(number_of_attendees)
-                        FILTER (WHERE rft_booking_holds_place(status, unplaced_reason,
-                                                              hold_expires_at)),
-                        0) AS seats_held,
-               coalesce(sum(number_of_attendees)
-                        FILTER (WHERE rft_booking_holds_place(status, unplaced_reason,
-                                                              hold_expires_at)
-                                  AND hold_expires_at IS NULL),
-                        0) AS seats_committed,
-               coalesce(bool_or(status = ANY(:active_statuses)
-                                AND rft_booking_holds_place(status, unplaced_reason,
-                                                            hold_expires_at)
-                                AND (hold_expires_at IS NULL OR NOT CAST(:paid AS boolean))
-                                AND {CONTACT_EMAIL} = :email),
-                        false)
-                   AND CAST(:hold_minutes AS integer) IS NULL AS already_booked
-        FROM bookings WHERE course_schedule_id = :session_id
-    ), counted AS (
-        SELECT already_booked,
-               CASE WHEN CAST(:paid AS boolean) THEN seats_committed ELSE seats_held END
-                   AS seats_taken
-        FROM session_state
-    ), decision AS (
-        SELECT seats_taken, already_booked,
-               coalesce(CAST(:forced_refusal AS text),
-                        CASE WHEN already_booked THEN 'already_booked'
-                             WHEN seats_taken + :attendees > :max_capacity THEN 'session_full'
-                        END) AS refusal
-        FROM counted
-    ), new_booking AS (
-        INSERT INTO bookings (
-            booking_reference, course_schedule_id, user_id, status, payment_status,
-            payment_amount, payment_method, stripe_payment_intent_id, number_of_attendees,
-            contact_details, payment_verified_at, unplaced_reason, hold_expires_at)
-        SELECT :reference, :session_id, :user_id,
-               CASE WHEN refusal IS NULL THEN :status ELSE 'pending' END,
-               CASE WHEN EXISTS (SELECT 1 FROM stripe_events AS e
-                                 WHERE e.payment_intent_id = CAST(:payment_intent_id AS text)
-                                   AND e.outcome IN ('refunded', 'refunded_before_booking'))
-                    THEN 'refunded' ELSE :payment_status END,
-               :amount, :payment_method, :payment_intent_id, :attendees,
-               CAST(:contact_details AS json),
-               CASE WHEN CAST(:paid AS boolean) THEN now() END, refusal,
-               now() + make_interval(mins => CAST(:hold_minutes AS integer))
-        FROM decision
-        WHERE refusal IS NULL OR CAST(:record_unplaced AS boolean)
-        RETURNING id, booking_reference, user_id, status, payment_status, payment_amount,
-                  number_of_attendees, created_at, unplaced_reason, hold_expires_at
-    ), booker_attends AS (
-        INSERT INTO booking_attendees (booking_id, position, first_name, last_name, email,
-                                       user_id)
-        SELECT id, 1, :first_name, :last_name, :email, user_id FROM new_booking
-    ), superseded AS (
-        UPDATE bookings SET status = 'cancelled', updated_at = now()
-        WHERE course_schedule_id = :session_id AND CAST(:paid AS boolean)
-          AND status = 'pending' AND payment_status = 'pending'
-          AND hold_expires_at IS NOT NULL
-          AND {CONTACT_EMAIL} = :email
-          AND EXISTS (SELECT 1 FROM new_booking WHERE unplaced_reason IS NULL)
-    ), seats AS (
-        UPDATE course_schedules
-        SET current_capacity = (SELECT seats_held FROM session_state) + :attendees,
-            status = CASE WHEN (SELECT seats_held FROM session_state) + :attendees
-                               >= max_capacity THEN 'full' ELSE status END,
-            updated_at = now()
-        WHERE id = :session_id
-          AND EXISTS (SELECT 1 FROM new_booking WHERE unplaced_reason IS NULL)
-    )
-    SELECT d.seats_taken, d.already_booked, d.refusal, b.*
-    FROM decision AS d LEFT JOIN new_booking AS b ON true
+PLACE_BOOKING = """
+    SELECT * FROM rft_place_booking(
+        CAST(:session_id AS integer), CAST(:email AS text),
+        CAST(:active_statuses AS text[]), CAST(:reference AS text),
+        CAST(:user_id AS integer), CAST(:status AS text), CAST(:payment_status AS text),
+        CAST(:amount AS numeric), CAST(:payment_method AS text),
+        CAST(:payment_intent_id AS text), CAST(:paid AS boolean),
+        CAST(:hold_minutes AS integer), CAST(:record_unplaced AS boolean),
+        CAST(:forced_refusal AS text), CAST(:attendees AS integer),
+        CAST(:max_capacity AS integer), CAST(:contact_details AS json),
+        CAST(:first_name AS text), CAST(:last_name AS text))
 """
+"""Step 4, run after ``LOCK_SESSION`` so that its snapshot holds every committed booking
+of the session: migration 0027's function re-reads the session's seats and this email's
+active booking and inserts the booking (and its booker as attendee 1) only if it fits;
+a paid booking counts committed seats alone and supersedes the same email's unpaid
+holds; only a booking without a payment window (paid, or recorded by staff) is refused
+as "already booked". One row: ``seats_taken, already_booked, refusal`` and the booking's
+columns (null if refused). A function, so that PostgreSQL plans it once per connection
+(the migration says why and what each rule is for)."""
 BOOKING_OF_INTENT = f"""
     SELECT id, booking_reference, user_id, course_schedule_id, status, payment_status,
            payment_amount, number_of_attendees, created_at, unplaced_reason,
@@ -429,11 +360,10 @@ def create_booking(
 
     paid = payment is not None
     row = connection.execute(
-        INSERT_IF_IT_FITS,
+        PLACE_BOOKING,
         {
             "session_id": session.id,
             "email": email,
-            "whitespace": EMAIL_WHITESPACE,
             "active_statuses": list(ACTIVE_BOOKING_STATUSES),
             "reference": new_booking_reference(),
             "user_id": customer_id,
