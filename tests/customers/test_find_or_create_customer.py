@@ -1,7 +1,8 @@
-"""The identity rules (``customers.identity.FIND_OR_CREATE_CUSTOMERS``) as each of their two
-statements applies them: the checkout's single customer and the backfill's batch.
+"""The identity rules (the database function ``rft_find_or_create_customers``, migration
+0028) as each of their two statements applies them: the checkout's single customer and
+the backfill's batch.
 
-Both statements wrap the one SQL text, so these check what each adds around it (its
+Both statements call the one function, so these check what each adds around it (its
 ``new_customers``) and the rules' promise that a found customer with nothing to fill is
 not rewritten. The rules' other cases are tested through the paths that use them:
 test_create_booking (blanks filled, staff unchanged, email variants),

@@ -411,7 +411,7 @@ def link_batch_sql(in_range: str) -> str:
         ON CONFLICT (booking_id, position) DO NOTHING
     )
     SELECT (SELECT count(*) FROM unlinkable) AS unlinkable,
-           (SELECT count(*) FROM upserted WHERE created) AS customers_created,
+           (SELECT count(*) FROM found_or_created WHERE created) AS customers_created,
            (SELECT count(*) FROM linked) AS bookings_linked
 """
 
