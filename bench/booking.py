@@ -10,6 +10,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,20 +127,30 @@ def _latency(handler: Any, sessions: list[int], emails: list[str]) -> list[float
     return samples
 
 
+TRANSACTION_CONTROL = frozenset({"begin transaction", "commit", "rollback"})
+
+
 def _statements_per_booking(handler: Any, session_id: int) -> dict[str, int]:
-    """SQL statements the checkout sends per booking (through pg8000's cursor, as
-    ``rft_common.db.postgres`` runs them), and round trips to PostgreSQL (the times the
-    client sends what it has buffered and waits for the answer)."""
-    from pg8000 import core, legacy
+    """SQL statements the checkout sends per booking (each one ``rft_common.db.postgres``
+    hands to pg8000, BEGIN and COMMIT left out), and round trips to PostgreSQL (the times
+    the client sends what it has buffered and waits for the answer)."""
+    from pg8000 import core
+
+    from rft_common.db.adaptations import AdaptedConnection
 
     executed: list[str] = []
     flushes: list[int] = []
     flush = core._flush
-    execute = legacy.Cursor.execute
+    execute_unnamed = AdaptedConnection.execute_unnamed
+    execute_simple = AdaptedConnection.execute_simple
 
-    def counting_execute(cursor: Any, operation: str, *args: Any, **kwargs: Any) -> Any:
-        executed.append(operation)
-        return execute(cursor, operation, *args, **kwargs)
+    def counted(send: Callable[..., Any]) -> Callable[..., Any]:
+        def counting(connection: Any, statement: str, *args: Any, **kwargs: Any) -> Any:
+            if statement.strip().lower() not in TRANSACTION_CONTROL:
+                executed.append(statement)
+            return send(connection, statement, *args, **kwargs)
+
+        return counting
 
     def counting_flush(sock: Any) -> None:
         flushes.append(1)
@@ -151,14 +162,16 @@ def _statements_per_booking(handler: Any, session_id: int) -> dict[str, int]:
         handler.lambda_handler(_event(session, email, key), _Context())
         return len(executed), len(flushes)
 
-    legacy.Cursor.execute = counting_execute  # type: ignore[method-assign]
+    AdaptedConnection.execute_unnamed = counted(execute_unnamed)  # type: ignore[method-assign]
+    AdaptedConnection.execute_simple = counted(execute_simple)  # type: ignore[method-assign]
     core._flush = counting_flush
     try:
         plain, plain_trips = book(session_id, "counted@example.com")
         keyed, keyed_trips = book(session_id + 1, "keyed@example.com", "k-1")
     finally:
         core._flush = flush
-        legacy.Cursor.execute = execute  # type: ignore[method-assign]
+        AdaptedConnection.execute_unnamed = execute_unnamed  # type: ignore[method-assign]
+        AdaptedConnection.execute_simple = execute_simple  # type: ignore[method-assign]
     return {
         "without_idempotency_key": plain,
         "with_idempotency_key": keyed,
