@@ -226,8 +226,10 @@ active booking and inserts the booking (and its booker as attendee 1) only if it
 a paid booking counts committed seats alone and supersedes the same email's unpaid
 holds; only a booking without a payment window (paid, or recorded by staff) is refused
 as "already booked". One row: ``seats_taken, already_booked, refusal`` and the booking's
-columns (null if refused). A function, so that PostgreSQL plans it once per connection
-(the migration says why and what each rule is for)."""
+columns (null if none was stored: a refused booking is stored only with
+``record_unplaced``, with its ``refusal`` as ``unplaced_reason``). A function, so that
+PostgreSQL plans it once per connection (the migration says why and what each rule is
+for)."""
 BOOKING_OF_INTENT = f"""
     SELECT id, booking_reference, user_id, course_schedule_id, status, payment_status,
            payment_amount, number_of_attendees, created_at, unplaced_reason,

@@ -19,10 +19,10 @@ Identity rules, shared by the booking path and the backfill:
 
 The rules are SQL, written once, in the database: the function
 ``rft_find_or_create_customers`` (migration 0028), which PostgreSQL plans once per
-connection. The checkout calls it for one customer (``find_or_create_customer``), a
-group booking's participants (``customers.attendees``) and the backfill
-(``backfill.service``) for a batch of them, each in a statement of its own around it
-(``FIND_OR_CREATE_CUSTOMERS``).
+connection. The checkout calls it for one customer (``FIND_OR_CREATE_ONE``, through
+``find_or_create_customer``); a group booking's participants (``customers.attendees``)
+and the backfill (``backfill.service``) call it for a batch of them, each in a statement
+of its own around ``FIND_OR_CREATE_CUSTOMERS``.
 """
 
 from __future__ import annotations
