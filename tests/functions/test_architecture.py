@@ -40,14 +40,15 @@ KERNEL = "customers"
 ACTING_STAFF = "staff.tokens"
 """Who is acting: every admin domain records the signed-in staff member it is given."""
 OUTBOX = "email.outbox"
-"""How any domain sends an email: a message written in the caller's own transaction."""
+"""How any domain sends an email: a message written in the caller's own transaction (and
+which messages are about a booking, which erasure forgets)."""
 CONSENT = "consent.service"
 """How any domain records a person's consent, objection or withdrawal (the history)."""
 UNSUBSCRIBE_LINKS = "consent.tokens"
 """The signed unsubscribe link every marketing message carries."""
 PEER_INTERFACES: dict[str, set[str]] = {
     "users": {ACTING_STAFF, CONSENT},
-    "privacy": {ACTING_STAFF, CONSENT},
+    "privacy": {ACTING_STAFF, CONSENT, OUTBOX},
     "renewals": {ACTING_STAFF, CONSENT, UNSUBSCRIBE_LINKS},
     "checkout": {ACTING_STAFF, OUTBOX, CONSENT},
     "staff": {OUTBOX},

@@ -57,6 +57,9 @@ ENQUEUE_BOOKING_EMAIL = "SELECT rft_enqueue_booking_email(CAST(:booking_id AS in
 """The customer's email for a paid booking: its confirmation, or (no seat) the "staff
 will contact you" message. A database function (migration 0026) so that PostgreSQL plans
 it once per connection rather than for every paid booking."""
+BOOKING_EMAIL_KINDS = ("booking_confirmation", "booking_unplaced")
+"""The kinds of the emails ``ENQUEUE_BOOKING_EMAIL`` queues, each keyed by its booking's id
+(the dedupe key): what erasure looks for among a person's bookings."""
 
 CLAIM = f"""
     WITH due AS (

@@ -80,6 +80,7 @@ from rft_common.db.postgres import (
     socket_timeout_seconds,
     sqlstate,
 )
+from rft_common.email.outbox import BOOKING_EMAIL_KINDS
 
 ERASED_MARKER = "[erased]"
 REDACTED_CONTACT_DETAILS = json.dumps(
@@ -407,7 +408,7 @@ FORGET_BOOKING_EMAILS = f"""
         recipient = {placeholder_email_sql("b.user_id")}
     FROM bookings AS b
     WHERE b.user_id = ANY(:user_ids)
-      AND o.kind IN ('booking_confirmation', 'booking_unplaced')
+      AND o.kind = ANY(:booking_email_kinds)
       AND o.dedupe_key = CAST(b.id AS text)
 """
 """The emails about their bookings (``email.outbox``: kind and booking id) forget the
@@ -459,6 +460,7 @@ def erase_users(
         "whitespace": EMAIL_WHITESPACE,
         "redacted": REDACTED_CONTACT_DETAILS,
         "marker": ERASED_MARKER,
+        "booking_email_kinds": list(BOOKING_EMAIL_KINDS),
     }
     connection.execute(SUPPRESS, parameters)
     connection.execute(LINK_UNLINKED, parameters)
