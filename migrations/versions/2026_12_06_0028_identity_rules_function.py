@@ -55,6 +55,23 @@ MAY_FILL = (
     " OR coalesce(users.details_source, 'unpaid_booking') = 'unpaid_booking')"
 )
 FOUND_CUSTOMER = "users.role = 'customer' AND users.merged_into IS NULL"
+FILLABLE = ("name", "phone", "company_name")
+
+
+def fills_blank(column: str) -> str:
+    """The found row's ``column`` is blank and the given customer has a value for it."""
+    return (
+        f"coalesce(btrim(users.{column}), '') = '' AND coalesce(btrim(excluded.{column}), '') <> ''"
+    )
+
+
+def filled(column: str) -> str:
+    """``column`` replaced by a paid booking's (even blank), else filled if blank."""
+    return f"""{column} = CASE WHEN {FOUND_CUSTOMER} AND {REPLACES_PROVISIONAL}
+                 THEN excluded.{column}
+                 WHEN {FOUND_CUSTOMER} AND {MAY_FILL} AND {fills_blank(column)}
+                 THEN excluded.{column} ELSE users.{column} END"""
+
 
 CUSTOMER_TYPE = """
 CREATE TYPE rft_new_customer AS (
@@ -83,18 +100,8 @@ BEGIN
                               AND ({REPLACES_PROVISIONAL}
                                    OR coalesce(btrim(users.name), '') = '' AND {MAY_FILL})
                         THEN excluded.name ELSE users.name END,
-            phone = CASE WHEN {FOUND_CUSTOMER} AND {REPLACES_PROVISIONAL}
-                         THEN excluded.phone
-                         WHEN {FOUND_CUSTOMER} AND {MAY_FILL}
-                              AND coalesce(btrim(users.phone), '') = ''
-                              AND coalesce(btrim(excluded.phone), '') <> ''
-                         THEN excluded.phone ELSE users.phone END,
-            company_name = CASE WHEN {FOUND_CUSTOMER} AND {REPLACES_PROVISIONAL}
-                                THEN excluded.company_name
-                                WHEN {FOUND_CUSTOMER} AND {MAY_FILL}
-                                     AND coalesce(btrim(users.company_name), '') = ''
-                                     AND coalesce(btrim(excluded.company_name), '') <> ''
-                                THEN excluded.company_name ELSE users.company_name END,
+            {filled("phone")},
+            {filled("company_name")},
             customer_type = CASE WHEN {FOUND_CUSTOMER} AND {REPLACES_PROVISIONAL}
                                  THEN excluded.customer_type ELSE users.customer_type END,
             details_source = CASE WHEN {FOUND_CUSTOMER}
@@ -107,13 +114,7 @@ BEGIN
            )
            OR users.role = 'customer' AND (
                   {REPLACES_PROVISIONAL}
-               OR {MAY_FILL} AND (
-                      coalesce(btrim(users.name), '') = ''
-                      AND coalesce(btrim(excluded.name), '') <> ''
-                   OR coalesce(btrim(users.phone), '') = ''
-                      AND coalesce(btrim(excluded.phone), '') <> ''
-                   OR coalesce(btrim(users.company_name), '') = ''
-                      AND coalesce(btrim(excluded.company_name), '') <> ''))
+               OR {MAY_FILL} AND ({" OR ".join(fills_blank(column) for column in FILLABLE)}))
         RETURNING users.email_normalized AS email,
                   coalesce(users.merged_into, users.id) AS id,
                   xmax = 0 AS created
